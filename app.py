@@ -1,0 +1,47 @@
+"""The Flask application: `create_app()` for tests and the CLI, `app` for `gunicorn app:app`."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from handlers.config import Settings
+from handlers.service import Service
+from web import api, errors, webhook
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app. `config` may hold `settings` (a Settings) and Flask config keys;
+    without `settings`, they come from the environment (see README)."""
+    config = dict(config or {})
+    settings = config.pop("settings", None) or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
+    app.config.update(config)
+    _configure_logging(settings)
+    app.extensions["optout"] = Service(settings)
+    errors.register(app)
+    app.register_blueprint(webhook.bp)
+    app.register_blueprint(api.bp)
+    return app
+
+
+def _configure_logging(settings: Settings) -> None:
+    logger = logging.getLogger("optout")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    if settings.dev_mode:
+        logger.warning("OPTOUT_DEV_MODE is on: development secrets in use; never run this in production")
+
+
+def __getattr__(name: str):
+    """`app` is built on first use (by gunicorn or `flask --app app`), not on import,
+    so tests can import create_app without production settings."""
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

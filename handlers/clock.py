@@ -1,0 +1,31 @@
+"""One timestamp convention for the whole service: ISO 8601 UTC text, microseconds, 'Z'.
+
+Fixed width, so text comparison in SQL orders the same as time does.
+"""
+from datetime import datetime, timedelta, timezone
+
+_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime(_FORMAT)
+
+
+def now_iso() -> str:
+    return iso(utcnow())
+
+
+def from_epoch(seconds: int | float) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.strptime(text, _FORMAT).replace(tzinfo=timezone.utc)
+
+
+def later(seconds: float, start: datetime | None = None) -> str:
+    return iso((start or utcnow()) + timedelta(seconds=seconds))

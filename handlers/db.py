@@ -1,0 +1,154 @@
+"""The one place that opens the SQLite database and owns its schema.
+
+Every connection gets the same pragmas: WAL (set once, at migration), a busy
+timeout so gunicorn workers queue instead of failing, and synchronous=FULL so a
+commit is fsynced before the webhook answers 200.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+
+import sqlite_utils
+
+BUSY_TIMEOUT_MS = 10_000
+
+# Ordered migrations: each runs once, in its own transaction; the applied
+# version is kept in PRAGMA user_version. Append, never edit.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE processed (
+        key TEXT PRIMARY KEY,            -- message:<wamid>, status:<id>:<status>, preference:<hash>
+        kind TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    );
+    CREATE TABLE suppressions (
+        wa_id TEXT PRIMARY KEY,          -- phone digits without '+', or a business-scoped user id
+        suppressed INTEGER NOT NULL,     -- 1 = no marketing; 0 = opted back in
+        since TEXT NOT NULL,             -- when the current state began (the event's own time)
+        source TEXT NOT NULL,            -- keyword, button, meta_preference, meta_status_131050, staff, import, number_change
+        rule TEXT,
+        last_event_id INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX suppressions_suppressed ON suppressions(suppressed, since);
+    CREATE TABLE consent_events (
+        id INTEGER PRIMARY KEY,
+        wa_id TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('opt_out', 'opt_in')),
+        source TEXT NOT NULL,
+        keyword TEXT,                    -- the user's words (or button label) that triggered it
+        rule TEXT,                       -- which detection rule matched, e.g. whole_message:es:baja
+        language TEXT,
+        business_phone_number_id TEXT,
+        business_display_number TEXT,
+        message_id TEXT,
+        actor TEXT,                      -- staff name or import file, for manual changes
+        reason TEXT,
+        applied INTEGER NOT NULL,        -- 0 when an older event arrived after a newer one
+        occurred_at TEXT NOT NULL,       -- when the user acted (from Meta's timestamp)
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX consent_events_wa_id ON consent_events(wa_id, id);
+    CREATE TRIGGER consent_events_no_update BEFORE UPDATE ON consent_events
+        BEGIN SELECT RAISE(ABORT, 'consent_events is append-only'); END;
+    CREATE TRIGGER consent_events_no_delete BEFORE DELETE ON consent_events
+        BEGIN SELECT RAISE(ABORT, 'consent_events is append-only'); END;
+    CREATE TABLE contacts (
+        wa_id TEXT PRIMARY KEY,
+        language TEXT,                   -- last language we replied in
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        event_key TEXT NOT NULL UNIQUE,  -- reply:<wamid>: one confirmation per event, ever
+        wa_id TEXT NOT NULL,
+        phone_number_id TEXT NOT NULL,
+        intent TEXT NOT NULL,
+        language TEXT NOT NULL,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'skipped')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        lease_until TEXT,
+        deadline TEXT NOT NULL,          -- the end of the 24-hour customer-service window
+        last_error TEXT,
+        provider_message_id TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT
+    );
+    CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+    CREATE TABLE send_pauses (
+        phone_number_id TEXT PRIMARY KEY,
+        until TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        error TEXT NOT NULL,
+        raw TEXT NOT NULL
+    );
+    """,
+]
+
+
+def connect(path: str) -> sqlite_utils.Database:
+    """Open a connection with the service's pragmas. One per thread."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    # isolation_level=None: no implicit transactions; every write runs inside
+    # transaction() or sqlite-utils' atomic(), so nothing is left uncommitted.
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return sqlite_utils.Database(conn)
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Bring the schema up to date; safe to run from every worker at start-up."""
+    db.enable_wal()
+    with transaction(db):
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in _statements(script):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer
+            buffer = ""
+    if buffer.strip():
+        yield buffer
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).
+
+    A deferred transaction that reads and then writes can fail with 'database is
+    locked' when another worker wrote in between; taking the lock first makes
+    writers queue on the busy timeout instead. sqlite-utils calls inside become
+    savepoints of this transaction.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    else:
+        db.execute("COMMIT")

@@ -1,0 +1,264 @@
+"""One delivery, top-down: dedupe -> classify -> record consent -> queue the reply.
+
+Everything a delivery changes commits in one transaction, fsynced, before the
+webhook answers 200. Each item runs in its own savepoint: an item that breaks
+is rolled back alone and kept in `dead_letters` with its raw JSON, so it is
+neither lost nor able to cost the other items of the delivery.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+from handlers import clock, consent, dedupe, outbox
+from handlers.classify import Classification, Classifier
+from handlers.config import Settings
+from handlers.consent import Action, ConsentChange, Source
+from handlers.db import transaction
+from handlers.intents import Intent
+from handlers.parse import Delivery, Malformed, Message, NumberChange, PreferenceChange, Status
+
+log = logging.getLogger("optout.pipeline")
+
+OPTED_OUT_BY_META = 131050
+
+
+@dataclass
+class Context:
+    """What every handler may use: passed explicitly, never looked up globally."""
+    db: sqlite_utils.Database
+    classifier: Classifier
+    settings: Settings
+    dry_run: bool = False
+
+
+@dataclass
+class Outcome:
+    """What happened to one item; the webhook logs these and replay prints them."""
+    kind: str
+    id: str | None = None
+    wa_id: str | None = None
+    duplicate: bool = False
+    intent: str | None = None
+    rule: str | None = None
+    language: str | None = None
+    consent: str | None = None          # opt_out / opt_in when the list changed
+    source: str | None = None
+    reply: str | None = None            # queued / skipped: <why> / None
+    certain: bool = True
+    error: str | None = None
+
+
+@dataclass
+class Result:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def replies_queued(self) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.reply == "queued")
+
+    def count(self, **match) -> int:
+        return sum(all(getattr(o, k) == v for k, v in match.items()) for o in self.outcomes)
+
+
+def process_delivery(ctx: Context, delivery: Delivery) -> Result:
+    result = Result()
+    try:
+        with transaction(ctx.db):
+            for item in delivery.items:
+                handler = HANDLERS[type(item)]
+                try:
+                    with ctx.db.atomic():
+                        outcome = handler(ctx, item)
+                except Exception as error:
+                    outcome = _dead_letter(ctx, item, error)
+                result.outcomes.append(outcome)
+            if ctx.dry_run:
+                raise _DryRun  # classify and show, change nothing
+    except _DryRun:
+        pass
+    return result
+
+
+class _DryRun(Exception):
+    """Rolls a dry run's transaction back."""
+
+
+def handle_message(ctx: Context, message: Message) -> Outcome:
+    outcome = Outcome("message", id=message.id, wa_id=message.sender)
+    if not dedupe.claim(ctx.db, message.dedupe_key, "message"):
+        outcome.duplicate = True
+        return outcome
+    classification, said = _classify(ctx.classifier, message.words)
+    outcome.intent, outcome.rule, outcome.certain = (
+        classification.intent.value, classification.rule, classification.certain
+    )
+    if classification.intent is Intent.NONE:
+        return outcome
+    text = " ".join(message.words)
+    last_language = _last_language(ctx.db, message.sender)
+    language = ctx.classifier.reply_language(classification, text, _phone(message.sender), last_language)
+    outcome.language = language
+    occurred = _occurred_at(message.timestamp)
+    changed = True
+    if classification.intent in (Intent.OPT_OUT, Intent.OPT_IN):
+        action = Action.OPT_OUT if classification.intent is Intent.OPT_OUT else Action.OPT_IN
+        source = Source.BUTTON if message.from_button else Source.KEYWORD
+        recorded = consent.record(ctx.db, ConsentChange(
+            wa_id=message.sender, action=action, source=source, occurred_at=occurred,
+            keyword=said[:500], rule=classification.rule, language=language,
+            business_phone_number_id=message.business.phone_number_id,
+            business_display_number=message.business.display_phone_number, message_id=message.id,
+        ))
+        changed = recorded.changed
+        if changed:
+            outcome.consent, outcome.source = action.value, source.value
+    if changed:
+        outcome.reply = _queue_reply(ctx, message, classification.intent, language)
+    else:
+        outcome.reply = "skipped: no change in consent"
+    return outcome
+
+
+def handle_number_change(ctx: Context, change: NumberChange) -> Outcome:
+    outcome = Outcome("number_change", id=change.id, wa_id=change.new_wa_id)
+    if not dedupe.claim(ctx.db, change.dedupe_key, "message"):
+        outcome.duplicate = True
+        return outcome
+    if change.old_wa_id and change.new_wa_id and consent.is_suppressed(ctx.db, change.old_wa_id):
+        recorded = consent.record(ctx.db, ConsentChange(
+            wa_id=change.new_wa_id, action=Action.OPT_OUT, source=Source.NUMBER_CHANGE,
+            occurred_at=_occurred_at(change.timestamp), message_id=change.id,
+            business_phone_number_id=change.business.phone_number_id,
+            business_display_number=change.business.display_phone_number,
+            reason=f"carried over from {change.old_wa_id}",
+        ))
+        if recorded.changed:
+            outcome.consent, outcome.source = Action.OPT_OUT.value, Source.NUMBER_CHANGE.value
+    return outcome
+
+
+def handle_status(ctx: Context, status: Status) -> Outcome:
+    outcome = Outcome("status", id=status.id, wa_id=status.recipient)
+    if not dedupe.claim(ctx.db, status.dedupe_key, "status"):
+        outcome.duplicate = True
+        return outcome
+    if status.status in {"sent", "delivered", "read"}:
+        outbox.confirm_by_callback(ctx.db, status.callback_data, status.id)
+    if status.status == "failed" and OPTED_OUT_BY_META in status.error_codes and status.recipient:
+        recorded = consent.record(ctx.db, ConsentChange(
+            wa_id=status.recipient, action=Action.OPT_OUT, source=Source.META_STATUS_131050,
+            occurred_at=_occurred_at(status.timestamp), message_id=status.id,
+            business_phone_number_id=status.business.phone_number_id,
+            business_display_number=status.business.display_phone_number,
+            reason="Meta: the user stopped marketing messages (131050)",
+        ))
+        if recorded.changed:
+            outcome.consent, outcome.source = Action.OPT_OUT.value, Source.META_STATUS_131050.value
+    return outcome
+
+
+def handle_preference(ctx: Context, change: PreferenceChange) -> Outcome:
+    outcome = Outcome("user_preference", wa_id=change.wa_id)
+    if not dedupe.claim(ctx.db, change.dedupe_key, "user_preference"):
+        outcome.duplicate = True
+        return outcome
+    actions = {"stop": Action.OPT_OUT, "resume": Action.OPT_IN}
+    if change.category != "marketing_messages" or change.value not in actions:
+        return outcome
+    action = actions[change.value]
+    recorded = consent.record(ctx.db, ConsentChange(
+        wa_id=change.wa_id, action=action, source=Source.META_PREFERENCE,
+        occurred_at=_occurred_at(change.timestamp),
+        business_phone_number_id=change.business.phone_number_id,
+        business_display_number=change.business.display_phone_number,
+        reason=f"Meta user_preferences: {change.category}={change.value}",
+    ))
+    if recorded.changed:
+        outcome.consent, outcome.source = action.value, Source.META_PREFERENCE.value
+    return outcome
+
+
+def handle_malformed(ctx: Context, item: Malformed) -> Outcome:
+    _store_dead_letter(ctx, item.kind, item.reason, item.raw)
+    return Outcome(item.kind, error=item.reason)
+
+
+HANDLERS: dict[type, Callable[[Context, object], Outcome]] = {
+    Message: handle_message,
+    NumberChange: handle_number_change,
+    Status: handle_status,
+    PreferenceChange: handle_preference,
+    Malformed: handle_malformed,
+}
+
+
+PRECEDENCE = (Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP)
+
+
+def _classify(classifier: Classifier, words: tuple[str, ...]) -> tuple[Classification, str]:
+    """Classify each of the user's strings (a button's payload and its label, say) and
+    return the decisive result with the text it came from. An opt-out anywhere wins,
+    so a stop request is never outvoted."""
+    results = [(classifier.classify(text), text) for text in words]
+    for intent in PRECEDENCE:
+        for result, text in results:
+            if result.intent is intent:
+                return result, text
+    uncertain = [(result, text) for result, text in results if not result.certain]
+    if uncertain or results:
+        return (uncertain or results)[0]
+    return Classification(Intent.NONE, None, None, None, "", True), ""
+
+
+def _queue_reply(ctx: Context, message: Message, intent: Intent, language: str) -> str:
+    if not message.business.phone_number_id:
+        return "skipped: no business phone_number_id in the delivery"
+    sent_at = clock.from_epoch(message.timestamp) if message.timestamp else clock.utcnow()
+    deadline = clock.later(ctx.settings.reply_window_seconds, sent_at)
+    skip = None
+    if deadline <= clock.now_iso():
+        skip = "outside the 24-hour customer-service window"
+    reply = outbox.Reply(
+        event_key=f"reply:{message.id}", wa_id=message.sender,
+        phone_number_id=message.business.phone_number_id, intent=intent.value, language=language,
+        body=ctx.classifier.reply_text(intent, language), deadline=deadline,
+    )
+    if not outbox.enqueue(ctx.db, reply, skip):
+        return "skipped: already queued for this message"
+    ctx.db["contacts"].upsert(
+        {"wa_id": message.sender, "language": language, "updated_at": clock.now_iso()}, pk="wa_id"
+    )
+    return f"skipped: {skip}" if skip else "queued"
+
+
+def _last_language(db: sqlite_utils.Database, wa_id: str) -> str | None:
+    rows = list(db.query("SELECT language FROM contacts WHERE wa_id = ?", [wa_id]))
+    return rows[0]["language"] if rows else None
+
+
+def _phone(wa_id: str | None) -> str | None:
+    return wa_id if wa_id and wa_id.isdigit() else None
+
+
+def _occurred_at(timestamp: int | None) -> str:
+    return clock.iso(clock.from_epoch(timestamp)) if timestamp else clock.now_iso()
+
+
+def _dead_letter(ctx: Context, item: object, error: Exception) -> Outcome:
+    kind = type(item).__name__.lower()
+    reason = f"{type(error).__name__}: {error}"
+    log.exception("item could not be processed; kept in dead_letters")
+    _store_dead_letter(ctx, kind, reason, getattr(item, "raw", None))
+    return Outcome(kind, id=getattr(item, "id", None), error=reason)
+
+
+def _store_dead_letter(ctx: Context, kind: str, reason: str, raw: object) -> None:
+    ctx.db["dead_letters"].insert({
+        "received_at": clock.now_iso(), "kind": kind, "error": reason[:1000],
+        "raw": json.dumps(raw, ensure_ascii=False, default=repr)[:1_000_000],
+    })

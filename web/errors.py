@@ -1,0 +1,18 @@
+"""Every error the webhook and the API return is JSON with a sentence a person can act on."""
+from flask import jsonify
+from werkzeug.exceptions import HTTPException
+
+
+def json_error(status: int, message: str, **extra):
+    response = jsonify({"error": message, **extra})
+    response.status_code = status
+    return response
+
+
+def register(app) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        messages = {
+            413: f"request body too large (limit {app.config.get('MAX_CONTENT_LENGTH')} bytes)",
+        }
+        return json_error(error.code or 500, messages.get(error.code, error.description or error.name))

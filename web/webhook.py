@@ -1,0 +1,93 @@
+"""The endpoint Meta delivers to: verify, then hand the delivery to the pipeline."""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+
+from flask import Blueprint, current_app, request
+
+from handlers import signature
+from handlers.identity import mask
+from web.errors import json_error
+
+bp = Blueprint("webhook", __name__)
+log = logging.getLogger("optout.webhook")
+
+JSON_TYPES = {"application/json", "text/json", ""}
+
+
+def _service():
+    return current_app.extensions["optout"]
+
+
+@bp.get("/webhook")
+def verify_subscription():
+    """Meta's subscription handshake: echo the challenge when the token matches."""
+    args = request.args
+    if args.get("hub.mode") == "subscribe" and signature.tokens_match(
+        args.get("hub.verify_token"), _service().settings.verify_token
+    ):
+        return args.get("hub.challenge", ""), 200, {"Content-Type": "text/plain; charset=utf-8"}
+    return json_error(403, "verification failed: hub.mode must be 'subscribe' and hub.verify_token must match")
+
+
+@bp.post("/webhook")
+def receive_delivery():
+    started = time.perf_counter()
+    service = _service()
+    raw = request.get_data(cache=True)
+    if not signature.is_valid(raw, request.headers.get("X-Hub-Signature-256"), service.settings.app_secret):
+        _log_line(401, started, reason="bad or missing signature")
+        return json_error(401, "missing or invalid X-Hub-Signature-256")
+    if request.mimetype not in JSON_TYPES and not request.mimetype.endswith("+json"):
+        _log_line(415, started, reason=f"content type {request.mimetype}")
+        return json_error(415, f"expected application/json, got {request.mimetype}")
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        _log_line(400, started, reason="malformed JSON")
+        return json_error(400, f"body is not valid JSON: {error}")
+    if not isinstance(payload, dict):
+        _log_line(400, started, reason="not an object")
+        return json_error(400, "body must be a JSON object (a WhatsApp webhook delivery)")
+    try:
+        result = service.handle(payload)
+    except sqlite3.OperationalError as error:
+        # Nothing was committed; Meta retries a non-200 delivery, so nothing is lost.
+        log.error("database unavailable, delivery refused for retry: %s", error)
+        _log_line(503, started, reason="database unavailable")
+        response = json_error(503, "temporarily unable to store the delivery; retry later")
+        response.headers["Retry-After"] = "5"
+        return response
+    outcomes = [vars(outcome) for outcome in result.outcomes]
+    _log_line(200, started, outcomes=result.outcomes)
+    return {
+        "received": len(outcomes),
+        "duplicates": result.count(duplicate=True),
+        "replies_queued": result.replies_queued,
+        "outcomes": outcomes,
+    }
+
+
+def _log_line(status: int, started: float, reason: str | None = None, outcomes=()) -> None:
+    """One structured line per delivery; numbers masked, no bodies, no secrets."""
+    line = {"event": "delivery", "status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}
+    if reason:
+        line["reason"] = reason
+    if outcomes:
+        kinds: dict[str, int] = {}
+        for outcome in outcomes:
+            kinds[outcome.kind] = kinds.get(outcome.kind, 0) + 1
+        line["items"] = kinds
+        line["duplicates"] = sum(o.duplicate for o in outcomes)
+        line["consent"] = [
+            {"wa_id": mask(o.wa_id), "change": o.consent, "source": o.source, "lang": o.language}
+            for o in outcomes if o.consent
+        ]
+        line["replies_queued"] = sum(o.reply == "queued" for o in outcomes)
+        errors = [o.error for o in outcomes if o.error]
+        if errors:
+            line["dead_letters"] = len(errors)
+    log.info(json.dumps(line, ensure_ascii=False))
