@@ -40,7 +40,7 @@ def receive_delivery():
     raw = request.get_data(cache=True)
     if not signature.is_valid(raw, request.headers.get("X-Hub-Signature-256"), service.settings.app_secret):
         _log_line(401, started, reason="bad or missing signature")
-        return json_error(401, "missing or invalid X-Hub-Signature-256")
+        return json_error(401, "missing or invalid signature (X-Hub-Signature-256)")
     if request.mimetype not in JSON_TYPES and not request.mimetype.endswith("+json"):
         _log_line(415, started, reason=f"content type {request.mimetype}")
         return json_error(415, f"expected application/json, got {request.mimetype}")

@@ -1,0 +1,153 @@
+"""Points 4-7: idempotency, detection basics, durable suppression with history, Meta's signals."""
+import sqlite3
+import time
+
+import pytest
+
+from tests import payloads
+
+
+def test_redelivered_message_changes_nothing_and_sends_no_second_confirmation(post, read_db, drain, cloud_api):
+    delivery = payloads.of_messages(payloads.text("STOP", wa_id="14155550123", id="wamid.REDELIVERED1"))
+    first, second = post(delivery), post(delivery)
+    assert first.json["outcomes"][0]["consent"] == "opt_out"
+    assert second.status_code == 200
+    assert second.json["duplicates"] == 1
+    drain()
+    post(delivery)
+    drain()
+    assert len(read_db("SELECT * FROM consent_events")) == 1
+    assert len(read_db("SELECT * FROM outbox")) == 1
+    assert len(cloud_api.texts_to("14155550123")) == 1
+
+
+def test_redelivered_status_and_preference_are_processed_once(post, read_db):
+    failed = payloads.status("wamid.OUT1", "failed", recipient="5215512345678",
+                             errors=[{"code": 131050, "title": "User stopped marketing"}])
+    pref = payloads.preference("5215512345678", "resume", timestamp=int(time.time()) + 5)
+    for _ in range(2):
+        post(payloads.delivery(payloads.change(statuses=[failed])))
+        post(payloads.delivery(payloads.change(preferences=[pref])))
+    events = read_db("SELECT action, source FROM consent_events ORDER BY id")
+    assert events == [{"action": "opt_out", "source": "meta_status_131050"},
+                      {"action": "opt_in", "source": "meta_preference"}]
+
+
+@pytest.mark.parametrize("text,intent", [
+    ("STOP", "opt_out"), ("unsubscribe", "opt_out"), ("стоп", "opt_out"), ("отписаться", "opt_out"),
+    ("BAJA", "opt_out"), ("START", "opt_in"), ("HELP", "help"),
+    ("¿Hacen envíos a Baja California?", "none"), ("Where is the bus stop?", "none"),
+])
+def test_keywords_from_locale_files_decide_the_intent(post, text, intent):
+    response = post(payloads.of_messages(payloads.text(text)))
+    assert response.json["outcomes"][0]["intent"] == intent
+
+
+def test_opt_out_is_committed_to_disk_before_the_answer(post, db_path):
+    response = post(payloads.of_messages(payloads.text("STOP", wa_id="4915123456789")))
+    assert response.status_code == 200
+    # A fresh connection (another process) sees it the moment the 200 is out.
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("SELECT suppressed FROM suppressions WHERE wa_id='4915123456789'").fetchone() == (1,)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+
+
+def test_connections_commit_with_full_fsync(service):
+    assert service.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_history_records_who_what_how_where_which_message_and_when(post, read_db):
+    item = payloads.text("BAJA", wa_id="34612345678", id="wamid.HIST1", timestamp=1764000000)
+    post(payloads.of_messages(item))
+    (event,) = read_db("SELECT * FROM consent_events")
+    assert event["wa_id"] == "34612345678"
+    assert event["action"] == "opt_out"
+    assert event["source"] == "keyword"
+    assert event["keyword"] == "BAJA"
+    assert event["rule"] and "baja" in event["rule"]
+    assert event["business_phone_number_id"] == payloads.BUSINESS["phone_number_id"]
+    assert event["business_display_number"] == payloads.BUSINESS["display_phone_number"]
+    assert event["message_id"] == "wamid.HIST1"
+    assert event["occurred_at"] == "2025-11-24T16:00:00.000000Z"
+    assert event["recorded_at"]
+
+
+def test_opt_in_lifts_the_suppression_and_history_keeps_both(post, api, read_db):
+    now = int(time.time())
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123", timestamp=now - 10)))
+    post(payloads.of_messages(payloads.text("START", wa_id="14155550123", timestamp=now)))
+    body = api.get("/api/suppressions/14155550123").json
+    assert body["suppressed"] is False
+    assert [e["action"] for e in read_db("SELECT action FROM consent_events ORDER BY id")] == ["opt_out", "opt_in"]
+
+
+def test_late_redelivered_old_opt_in_does_not_overturn_a_newer_opt_out(post, api, read_db):
+    now = int(time.time())
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123", timestamp=now - 100)))
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550124", timestamp=now - 100)))
+    post(payloads.delivery(payloads.change(preferences=[payloads.preference("14155550123", "resume", timestamp=now - 200)])))
+    assert api.get("/api/suppressions/14155550123").json["suppressed"] is True
+    events = read_db("SELECT action, applied FROM consent_events WHERE wa_id='14155550123' ORDER BY id")
+    assert events == [{"action": "opt_out", "applied": 1}, {"action": "opt_in", "applied": 0}]
+
+
+def test_history_is_append_only(service, post):
+    post(payloads.of_messages(payloads.text("STOP")))
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        service.db.execute("DELETE FROM consent_events")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        service.db.execute("UPDATE consent_events SET action='opt_in'")
+
+
+def test_meta_preference_stop_and_resume_update_the_list_without_a_reply(post, api, read_db):
+    now = int(time.time())
+    post(payloads.delivery(payloads.change(preferences=[payloads.preference("5511987654321", "stop", timestamp=now - 5)])))
+    assert api.get("/api/suppressions/5511987654321").json == {
+        "wa_id": "5511987654321", "suppressed": True,
+        "since": read_db("SELECT since FROM suppressions")[0]["since"], "source": "meta_preference"}
+    post(payloads.delivery(payloads.change(preferences=[payloads.preference("5511987654321", "resume", timestamp=now)])))
+    assert api.get("/api/suppressions/5511987654321").json["suppressed"] is False
+    assert read_db("SELECT * FROM outbox") == []
+
+
+def test_preferences_of_other_categories_are_ignored(post, read_db):
+    post(payloads.delivery(payloads.change(preferences=[payloads.preference("5511987654321", "stop", category="utility")])))
+    assert read_db("SELECT * FROM suppressions") == []
+
+
+def test_failed_status_131050_suppresses_the_recipient_without_a_reply(post, api, read_db):
+    failed = payloads.status("wamid.OUT9", "failed", recipient="919812345678",
+                             errors=[{"code": 131050, "title": "Unable to deliver the message"}])
+    post(payloads.delivery(payloads.change(statuses=[failed])))
+    body = api.get("/api/suppressions/919812345678").json
+    assert (body["suppressed"], body["source"]) == (True, "meta_status_131050")
+    assert read_db("SELECT * FROM outbox") == []
+
+
+@pytest.mark.parametrize("code", [131049, 130472, 131026, 130429])
+def test_other_failed_statuses_are_not_opt_outs(post, read_db, code):
+    failed = payloads.status("wamid.OUT10", "failed", recipient="919812345678", errors=[{"code": code}])
+    post(payloads.delivery(payloads.change(statuses=[failed])))
+    assert read_db("SELECT * FROM suppressions") == []
+
+
+def test_opt_out_follows_the_user_to_a_new_number(post, api):
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    system = payloads.message("system", {"body": "User A changed from 14155550123 to 14155550999",
+                                         "wa_id": "14155550999", "type": "user_changed_number"}, wa_id="14155550123")
+    delivery = payloads.of_messages(system)
+    del delivery["entry"][0]["changes"][0]["value"]["contacts"]
+    assert post(delivery).status_code == 200
+    body = api.get("/api/suppressions/14155550999").json
+    assert (body["suppressed"], body["source"]) == (True, "number_change")
+
+
+def test_repeated_stop_while_suppressed_is_not_confirmed_again(post, read_db):
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    second = post(payloads.of_messages(payloads.text("stop", wa_id="14155550123")))
+    assert second.json["outcomes"][0]["reply"].startswith("skipped")
+    assert len(read_db("SELECT * FROM outbox")) == 1
+    assert len(read_db("SELECT * FROM consent_events")) == 1

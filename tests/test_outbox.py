@@ -1,0 +1,156 @@
+"""Point 8: one confirmation per event, in the user's language, through the outbox."""
+import time
+
+from handlers.service import Service
+from standins.cloud_api import Answer
+from tests import payloads
+
+
+def test_opt_out_queues_one_confirmation_sent_with_the_cloud_api_shape(post, drain, cloud_api):
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    assert cloud_api.received == []  # the webhook never waits on the Cloud API
+    assert drain() == 1
+    (request,) = cloud_api.received
+    assert request.path == f"/{payloads.BUSINESS['phone_number_id']}/messages"
+    assert request.authorization == "Bearer test-access-token"
+    assert request.body["messaging_product"] == "whatsapp"
+    assert request.body["to"] == "14155550123"
+    assert request.body["type"] == "text"
+    assert "unsubscribed" in request.body["text"]["body"].lower()
+
+
+def test_confirmation_is_in_the_language_of_the_keyword(post, drain, cloud_api):
+    post(payloads.of_messages(payloads.text("BAJA", wa_id="593991234567"),
+                              payloads.text("отписаться", wa_id="79161234567")))
+    drain()
+    assert "marketing" in cloud_api.texts_to("593991234567")[0]
+    assert cloud_api.texts_to("593991234567")[0] != cloud_api.texts_to("79161234567")[0]
+    assert any(ch in cloud_api.texts_to("79161234567")[0] for ch in "абвгд")
+
+
+def test_help_and_opt_in_are_answered(post, drain, cloud_api):
+    now = int(time.time())
+    post(payloads.of_messages(payloads.text("HELP", wa_id="14155550001")))
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550002", timestamp=now - 5)))
+    post(payloads.of_messages(payloads.text("START", wa_id="14155550002", timestamp=now)))
+    drain()
+    assert len(cloud_api.texts_to("14155550001")) == 1
+    assert len(cloud_api.texts_to("14155550002")) == 2
+
+
+def test_server_errors_are_retried_with_backoff_and_sent_once(post, drain, cloud_api, service, read_db):
+    cloud_api.script(Answer(500), Answer(503))
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    drain()
+    row = read_db("SELECT * FROM outbox")[0]
+    assert row["state"] == "pending" and row["attempts"] == 1 and "HTTP 500" in row["last_error"]
+    assert row["next_attempt_at"] > row["created_at"]
+    _make_due(service)
+    drain()
+    assert read_db("SELECT state, attempts FROM outbox")[0] == {"state": "pending", "attempts": 2}
+    _make_due(service)
+    drain()
+    assert read_db("SELECT state, attempts FROM outbox")[0] == {"state": "sent", "attempts": 3}
+    assert len(cloud_api.texts_to("14155550123")) == 1
+    drain()
+    assert len(cloud_api.texts_to("14155550123")) == 1
+
+
+def test_throughput_rate_limit_pauses_the_business_number(post, drain, cloud_api, service, read_db):
+    cloud_api.script(Answer(429, error_code=130429, retry_after="30"))
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123"), payloads.text("STOP", wa_id="14155550124")))
+    drain()
+    assert len(cloud_api.received) == 0
+    (pause,) = read_db("SELECT * FROM send_pauses")
+    assert "130429" in pause["reason"]
+    assert all(r["state"] == "pending" for r in read_db("SELECT state FROM outbox"))
+    service.db.execute("UPDATE send_pauses SET until = '2000-01-01T00:00:00.000000Z'")
+    _make_due(service)
+    drain()
+    assert len(cloud_api.received) == 2
+
+
+def test_permanent_error_marks_the_reply_failed_with_the_reason(post, drain, cloud_api, read_db):
+    cloud_api.script(Answer(400, error_code=131026))
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    drain()
+    row = read_db("SELECT state, last_error FROM outbox")[0]
+    assert row["state"] == "failed" and "131026" in row["last_error"]
+    drain()
+    assert cloud_api.received == []
+
+
+def test_reply_gives_up_after_the_attempt_limit(post, drain, cloud_api, service, read_db):
+    cloud_api.default = Answer(500)
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    for _ in range(service.settings.outbox_max_attempts + 2):
+        _make_due(service)
+        drain()
+    row = read_db("SELECT state, attempts, last_error FROM outbox")[0]
+    assert row["state"] == "failed"
+    assert row["attempts"] == service.settings.outbox_max_attempts
+    assert "gave up" in row["last_error"]
+
+
+def test_unreachable_api_is_retried(post, drain, service, read_db, cloud_api):
+    cloud_api.stop()
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    drain()
+    row = read_db("SELECT state, last_error FROM outbox")[0]
+    assert row["state"] == "pending" and "no response" in row["last_error"]
+
+
+def test_message_older_than_24_hours_is_recorded_but_not_answered(post, drain, cloud_api, api, read_db):
+    old = int(time.time()) - 25 * 3600
+    response = post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123", timestamp=old)))
+    assert "24-hour" in response.json["outcomes"][0]["reply"]
+    drain()
+    assert cloud_api.received == []
+    assert api.get("/api/suppressions/14155550123").json["suppressed"] is True
+    assert read_db("SELECT state FROM outbox")[0]["state"] == "skipped"
+
+
+def test_pending_replies_survive_a_restart(post, settings, service, cloud_api):
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    service.close()  # the process stops before sending
+    restarted = Service(settings)
+    try:
+        restarted.worker.start()
+        assert len(cloud_api.wait_for(1, timeout=5)) == 1
+    finally:
+        restarted.close()
+    assert cloud_api.texts_to("14155550123")
+
+
+def test_reply_whose_sender_died_mid_send_is_taken_over_after_its_lease(post, service, drain, cloud_api, read_db):
+    from handlers import outbox
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    claimed = outbox.claim_next(service.db)  # a sender claims it, then dies
+    assert claimed is not None
+    assert drain() == 0  # still leased
+    service.db.execute("UPDATE outbox SET lease_until = '2000-01-01T00:00:00.000000Z'")
+    assert drain() == 1
+    assert len(cloud_api.received) == 1
+
+
+def test_status_callback_confirms_a_reply_whose_sender_died_after_sending(post, service, drain, cloud_api, read_db):
+    from handlers import outbox
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    row = outbox.claim_next(service.db)
+    post(payloads.delivery(payloads.change(statuses=[
+        payloads.status("wamid.SENT1", "sent", recipient="14155550123", callback=f"outbox:{row['id']}")])))
+    service.db.execute("UPDATE outbox SET lease_until = '2000-01-01T00:00:00.000000Z'")
+    drain()
+    assert cloud_api.received == []
+    assert read_db("SELECT state, provider_message_id FROM outbox")[0] == {
+        "state": "sent", "provider_message_id": "wamid.SENT1"}
+
+
+def test_worker_thread_sends_soon_after_the_webhook_answers(post, service, cloud_api):
+    service.worker.start()
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    assert len(cloud_api.wait_for(1, timeout=5)) == 1
+
+
+def _make_due(service):
+    service.db.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00.000000Z' WHERE state = 'pending'")

@@ -1,0 +1,174 @@
+"""Point 3: every message type's words are read; odd shapes never cost a 500 or a neighbour."""
+import json
+
+import pytest
+
+from tests import payloads
+
+
+def _suppressed(api, wa_id):
+    return api.get(f"/api/suppressions/{wa_id}").json["suppressed"]
+
+
+def test_every_entry_change_and_message_of_a_delivery_is_processed(post, api):
+    numbers = ["593991230001", "593991230002", "593991230003", "593991230004"]
+    delivery = payloads.delivery(
+        payloads.change(messages=[payloads.text("STOP", wa_id=numbers[0]), payloads.text("hola", wa_id="593991239999")]),
+        payloads.change(messages=[payloads.text("BAJA", wa_id=numbers[1])]),
+        payloads.change(messages=[payloads.text("стоп", wa_id=numbers[2])]),
+        payloads.change(messages=[payloads.text("unsubscribe", wa_id=numbers[3])]),
+        entries=2,
+    )
+    response = post(delivery)
+    assert response.status_code == 200
+    assert response.json["received"] == 5
+    assert [_suppressed(api, n) for n in numbers] == [True] * 4
+    assert not _suppressed(api, "593991239999")
+
+
+@pytest.mark.parametrize("kind,content", [
+    ("button", {"payload": "Stop promotions", "text": "Stop promotions"}),
+    ("button", {"payload": "STOP", "text": "Opt out"}),
+    ("interactive", {"type": "button_reply", "button_reply": {"id": "stop", "title": "Stop"}}),
+    ("interactive", {"type": "button_reply", "button_reply": {"id": "opt-1", "title": "Unsubscribe"}}),
+    ("interactive", {"type": "list_reply", "list_reply": {"id": "row-9", "title": "STOP", "description": "No more offers"}}),
+    ("image", {"id": "1", "mime_type": "image/jpeg", "caption": "STOP"}),
+    ("video", {"id": "2", "mime_type": "video/mp4", "caption": "unsubscribe"}),
+    ("document", {"id": "3", "mime_type": "application/pdf", "filename": "x.pdf", "caption": "stop"}),
+])
+def test_words_are_taken_from_every_message_type_that_has_them(post, api, kind, content):
+    response = post(payloads.of_messages(payloads.message(kind, content, wa_id="34612345678")))
+    assert response.status_code == 200
+    assert response.json["outcomes"][0]["intent"] == "opt_out"
+    assert _suppressed(api, "34612345678")
+
+
+def test_button_opt_out_is_recorded_as_button(post, read_db):
+    post(payloads.of_messages(payloads.message("button", {"payload": "Stop promotions", "text": "Stop promotions"})))
+    assert read_db("SELECT source FROM consent_events")[0]["source"] == "button"
+
+
+@pytest.mark.parametrize("kind,content", [
+    ("reaction", {"message_id": "wamid.X", "emoji": "\U0001F44D"}),
+    ("reaction", {"message_id": "wamid.X"}),
+    ("location", {"latitude": -0.18, "longitude": -78.47, "name": "Quito"}),
+    ("sticker", {"id": "9", "mime_type": "image/webp", "animated": False}),
+    ("unsupported", {"type": "edit"}),
+    ("audio", {"id": "7", "mime_type": "audio/ogg", "voice": True}),
+])
+def test_message_types_without_words_are_accepted_and_ignored(post, read_db, kind, content):
+    item = payloads.message(kind, content)
+    if kind == "unsupported":
+        item["errors"] = [{"code": 131051, "title": "Message type unknown"}]
+    response = post(payloads.of_messages(item))
+    assert response.status_code == 200
+    assert response.json["outcomes"][0]["intent"] == "none"
+    assert read_db("SELECT * FROM suppressions") == []
+    assert read_db("SELECT * FROM dead_letters") == []
+
+
+def test_malformed_json_is_a_400(post):
+    response = post({}, body=b'{"object": "whatsapp_business_account", "entry": [')
+    assert response.status_code == 400
+    assert "JSON" in response.json["error"]
+
+
+def test_json_that_is_not_an_object_is_a_400(post):
+    assert post({}, body=b"[1, 2, 3]").status_code == 400
+
+
+def test_invalid_utf8_is_a_400(post):
+    assert post({}, body=b'{"entry": "\xff\xfe"}').status_code == 400
+
+
+def test_wrong_content_type_is_refused_clearly(post):
+    response = post(payloads.of_messages(payloads.text("STOP")), headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415
+
+
+def test_oversized_body_is_a_413(app, post):
+    app.config["MAX_CONTENT_LENGTH"] = 10_000
+    response = post({}, body=b'{"pad": "' + b"x" * 20_000 + b'"}')
+    assert response.status_code == 413
+    assert "too large" in response.json["error"]
+
+
+def test_a_three_megabyte_delivery_is_accepted(post):
+    messages = [payloads.text("hello " + "x" * 3000, wa_id=f"5939912{n:05d}") for n in range(1000)]
+    body = payloads.encode(payloads.of_messages(*messages))
+    assert len(body) > 3_000_000
+    response = post({}, body=body)
+    assert response.status_code == 200
+    assert response.json["received"] == 1000
+
+
+ODD_ITEMS = [
+    "a string",
+    42,
+    None,
+    [],
+    {},
+    {"id": "wamid.nofrom", "type": "text", "text": {"body": "STOP"}},
+    {"from": "593991234567", "type": "text", "text": {"body": "STOP"}},
+    {"from": "593991234567", "id": "wamid.badtext", "type": "text", "text": "STOP"},
+    {"from": "593991234567", "id": "wamid.badbody", "type": "text", "text": {"body": ["STOP"]}},
+    {"from": {"x": 1}, "id": "wamid.badfrom", "type": "text", "text": {"body": "STOP"}},
+    {"from": "593991234567", "id": "wamid.ts", "timestamp": "yesterday", "type": "text", "text": {"body": "hi"}},
+    {"from": "593991234567", "id": "wamid.ts2", "timestamp": 1e300, "type": "text", "text": {"body": "hi"}},
+    {"from": "593991234567", "id": "wamid.inter", "type": "interactive", "interactive": {"button_reply": "x"}},
+    {"from": "593991234567", "id": "wamid.nfm", "type": "interactive",
+     "interactive": {"type": "nfm_reply", "nfm_reply": {"response_json": "{not json"}}},
+    {"from": "593991234567", "id": ["wamid.list"], "type": "text", "text": {"body": "STOP"}},
+    {"from": "593991234567", "id": "wamid.huge", "type": "text", "text": {"body": "stop " * 50_000}},
+]
+
+
+@pytest.mark.parametrize("odd", ODD_ITEMS, ids=[f"odd{n}" for n in range(len(ODD_ITEMS))])
+def test_odd_message_shapes_never_500_nor_cost_the_rest_of_the_delivery(post, api, odd):
+    good = payloads.text("STOP", wa_id="380501234567")
+    delivery = payloads.of_messages(good)
+    delivery["entry"][0]["changes"][0]["value"]["messages"].insert(0, odd)
+    response = post(delivery)
+    assert response.status_code == 200
+    assert _suppressed(api, "380501234567")
+
+
+@pytest.mark.parametrize("payload", [
+    {}, {"object": "page"}, {"entry": None}, {"entry": "x"}, {"entry": [None, 1, "x"]},
+    {"entry": [{"changes": "x"}]}, {"entry": [{"changes": [None, {"value": []}, {"value": {"messages": {}}}]}]},
+    {"entry": [{"changes": [{"value": {"metadata": "x", "messages": [{"from": 1, "id": 2, "type": 3}]}}]}]},
+    {"entry": [{"changes": [{"value": {"statuses": [{"id": None}, {"status": "failed", "errors": "x"}]}}]}]},
+    {"entry": [{"changes": [{"value": {"user_preferences": [{"wa_id": "1"}, 5]}}]}]},
+])
+def test_odd_delivery_shapes_are_accepted_and_kept(post, read_db, payload):
+    response = post(payload)
+    assert response.status_code == 200
+    assert read_db("SELECT * FROM suppressions") == []
+
+
+def test_items_we_cannot_understand_are_kept_in_dead_letters(post, read_db):
+    delivery = payloads.of_messages({"id": "wamid.nofrom", "type": "text", "text": {"body": "STOP"}})
+    post(delivery)
+    letters = read_db("SELECT kind, error, raw FROM dead_letters")
+    assert len(letters) == 1
+    assert "no sender" in letters[0]["error"]
+    assert json.loads(letters[0]["raw"])["id"] == "wamid.nofrom"
+
+
+def test_flow_reply_answers_are_read(post, api):
+    content = {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent",
+               "response_json": json.dumps({"choice": "unsubscribe", "flow_token": "t"})}}
+    post(payloads.of_messages(payloads.message("interactive", content, wa_id="5511987654321")))
+    assert _suppressed(api, "5511987654321")
+
+
+def test_user_without_a_number_is_keyed_on_the_business_scoped_user_id(post, api, read_db):
+    item = payloads.text("STOP")
+    del item["from"]
+    item["from_user_id"] = "US.13491208655302741918"
+    delivery = payloads.of_messages(item)
+    delivery["entry"][0]["changes"][0]["value"]["contacts"] = [
+        {"profile": {"name": "A"}, "user_id": "US.13491208655302741918"}]
+    assert post(delivery).status_code == 200
+    assert read_db("SELECT wa_id FROM suppressions") == [{"wa_id": "US.13491208655302741918"}]
+    assert api.get("/api/suppressions/US.13491208655302741918").json["suppressed"] is True
