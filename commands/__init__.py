@@ -1,0 +1,14 @@
+"""Command-line tools, registered on the app so they run as `flask --app app <group> ...`.
+
+Each module defines click commands or groups; add yours to COMMANDS.
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+COMMANDS: list = []
+
+
+def register(app: Flask) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)
