@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -74,6 +75,8 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
                 try:
                     with ctx.db.atomic():
                         outcome = handler(ctx, item)
+                except sqlite3.OperationalError:
+                    raise  # the database, not the item: refuse the delivery so Meta retries it
                 except Exception as error:
                     outcome = _dead_letter(ctx, item, error)
                 result.outcomes.append(outcome)

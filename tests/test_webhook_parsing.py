@@ -172,3 +172,20 @@ def test_user_without_a_number_is_keyed_on_the_business_scoped_user_id(post, api
     assert post(delivery).status_code == 200
     assert read_db("SELECT wa_id FROM suppressions") == [{"wa_id": "US.13491208655302741918"}]
     assert api.get("/api/suppressions/US.13491208655302741918").json["suppressed"] is True
+
+
+def test_delivery_is_refused_for_retry_when_the_database_is_locked(post, service, db_path, read_db):
+    import sqlite3
+    service.db.execute("PRAGMA busy_timeout = 50")
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        response = post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert read_db("SELECT * FROM processed") == []
+    # Meta's retry then goes through.
+    assert post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123"))).status_code == 200
