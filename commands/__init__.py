@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-COMMANDS: list = []
+from commands.replay import replay_command
+
+COMMANDS: list = [replay_command]
 
 
 def register(app: Flask) -> None:

@@ -39,6 +39,8 @@ class Settings:
     outbox_poll_seconds: float = 1.0
     outbox_max_attempts: int = 12
     send_timeout_seconds: float = 10.0
+    record_dir: str = ""             # write every verified delivery here (replay it with `flask replay`)
+    record_anonymize: bool = True    # ... with phone numbers and names replaced by stable fakes
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -57,6 +59,9 @@ class Settings:
         )
         if env.get("OPTOUT_LOCALES_DIR"):
             values["locales_dir"] = env["OPTOUT_LOCALES_DIR"]
+        if env.get("OPTOUT_RECORD_DIR"):
+            values["record_dir"] = env["OPTOUT_RECORD_DIR"]
+            values["record_anonymize"] = env.get("OPTOUT_RECORD_ANONYMIZE", "1").strip() != "0"
         if env.get("OPTOUT_MAX_BODY_BYTES"):
             values["max_body_bytes"] = int(env["OPTOUT_MAX_BODY_BYTES"])
         values.update(overrides)

@@ -8,7 +8,7 @@ import time
 
 from flask import Blueprint, current_app, request
 
-from handlers import signature
+from handlers import recording, signature
 from handlers.identity import mask
 from web.errors import json_error
 
@@ -52,6 +52,8 @@ def receive_delivery():
     if not isinstance(payload, dict):
         _log_line(400, started, reason="not an object")
         return json_error(400, "body must be a JSON object (a WhatsApp webhook delivery)")
+    if service.settings.record_dir:
+        _record(service, raw, payload)
     try:
         result = service.handle(payload)
     except sqlite3.OperationalError as error:
@@ -69,6 +71,17 @@ def receive_delivery():
         "replies_queued": result.replies_queued,
         "outcomes": outcomes,
     }
+
+
+def _record(service, raw: bytes, payload: dict) -> None:
+    settings = service.settings
+    anonymizer = (
+        recording.Anonymizer(settings.app_secret + ":recording") if settings.record_anonymize else None
+    )
+    try:
+        recording.record(settings.record_dir, raw, payload, anonymizer)
+    except OSError as error:  # recording is a convenience; it never costs a delivery
+        log.warning("could not record delivery to %s: %s", settings.record_dir, error)
 
 
 def _log_line(status: int, started: float, reason: str | None = None, outcomes=()) -> None:

@@ -1,0 +1,125 @@
+"""Issue 5: `flask replay` (in-process, dry run, against gunicorn) and recording."""
+import json
+
+import pytest
+
+from tests import payloads
+from tests.gunicorn_service import GunicornService
+
+
+@pytest.fixture
+def run(app):
+    runner = app.test_cli_runner()
+
+    def run(*args):
+        return runner.invoke(args=["replay", *args], catch_exceptions=False)
+    return run
+
+
+def _write(folder, name, payload):
+    path = folder / name
+    path.write_bytes(payloads.encode(payload))
+    return path
+
+
+def test_replay_text_builds_signs_and_posts_a_delivery(run, api):
+    result = run("--text", "Quiero darme de baja", "--from", "+593 99 123 4567")
+    assert result.exit_code == 0, result.output
+    assert "opt_out/es" in result.output
+    assert "opt_out (keyword)" in result.output
+    assert "5939" in result.output and "593991234567" not in result.output  # masked
+    assert api.get("/api/suppressions/593991234567").json["suppressed"] is True
+
+
+def test_replay_dry_run_writes_and_sends_nothing(run, api, read_db):
+    result = run("--dry-run", "--text", "STOP", "--from", "+14155550123")
+    assert result.exit_code == 0, result.output
+    assert "opt_out" in result.output and "would be queued" in result.output
+    assert api.get("/api/suppressions/14155550123").json["suppressed"] is False
+    assert read_db("SELECT * FROM processed") == read_db("SELECT * FROM outbox") == []
+
+
+def test_replay_folder_prints_a_row_per_file_and_fails_on_a_refused_delivery(run, tmp_path):
+    folder = tmp_path / "payloads"
+    folder.mkdir()
+    _write(folder, "a-stop.json", payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    _write(folder, "b-hello.json", payloads.of_messages(payloads.text("hello", wa_id="14155550124")))
+    (folder / "c-broken.json").write_text('{"entry": [')
+    result = run(str(folder))
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert any(line.startswith("a-stop.json") and "200" in line and "opt_out" in line for line in lines)
+    assert any(line.startswith("b-hello.json") and "none" in line for line in lines)
+    assert any(line.startswith("c-broken.json") and "400" in line for line in lines)
+
+
+def test_replay_refuses_missing_paths_clearly(run):
+    result = run("no/such/file.json")
+    assert result.exit_code == 2
+    assert "no such file or folder" in result.output
+
+
+def test_replay_against_a_running_gunicorn_service(tmp_path, cloud_api, app):
+    folder = tmp_path / "payloads"
+    folder.mkdir()
+    _write(folder, "stop.json", payloads.of_messages(payloads.text("стоп", wa_id="79161234567")))
+    with GunicornService(str(tmp_path / "served.db"), cloud_api.url, app_secret=app.extensions["optout"].settings.app_secret) as service:
+        result = app.test_cli_runner().invoke(args=["replay", "--url", service.url, str(folder)])
+        assert result.exit_code == 0, result.output
+        assert "opt_out" in result.output
+        status, body = service.api("GET", "/api/suppressions/79161234567")
+        assert json.loads(body)["suppressed"] is True
+        assert len(cloud_api.wait_for(1, timeout=10)) == 1
+
+
+def test_replay_reports_an_unreachable_service(run):
+    result = run("--url", "http://127.0.0.1:9", "--text", "STOP")
+    assert result.exit_code == 1
+    assert "could not reach" in result.output
+
+
+def test_recording_writes_verified_deliveries_with_stable_fake_numbers(tmp_path, settings, post):
+    from dataclasses import replace
+
+    from app import create_app
+    record_dir = tmp_path / "recorded"
+    app = create_app({"settings": replace(settings, record_dir=str(record_dir), record_anonymize=True)})
+    try:
+        client = app.test_client()
+        for text in ("STOP", "START"):
+            delivery = payloads.of_messages(payloads.text(text, wa_id="593991234567"))
+            delivery["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["name"] = "María Pérez"
+            body = payloads.encode(delivery)
+            assert client.post("/webhook", data=body, headers=payloads.signed_headers(body, settings.app_secret)).status_code == 200
+        bad = payloads.encode(payloads.of_messages(payloads.text("STOP")))
+        client.post("/webhook", data=bad, headers={"X-Hub-Signature-256": "sha256=00"})
+    finally:
+        app.extensions["optout"].close()
+    files = sorted(record_dir.glob("*.json"))
+    assert len(files) == 2  # the unsigned delivery is not recorded
+    texts = [f.read_text() for f in files]
+    assert all("593991234567" not in t and "Mar" not in t for t in texts)
+    senders = [json.loads(t)["entry"][0]["changes"][0]["value"]["messages"][0]["from"] for t in texts]
+    assert senders[0] == senders[1] and senders[0].startswith("593") and len(senders[0]) == 12
+    # A recording replays with the same command.
+    replay = create_app({"settings": replace(settings, db_path=str(tmp_path / "replayed.db"))})
+    try:
+        result = replay.test_cli_runner().invoke(args=["replay", str(record_dir), "--show-numbers"])
+    finally:
+        replay.extensions["optout"].close()
+    assert result.exit_code == 0, result.output
+    assert f"{senders[0]} opt_out" in result.output and f"{senders[0]} opt_in" in result.output
+
+
+def test_recording_without_anonymisation_keeps_the_exact_bytes(tmp_path, settings):
+    from dataclasses import replace
+
+    from app import create_app
+    app = create_app({"settings": replace(settings, record_dir=str(tmp_path / "raw"), record_anonymize=False)})
+    try:
+        body = payloads.encode(payloads.of_messages(payloads.text("стоп", wa_id="79161234567")))
+        app.test_client().post("/webhook", data=body, headers=payloads.signed_headers(body, settings.app_secret))
+    finally:
+        app.extensions["optout"].close()
+    (recorded,) = (tmp_path / "raw").glob("*.json")
+    assert recorded.read_bytes() == body
