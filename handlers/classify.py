@@ -60,3 +60,11 @@ class Classifier:
     def reply_text(self, intent, language):
         locale = self._locales.get(language) or self._locales[self._default]
         return locale.replies.get(intent) or self._locales[self._default].replies[intent]
+
+
+def explain(classifier, text, wa_id=None, last_language=None):
+    result = classifier.classify(text)
+    language = classifier.reply_language(result, text, wa_id, last_language)
+    return {"intent": result.intent.value, "rule": result.rule, "keyword": result.keyword,
+            "normalized": result.normalized, "language": language, "certain": result.certain,
+            "reply": classifier.reply_text(result.intent, language) if result.intent is not Intent.NONE else None}
