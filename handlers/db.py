@@ -93,6 +93,84 @@ MIGRATIONS: list[str] = [
         raw TEXT NOT NULL
     );
     """,
+    """
+    -- Staff tools: keyword edits over the shipped locale files, reply overrides,
+    -- an audit log with undo, staff accounts, login throttling, the review queue
+    -- and the recent inbound texts the impact preview re-classifies.
+    CREATE TABLE keyword_edits (
+        language TEXT NOT NULL,
+        intent TEXT NOT NULL,            -- opt_out, opt_in, help
+        match TEXT NOT NULL,             -- whole_message, anywhere
+        keyword TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('added', 'removed')),
+        updated_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (language, intent, match, keyword)
+    );
+    CREATE TABLE reply_overrides (
+        language TEXT NOT NULL,
+        intent TEXT NOT NULL,
+        reply TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (language, intent)
+    );
+    CREATE TABLE config_version (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL,        -- bumped in the same transaction as every edit
+        updated_at TEXT
+    );
+    INSERT INTO config_version (id, version, updated_at) VALUES (1, 0, NULL);
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        actor TEXT NOT NULL,             -- staff name, cli:<user>, api
+        action TEXT NOT NULL,            -- keyword.add, keyword.remove, keyword.move, reply.set, undo, consent.opt_out, ...
+        target TEXT NOT NULL,            -- e.g. es:baja, es:opt_out reply, 593991234567
+        before TEXT,                     -- JSON
+        after TEXT,                      -- JSON
+        at TEXT NOT NULL,
+        undoes INTEGER,                  -- for an undo: the entry it reverted
+        undone_by INTEGER                -- the undo entry that reverted this one
+    );
+    CREATE INDEX audit_log_at ON audit_log(at);
+    CREATE TABLE staff (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,     -- werkzeug.security (scrypt), never shown
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE login_attempts (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX login_attempts_name ON login_attempts(name, at);
+    CREATE INDEX login_attempts_ip ON login_attempts(ip, at);
+    CREATE TABLE review_queue (
+        message_id TEXT PRIMARY KEY,
+        wa_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        classification TEXT NOT NULL,    -- JSON: intent, rule, keyword, language, certain
+        language TEXT,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'decided')),
+        received_at TEXT NOT NULL,
+        decision TEXT CHECK (decision IN ('opt_out', 'not_opt_out')),
+        decided_by TEXT,
+        reason TEXT,
+        decided_at TEXT
+    );
+    CREATE INDEX review_queue_state ON review_queue(state, received_at);
+    CREATE TABLE inbound_messages (
+        message_id TEXT PRIMARY KEY,
+        wa_id TEXT NOT NULL,
+        words TEXT NOT NULL,             -- JSON list of the user's strings (text, button label, caption)
+        received_at TEXT NOT NULL,
+        intent TEXT,
+        rule TEXT
+    );
+    CREATE INDEX inbound_messages_received ON inbound_messages(received_at);
+    """,
 ]
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
-from handlers import clock, consent, dedupe, outbox
+from handlers import clock, consent, dedupe, impact, outbox, review
 from handlers.classify import Classification, Classifier
 from handlers.config import Settings
 from handlers.consent import Action, ConsentChange, Source
@@ -96,11 +96,17 @@ def handle_message(ctx: Context, message: Message) -> Outcome:
     if not dedupe.claim(ctx.db, message.dedupe_key, "message"):
         outcome.duplicate = True
         return outcome
-    classification, said = _classify(ctx.classifier, message.words)
+    classification, said = classify_words(ctx.classifier, message.words)
     outcome.intent, outcome.rule, outcome.certain = (
         classification.intent.value, classification.rule, classification.certain
     )
+    # Kept (bounded) so staff can preview what a keyword edit would do to real messages.
+    impact.remember(ctx.db, message.id, message.sender, message.words, outcome.intent, outcome.rule)
     if classification.intent is Intent.NONE:
+        if not classification.certain:
+            # Looks like an opt-out but may not be one: a person decides (see handlers/review.py).
+            review.add(ctx.db, message.id, message.sender, " / ".join(message.words), classification)
+            outcome.reply = "skipped: waiting for review"
         return outcome
     text = " ".join(message.words)
     last_language = _last_language(ctx.db, message.sender)
@@ -203,7 +209,7 @@ HANDLERS: dict[type, Callable[[Context, object], Outcome]] = {
 PRECEDENCE = (Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP)
 
 
-def _classify(classifier: Classifier, words: tuple[str, ...]) -> tuple[Classification, str]:
+def classify_words(classifier: Classifier, words: tuple[str, ...]) -> tuple[Classification, str]:
     """Classify each of the user's strings (a button's payload and its label, say) and
     return the decisive result with the text it came from. An opt-out anywhere wins,
     so a stop request is never outvoted."""

@@ -4,9 +4,11 @@ build the same thing the webhook uses."""
 from __future__ import annotations
 
 import threading
+import time
 
 import sqlite_utils
 
+from handlers import keyword_store
 from handlers.classify import Classifier
 from handlers.config import Settings
 from handlers.db import connect, migrate
@@ -14,6 +16,10 @@ from handlers.locales import load_locales
 from handlers.pipeline import Context, Result, process_delivery
 from handlers.parse import parse_delivery
 from handlers.sender import OutboxWorker
+
+# How often a worker looks for staff edits (one single-row read); edits reach every
+# worker within about this long. settings.extra["config_poll_seconds"] overrides it.
+CONFIG_POLL_SECONDS = 0.5
 
 
 class Service:
@@ -23,10 +29,44 @@ class Service:
         self._connections: list[sqlite_utils.Database] = []
         self._lock = threading.Lock()
         migrate(self.db)
-        self.classifier = Classifier.from_locales(
-            load_locales(settings.locales_dir), default_language=settings.default_language
-        )
+        self.file_locales = load_locales(settings.locales_dir)
+        self._poll_seconds = float(settings.extra.get("config_poll_seconds", CONFIG_POLL_SECONDS))
+        self._classifier_lock = threading.Lock()
+        self._config_version = -1
+        self._checked_at = float("-inf")
+        self._classifier: Classifier | None = None
+        self._locales: dict = {}
+        self.refresh(force=True)
         self.worker = OutboxWorker(settings)
+
+    @property
+    def classifier(self) -> Classifier:
+        """The classifier of the shipped locales plus staff edits, rebuilt when an edit
+        (from any worker, the CLI or the API) bumped the database's config version."""
+        self.refresh()
+        return self._classifier
+
+    @property
+    def locales(self) -> dict:
+        """The merged locales (files + staff edits) the classifier was built from."""
+        self.refresh()
+        return self._locales
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked_at < self._poll_seconds:
+            return
+        with self._classifier_lock:
+            version = keyword_store.config_version(self.db)
+            self._checked_at = time.monotonic()
+            if version == self._config_version and not force:
+                return
+            locales = keyword_store.merged_locales(self.db, self.file_locales)
+            self._classifier = self.build_classifier(locales)
+            self._locales, self._config_version = locales, version
+
+    def build_classifier(self, locales: dict) -> Classifier:
+        return Classifier.from_locales(locales, default_language=self.settings.default_language)
 
     @property
     def db(self) -> sqlite_utils.Database:
