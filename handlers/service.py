@@ -3,6 +3,7 @@ connections and the outbox worker. Flask-free, so the CLI, tests and replay
 build the same thing the webhook uses."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -18,7 +19,8 @@ from handlers.parse import parse_delivery
 from handlers.sender import OutboxWorker
 
 # How often a worker looks for staff edits (one single-row read); edits reach every
-# worker within about this long. settings.extra["config_poll_seconds"] overrides it.
+# worker within about this long. settings.extra["config_poll_seconds"] or the
+# environment's OPTOUT_CONFIG_POLL_SECONDS overrides it.
 CONFIG_POLL_SECONDS = 0.5
 
 
@@ -30,7 +32,8 @@ class Service:
         self._lock = threading.Lock()
         migrate(self.db)
         self.file_locales = load_locales(settings.locales_dir)
-        self._poll_seconds = float(settings.extra.get("config_poll_seconds", CONFIG_POLL_SECONDS))
+        self._poll_seconds = float(settings.extra.get(
+            "config_poll_seconds", os.environ.get("OPTOUT_CONFIG_POLL_SECONDS") or CONFIG_POLL_SECONDS))
         self._classifier_lock = threading.Lock()
         self._config_version = -1
         self._checked_at = float("-inf")
