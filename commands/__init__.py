@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from flask import Flask
 
+from commands.keywords import keywords_group
 from commands.replay import replay_command
+from commands.staff import staff_group
+from commands.suppressions import suppressions_group
 
-COMMANDS: list = [replay_command]
+COMMANDS: list = [replay_command, keywords_group, suppressions_group, staff_group]
 
 
 def register(app: Flask) -> None:
