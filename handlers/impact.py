@@ -57,11 +57,11 @@ def preview(db: sqlite_utils.Database, before: Classifier, after: Classifier, li
         old, _ = classify_words(before, words)
         new, said = classify_words(after, words)
         impact.checked += 1
-        if (old.intent, old.rule) != (new.intent, new.rule):
+        if (old.intent, old.rule, old.certain) != (new.intent, new.rule, new.certain):
             impact.changed.append({
                 "message_id": row["message_id"], "wa_id": row["wa_id"], "text": " / ".join(words),
                 "received_at": row["received_at"],
-                "before": {"intent": old.intent.value, "rule": old.rule},
-                "after": {"intent": new.intent.value, "rule": new.rule},
+                "before": {"intent": old.intent.value, "rule": old.rule, "certain": old.certain},
+                "after": {"intent": new.intent.value, "rule": new.rule, "certain": new.certain},
             })
     return impact
