@@ -37,10 +37,10 @@ def register(app, exempt=()) -> None:
     settings = app.extensions["optout"].settings
     secret = os.environ.get("OPTOUT_SECRET_KEY") or hmac.new(
         settings.app_secret.encode(), b"optout admin session key", hashlib.sha256).hexdigest()
-    app.config.setdefault("SECRET_KEY", secret)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=8))
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secret
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      PERMANENT_SESSION_LIFETIME=timedelta(hours=8))
     csrf.init_app(app)
     for blueprint in exempt:
         csrf.exempt(blueprint)
