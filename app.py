@@ -8,7 +8,7 @@ from flask import Flask
 from handlers.config import Settings
 from handlers.service import Service
 import commands
-from web import api, errors, webhook
+from web import api, errors, ops, webhook
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -24,6 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
     errors.register(app)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(ops.bp)
     commands.register(app)
     return app
 

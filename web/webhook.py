@@ -8,7 +8,7 @@ import time
 
 from flask import Blueprint, current_app, request
 
-from handlers import signature
+from handlers import metrics, signature
 from handlers.identity import mask
 from web.errors import json_error
 
@@ -62,6 +62,7 @@ def receive_delivery():
         response.headers["Retry-After"] = "5"
         return response
     outcomes = [vars(outcome) for outcome in result.outcomes]
+    metrics.count_outcomes(result.outcomes)
     _log_line(200, started, outcomes=result.outcomes)
     return {
         "received": len(outcomes),
@@ -72,8 +73,10 @@ def receive_delivery():
 
 
 def _log_line(status: int, started: float, reason: str | None = None, outcomes=()) -> None:
-    """One structured line per delivery; numbers masked, no bodies, no secrets."""
-    line = {"event": "delivery", "status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}
+    """One structured line per delivery; numbers masked, no bodies, no secrets. Also counts it."""
+    seconds = time.perf_counter() - started
+    metrics.count_request(status, seconds)
+    line = {"event": "delivery", "status": status, "ms": round(seconds * 1000, 2)}
     if reason:
         line["reason"] = reason
     if outcomes:
