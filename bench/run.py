@@ -98,7 +98,7 @@ def bench_target(name: str, server: Gunicorn, peak_bodies: Path, half_bodies: Pa
         load(server.url, peak_bodies, 2, 0, args.procs, args.threads)  # warm-up
         with MemorySampler(server) as memory:
             peak = load(server.url, peak_bodies, args.seconds, 0, args.procs, args.threads)
-            half = load(server.url, half_bodies, args.seconds, peak["rps"] / 2, args.procs, args.threads * 4)
+            half = load(server.url, half_bodies, args.seconds, peak["rps"] / 2, args.procs, args.threads * 2)
         return {"name": name, "peak": peak, "half": half, "rss_mb": memory.peak / 2**20}
     finally:
         server.stop()

@@ -90,3 +90,16 @@ def test_metrics_are_summed_across_gunicorn_workers(tmp_path, cloud_api):
             assert status == 200
             assert _value(body.decode(), "optout_webhook_requests_total", status="200") == 20
     assert (tmp_path / "metrics").is_dir()
+
+
+def test_only_inert_status_deliveries_skip_the_fsync():
+    from handlers.parse import parse_delivery
+    from handlers.pipeline import needs_durable_commit
+
+    def durable(*statuses, messages=()):
+        return needs_durable_commit(parse_delivery(payloads.delivery(payloads.change(messages=messages, statuses=statuses))))
+
+    assert not durable(payloads.status("wamid.A", "sent"), payloads.status("wamid.A", "read"))
+    assert durable(payloads.status("wamid.A", "failed", errors=[{"code": 131050}]))
+    assert durable(payloads.status("wamid.A", "sent", callback="outbox:7"))
+    assert durable(payloads.status("wamid.A", "read"), messages=[payloads.text("STOP")])
