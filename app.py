@@ -8,7 +8,7 @@ from flask import Flask
 from handlers.config import Settings
 from handlers.service import Service
 import commands
-from web import admin, api, api_keywords, errors, webhook
+from web import admin, api, api_keywords, errors, ops, webhook
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -25,7 +25,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(webhook.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api_keywords.bp)
-    admin.register(app, exempt=(webhook.bp, api.bp, api_keywords.bp))
+    app.register_blueprint(ops.bp)
+    admin.register(app, exempt=(webhook.bp, api.bp, api_keywords.bp, ops.bp))
     commands.register(app)
     return app
 

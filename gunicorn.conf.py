@@ -1,4 +1,5 @@
 """gunicorn settings for `gunicorn app:app` (read automatically from this folder)."""
+import glob
 import os
 
 bind = os.environ.get("OPTOUT_BIND", "127.0.0.1:8000")
@@ -7,13 +8,47 @@ timeout = 30
 graceful_timeout = 20
 accesslog = None  # the app logs one structured line per delivery, numbers masked
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def on_starting(server):
+    """Give the workers one fresh folder for their Prometheus counts, so /metrics sums them.
+
+    Set before any worker imports prometheus_client (it picks its storage at import).
+    Without PROMETHEUS_MULTIPROC_DIR it is `metrics/` beside the database; either way
+    the previous run's files are removed (counters restart with the service, as
+    Prometheus expects)."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        db_path = os.environ.get("OPTOUT_DB") or os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                               "var", "optout.db")
+        directory = os.path.join(os.path.dirname(os.path.abspath(db_path)), "metrics")
+        os.environ[MULTIPROC_ENV] = directory
+    os.makedirs(directory, exist_ok=True)
+    for stale in glob.glob(os.path.join(directory, "*.db")):
+        os.remove(stale)
+
 
 def post_worker_init(worker):
     """Each worker runs an outbox sender thread; they share the queue through SQLite."""
-    worker.wsgi.extensions["optout"].worker.start()
+    service = _service(worker)
+    if service is not None:
+        service.worker.start()
 
 
 def worker_exit(server, worker):
-    service = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("optout")
+    service = _service(worker)
     if service is not None:
         service.worker.stop()
+
+
+def child_exit(server, worker):
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess  # imported late: only after on_starting set the folder
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def _service(worker):
+    """The service of this worker's app (None for the benchmark's bare app)."""
+    return getattr(getattr(worker, "wsgi", None), "extensions", {}).get("optout")

@@ -41,6 +41,8 @@ class Settings:
     send_timeout_seconds: float = 10.0
     record_dir: str = ""             # write every verified delivery here (replay it with `flask replay`)
     record_anonymize: bool = True    # ... with phone numbers and names replaced by stable fakes
+    outbox_lease_seconds: float = 60.0
+    metrics_token: str = ""             # when set, /metrics wants "Authorization: Bearer <it>"
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -64,6 +66,18 @@ class Settings:
             values["record_anonymize"] = env.get("OPTOUT_RECORD_ANONYMIZE", "1").strip() != "0"
         if env.get("OPTOUT_MAX_BODY_BYTES"):
             values["max_body_bytes"] = int(env["OPTOUT_MAX_BODY_BYTES"])
+        for name, key, kind in (
+            ("outbox_lease_seconds", "OPTOUT_OUTBOX_LEASE_SECONDS", float),
+            ("send_timeout_seconds", "OPTOUT_SEND_TIMEOUT_SECONDS", float),
+            ("outbox_poll_seconds", "OPTOUT_OUTBOX_POLL_SECONDS", float),
+        ):
+            if env.get(key):
+                try:
+                    values[name] = kind(env[key])
+                except ValueError:
+                    raise ConfigError(f"{key} must be a number, got {env[key]!r}") from None
+        if env.get("OPTOUT_METRICS_TOKEN"):
+            values["metrics_token"] = env["OPTOUT_METRICS_TOKEN"]
         values.update(overrides)
         return cls(**values).checked()
 
@@ -93,4 +107,9 @@ class Settings:
             )
         if not settings.api_url.startswith(("http://", "https://")):
             raise ConfigError(f"WHATSAPP_API_URL must be an http(s) URL, got {settings.api_url!r}")
+        if settings.outbox_lease_seconds <= settings.send_timeout_seconds:
+            raise ConfigError(
+                f"OPTOUT_OUTBOX_LEASE_SECONDS ({settings.outbox_lease_seconds:g}) must be longer than the send "
+                f"timeout ({settings.send_timeout_seconds:g}), or a slow send is taken over and sent twice"
+            )
         return settings

@@ -46,8 +46,11 @@ def enqueue(db: sqlite_utils.Database, reply: Reply, skip_reason: str | None = N
     return cursor.rowcount == 1
 
 
-def claim_next(db: sqlite_utils.Database) -> dict | None:
-    """Take the next due row for this sender, or None. Rows of a paused number wait."""
+def claim_next(db: sqlite_utils.Database, lease_seconds: float = LEASE_SECONDS) -> dict | None:
+    """Take the next due row for this sender, or None. Rows of a paused number wait.
+
+    The lease must outlast a send (its timeout) plus the time Meta takes to post the
+    `sent` status that confirms it (see confirm_by_callback); a shorter one resends."""
     now = clock.now_iso()
     with transaction(db):
         rows = list(
@@ -62,7 +65,7 @@ def claim_next(db: sqlite_utils.Database) -> dict | None:
                              (SELECT phone_number_id FROM send_pauses WHERE until > :now)
                        ORDER BY next_attempt_at, id LIMIT 1)
                    RETURNING *""",
-                {"now": now, "lease": clock.later(LEASE_SECONDS)},
+                {"now": now, "lease": clock.later(lease_seconds)},
             )
         )
     return rows[0] if rows else None
@@ -131,6 +134,13 @@ def confirm_by_callback(db: sqlite_utils.Database, callback_data: str | None, pr
 def backoff_seconds(attempts: int) -> float:
     base = min(MAX_BACKOFF_SECONDS, 2 ** max(0, attempts - 1) * 2)
     return base * random.uniform(0.8, 1.2)
+
+
+def oldest_pending_seconds(db: sqlite_utils.Database) -> float | None:
+    row = db.execute("SELECT min(created_at) FROM outbox WHERE state = 'pending'").fetchone()
+    if not row or not row[0]:
+        return None
+    return max(0.0, (clock.utcnow() - clock.parse_iso(row[0])).total_seconds())
 
 
 def backlog(db: sqlite_utils.Database) -> dict[str, int]:

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from handlers import cloud_api, outbox
+from handlers import cloud_api, metrics, outbox
 from handlers.cloud_api import Disposition, SendResult
 from handlers.config import Settings
 from handlers.db import connect
@@ -73,7 +73,7 @@ class OutboxWorker:
         """Send due rows until none is left (or `limit`); returns how many were attempted."""
         count = 0
         while not self._stop.is_set() and (limit is None or count < limit):
-            row = outbox.claim_next(db)
+            row = outbox.claim_next(db, self.settings.outbox_lease_seconds)
             if row is None:
                 break
             count += 1
@@ -86,6 +86,7 @@ class OutboxWorker:
             row["body"], callback_data=f"outbox:{row['id']}", timeout=self.settings.send_timeout_seconds,
         )
         outcome = self._record(db, row, result)
+        metrics.count_reply(outcome, row["intent"])
         log.info(
             "reply %s to=%s intent=%s lang=%s attempt=%d -> %s",
             row["id"], mask(row["wa_id"]), row["intent"], row["language"], row["attempts"],

@@ -8,7 +8,7 @@ import time
 
 from flask import Blueprint, current_app, request
 
-from handlers import recording, signature
+from handlers import metrics, recording, signature
 from handlers.identity import mask
 from web.errors import json_error
 
@@ -16,6 +16,10 @@ bp = Blueprint("webhook", __name__)
 log = logging.getLogger("optout.webhook")
 
 JSON_TYPES = {"application/json", "text/json", ""}
+# Meta's deliveries nest about ten levels deep; anything far deeper is not one, and
+# would only exhaust the recursion limit of whatever walks it later (parse, dead letters).
+MAX_DEPTH = 64
+_TOO_DEEP = object()
 
 
 def _service():
@@ -49,6 +53,11 @@ def receive_delivery():
     except (ValueError, UnicodeDecodeError) as error:
         _log_line(400, started, reason="malformed JSON")
         return json_error(400, f"body is not valid JSON: {error}")
+    except RecursionError:
+        payload = _TOO_DEEP
+    if payload is _TOO_DEEP or _too_deep(payload):
+        _log_line(400, started, reason="nested too deeply")
+        return json_error(400, f"body is nested more than {MAX_DEPTH} levels deep; not a WhatsApp delivery")
     if not isinstance(payload, dict):
         _log_line(400, started, reason="not an object")
         return json_error(400, "body must be a JSON object (a WhatsApp webhook delivery)")
@@ -64,6 +73,7 @@ def receive_delivery():
         response.headers["Retry-After"] = "5"
         return response
     outcomes = [vars(outcome) for outcome in result.outcomes]
+    metrics.count_outcomes(result.outcomes)
     _log_line(200, started, outcomes=result.outcomes)
     return {
         "received": len(outcomes),
@@ -84,9 +94,25 @@ def _record(service, raw: bytes, payload: dict) -> None:
         log.warning("could not record delivery to %s: %s", settings.record_dir, error)
 
 
+def _too_deep(document: object) -> bool:
+    """Iteratively, so the check itself cannot hit the recursion limit."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(value, dict):
+            stack.extend((child, depth + 1) for child in value.values() if isinstance(child, (dict, list)))
+        elif isinstance(value, list):
+            stack.extend((child, depth + 1) for child in value if isinstance(child, (dict, list)))
+    return False
+
+
 def _log_line(status: int, started: float, reason: str | None = None, outcomes=()) -> None:
-    """One structured line per delivery; numbers masked, no bodies, no secrets."""
-    line = {"event": "delivery", "status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}
+    """One structured line per delivery; numbers masked, no bodies, no secrets. Also counts it."""
+    seconds = time.perf_counter() - started
+    metrics.count_request(status, seconds)
+    line = {"event": "delivery", "status": status, "ms": round(seconds * 1000, 2)}
     if reason:
         line["reason"] = reason
     if outcomes:

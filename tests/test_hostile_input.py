@@ -1,0 +1,208 @@
+"""Hostile input at the webhook: never a 5xx, never a crash, never a change without a valid signature.
+
+Property-based (hypothesis), through the Flask test client. One app per module
+(built in a module-scoped fixture, so hypothesis' function-scoped-fixture check
+does not apply); examples are capped so the default suite stays fast.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from app import create_app
+from handlers.config import Settings
+from handlers.signature import sign
+from tests import payloads
+
+SECRET = "hostile-secret"
+TABLES = ("processed", "suppressions", "consent_events", "contacts", "outbox", "dead_letters")
+
+settings.register_profile(
+    "hostile", max_examples=150, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+hostile = settings.get_profile("hostile")
+
+
+@pytest.fixture(scope="module")
+def webhook(tmp_path_factory):
+    db_path = str(tmp_path_factory.mktemp("hostile") / "optout.db")
+    app = create_app({"settings": Settings(
+        app_secret=SECRET, verify_token="v", admin_token="a", api_url="http://127.0.0.1:9", db_path=db_path,
+    ), "TESTING": True})
+    client = app.test_client()
+
+    def counts() -> dict[str, int]:
+        conn = sqlite3.connect(db_path)
+        try:
+            return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in TABLES}
+        finally:
+            conn.close()
+
+    client.counts = counts
+    yield client
+    app.extensions["optout"].close()
+
+
+def post(client, body: bytes, signature: str | None = "valid", content_type: str = "application/json"):
+    headers = {"Content-Type": content_type}
+    if signature == "valid":
+        headers["X-Hub-Signature-256"] = sign(body, SECRET)
+    elif signature is not None:
+        headers["X-Hub-Signature-256"] = signature
+    return client.post("/webhook", data=body, headers=headers)
+
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
+json_values = st.recursive(
+    scalars, lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=30,
+)
+# Values that may turn up where Meta puts a string, a list or an object.
+wrong = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) \
+    | st.text(max_size=20) | st.lists(st.integers(), max_size=3) | st.dictionaries(st.text(max_size=5), st.integers(), max_size=2) \
+    | st.just("x" * 100_000)
+
+
+def _paths(value, path=()):
+    """Every (path) to a value inside a JSON document."""
+    yield path
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _paths(child, path + (key,))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _paths(child, path + (index,))
+
+
+def _replace(document, path, new):
+    if not path:
+        return new
+    target = document
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = new
+    return document
+
+
+def _realistic() -> dict:
+    return payloads.delivery(
+        payloads.change(messages=[
+            payloads.text("STOP", wa_id="14155550123", id="wamid.H1"),
+            payloads.message("button", {"text": "Stop promotions", "payload": "STOP"}, wa_id="14155550124", id="wamid.H2"),
+            payloads.message("interactive", {"type": "list_reply", "list_reply": {"id": "x", "title": "baja"}},
+                             wa_id="14155550125", id="wamid.H3"),
+            payloads.message("system", {"body": "changed", "wa_id": "14155550199", "type": "user_changed_number"},
+                             wa_id="14155550126", id="wamid.H4"),
+        ], statuses=[payloads.status("wamid.S1", "failed", errors=[{"code": 131050}], callback="outbox:1")]),
+        payloads.change(preferences=[payloads.preference("14155550127", "stop")]),
+    )
+
+
+@hostile
+@given(document=json_values)
+def test_any_signed_json_document_is_answered_without_a_server_error(webhook, document):
+    response = post(webhook, json.dumps(document).encode())
+    assert response.status_code in (200, 400)
+
+
+@hostile
+@given(data=st.data())
+def test_wrong_types_anywhere_in_a_real_delivery_never_cause_a_server_error(webhook, data):
+    document = _realistic()
+    paths = list(_paths(document))
+    for _ in range(data.draw(st.integers(1, 4))):
+        path = data.draw(st.sampled_from(paths))
+        try:
+            document = _replace(document, path, data.draw(wrong))
+        except (KeyError, IndexError, TypeError):
+            continue  # the path vanished under an earlier replacement
+        paths = list(_paths(document))
+    response = post(webhook, payloads.encode(document) if isinstance(document, (dict, list)) else json.dumps(document).encode())
+    assert response.status_code in (200, 400), response.get_data(as_text=True)
+
+
+@hostile
+@given(body=st.binary(max_size=2000))
+def test_arbitrary_bytes_including_invalid_utf8_are_refused_cleanly(webhook, body):
+    response = post(webhook, body)
+    assert response.status_code in (200, 400)
+
+
+@pytest.mark.parametrize("depth", [50, 500, 5_000, 200_000])
+@pytest.mark.parametrize("shape", ["list", "object", "in_message"])
+def test_deep_nesting_is_refused_or_handled_never_a_server_error(webhook, depth, shape):
+    inner = "[" * depth + "]" * depth if shape != "object" else '{"a":' * depth + "1" + "}" * depth
+    if shape == "in_message":
+        body = ('{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages",'
+                '"value":{"metadata":{"phone_number_id":"1"},"messages":[{"from":"14155550123","id":"wamid.DEEP%d",'
+                '"type":"text","text":{"body":%s}}]}}]}]}' % (depth, inner)).encode()
+    else:
+        body = inner.encode()
+    response = post(webhook, body)
+    assert response.status_code in (200, 400), response.get_data(as_text=True)[:300]
+
+
+def test_huge_strings_inside_a_delivery_are_handled(webhook):
+    huge = "stop " * 500_000  # 2.5 MB: inside Meta's 3 MB
+    document = payloads.of_messages(payloads.text(huge, wa_id="14155550140"),
+                                    payloads.text("STOP", wa_id="x" * 100_000))
+    response = post(webhook, payloads.encode(document))
+    assert response.status_code == 200
+
+
+def test_a_body_above_the_limit_is_refused_with_413(webhook):
+    response = post(webhook, b" " * (9 * 1024 * 1024))
+    assert response.status_code == 413
+
+
+@hostile
+@given(content_type=st.text(max_size=60) | st.sampled_from(
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml",
+     "application/json; charset=latin-1", "application/vnd.api+json", "", "*/*", "application/json\x00"]))
+def test_wrong_content_types_never_cause_a_server_error(webhook, content_type):
+    body = payloads.encode(payloads.of_messages(payloads.text("hola", wa_id="14155550150")))
+    try:
+        response = post(webhook, body, content_type=content_type)
+    except ValueError:
+        return  # the test client itself refuses a header with a newline; a server never sees it
+    assert response.status_code in (200, 415)
+
+
+@hostile
+@given(body=st.binary(max_size=500) | json_values.map(lambda v: json.dumps(v).encode()),
+       forged=st.none() | st.text(max_size=80) | st.from_regex(r"sha256=[0-9a-f]{64}", fullmatch=True)
+       | st.binary(max_size=32).map(lambda b: "sha256=" + sign(b, "some-other-secret")[7:]))
+def test_forged_signatures_are_refused_and_change_nothing(webhook, body, forged):
+    before = webhook.counts()
+    try:
+        response = post(webhook, body, signature=forged)
+    except ValueError:
+        return  # an unsendable header (newline): the test client refuses it
+    assert response.status_code == 401
+    assert webhook.counts() == before
+
+
+@hostile
+@given(index=st.integers(0, 3), tail=st.binary(min_size=1, max_size=20))
+def test_a_valid_signature_replayed_on_another_body_is_refused(webhook, index, tail):
+    original = payloads.encode(payloads.of_messages(payloads.text("STOP", wa_id=f"1415555016{index}")))
+    stolen = sign(original, SECRET)
+    before = webhook.counts()
+    for body in (original + tail, original.replace(b"STOP", b"START"), tail + original):
+        assert post(webhook, body, signature=stolen).status_code == 401
+    assert webhook.counts() == before
+
+
+def test_a_replayed_delivery_changes_nothing_the_second_time(webhook):
+    body = payloads.encode(payloads.of_messages(payloads.text("STOP", wa_id="14155550170", id="wamid.REPLAY1")))
+    assert post(webhook, body).status_code == 200
+    after_first = webhook.counts()
+    for _ in range(3):
+        response = post(webhook, body)
+        assert response.status_code == 200
+        assert response.json["duplicates"] == 1
+    assert webhook.counts() == after_first
