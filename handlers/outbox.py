@@ -80,28 +80,39 @@ def mark_sent(db: sqlite_utils.Database, row_id: int, provider_message_id: str |
         )
 
 
-def mark_failed(db: sqlite_utils.Database, row_id: int, reason: str) -> None:
+def mark_failed(db: sqlite_utils.Database, row: dict, reason: str) -> None:
+    """Only while this sender still holds the row (see `_HELD`)."""
     with transaction(db):
         db.execute(
-            "UPDATE outbox SET state = 'failed', last_error = ?, lease_until = NULL WHERE id = ?",
-            [reason, row_id],
+            "UPDATE outbox SET state = 'failed', last_error = ?, lease_until = NULL WHERE " + _HELD,
+            [reason, row["id"], row["attempts"]],
         )
 
 
+# A sender may only change the row it claimed, as it claimed it: still 'sending' and
+# with the attempt count of its claim. A status callback may have marked it sent, or
+# another sender may have taken it over after the lease ran out; then it is theirs.
+_HELD = "id = ? AND state = 'sending' AND attempts = ?"
+
+
 def retry_later(db: sqlite_utils.Database, row: dict, reason: str, delay: float | None = None,
-                max_attempts: int = 12) -> str:
-    """Put a row back with exponential backoff, or give up past its attempts or its deadline."""
+                max_attempts: int = 12, count_attempt: bool = True) -> str:
+    """Put a row back with exponential backoff, or give up past its attempts or its deadline.
+
+    count_attempt=False for failures that are not the message's fault (our credentials,
+    the account): the row keeps its attempts for when the operator has fixed them.
+    """
     if delay is None:
         delay = backoff_seconds(row["attempts"])
     next_at = clock.later(delay)
-    if row["attempts"] >= max_attempts or next_at > row["deadline"]:
-        mark_failed(db, row["id"], f"gave up after {row['attempts']} attempts: {reason}")
+    if count_attempt and (row["attempts"] >= max_attempts or next_at > row["deadline"]):
+        mark_failed(db, row, f"gave up after {row['attempts']} attempts: {reason}")
         return "failed"
     with transaction(db):
         db.execute(
-            "UPDATE outbox SET state = 'pending', next_attempt_at = ?, last_error = ?, lease_until = NULL "
-            "WHERE id = ?",
-            [next_at, reason, row["id"]],
+            "UPDATE outbox SET state = 'pending', next_attempt_at = ?, last_error = ?, lease_until = NULL, "
+            "attempts = attempts - ? WHERE " + _HELD,
+            [next_at, reason, 0 if count_attempt else 1, row["id"], row["attempts"]],
         )
     return "retry"
 

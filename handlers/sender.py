@@ -102,7 +102,7 @@ class OutboxWorker:
                 outbox.mark_sent(db, row["id"], result.message_id)
                 return "sent"
             case Disposition.PERMANENT:
-                outbox.mark_failed(db, row["id"], result.reason)
+                outbox.mark_failed(db, row, result.reason)
                 return "failed"
             case Disposition.PAIR_RATE_LIMIT:
                 return outbox.retry_later(db, row, result.reason,
@@ -115,8 +115,7 @@ class OutboxWorker:
                 log.error("Cloud API refused our credentials or account (%s); replies are kept queued",
                           result.reason)
                 outbox.pause_number(db, row["phone_number_id"], OPERATOR_PAUSE_SECONDS, result.reason)
-                # An operator problem is not the message's fault: do not spend its attempts.
-                db.execute("UPDATE outbox SET attempts = attempts - 1 WHERE id = ?", [row["id"]])
-                return outbox.retry_later(db, row, result.reason, OPERATOR_PAUSE_SECONDS, max_attempts)
+                return outbox.retry_later(db, row, result.reason, OPERATOR_PAUSE_SECONDS, max_attempts,
+                                          count_attempt=False)
             case _:
                 return outbox.retry_later(db, row, result.reason, result.retry_after, max_attempts)

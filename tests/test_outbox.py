@@ -154,3 +154,24 @@ def test_worker_thread_sends_soon_after_the_webhook_answers(post, service, cloud
 
 def _make_due(service):
     service.db.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00.000000Z' WHERE state = 'pending'")
+
+
+def test_a_late_failure_does_not_undo_a_reply_the_status_callback_confirmed(post, service, read_db):
+    from handlers import outbox
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    row = outbox.claim_next(service.db)
+    # The Cloud API accepted it, its 'sent' status arrived, then our request timed out.
+    post(payloads.delivery(payloads.change(statuses=[
+        payloads.status("wamid.SENT2", "sent", recipient="14155550123", callback=f"outbox:{row['id']}")])))
+    assert outbox.retry_later(service.db, row, "timed out") == "retry"
+    assert read_db("SELECT state FROM outbox")[0]["state"] == "sent"
+
+
+def test_credential_errors_keep_the_reply_queued_without_spending_attempts(post, drain, cloud_api, service, read_db):
+    cloud_api.script(Answer(401, error_code=190))
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    drain()
+    row = read_db("SELECT state, attempts, last_error FROM outbox")[0]
+    assert (row["state"], row["attempts"]) == ("pending", 0)
+    assert "190" in row["last_error"]
+    assert read_db("SELECT reason FROM send_pauses")[0]["reason"].count("190") == 1
