@@ -174,4 +174,4 @@ def test_credential_errors_keep_the_reply_queued_without_spending_attempts(post,
     row = read_db("SELECT state, attempts, last_error FROM outbox")[0]
     assert (row["state"], row["attempts"]) == ("pending", 0)
     assert "190" in row["last_error"]
-    assert read_db("SELECT reason FROM send_pauses")[0]["reason"].count("190") == 1
+    assert "code 190" in read_db("SELECT reason FROM send_pauses")[0]["reason"]
