@@ -28,7 +28,8 @@ _CLAUSE_BREAKS = frozenset(".,;:!?¡¿…。،؛؟|/()[]{}\n")
 _LETTER_MAP = {"ł": "l", "đ": "d", "ø": "o", "ı": "i", "æ": "ae", "œ": "oe", "ð": "d", "þ": "th",
                "ё": "е", "ـ": "",  # tatweel
                "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ی": "ي", "ک": "ك"}
-_LATIN_TO_CYRILLIC = dict(zip("abcehkmnoprtuxyi", "авсенкмпортиху\u0456"))
+_LATIN_TO_CYRILLIC = {"a": "а", "b": "в", "c": "с", "e": "е", "h": "н", "k": "к", "m": "м", "n": "п", "o": "о",
+                      "p": "р", "t": "т", "u": "и", "x": "х", "y": "у", "i": "і"}
 # Only close lookalikes go back to Latin: "п" and "и" resemble "n" and "u" only in handwriting-like fonts.
 _CYRILLIC_TO_LATIN = {c: l for l, c in _LATIN_TO_CYRILLIC.items() if l not in "nu"} | {"ѕ": "s", "ј": "j", "ԁ": "d"}
 
