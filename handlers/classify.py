@@ -55,6 +55,7 @@ class _Hit:
     keyword: str
     language: str | None        # None when the key is shared by several languages
     rule_language: str          # the language named in the rule (first one for shared keys)
+    declared: Match             # how the locale lists it (whole_message if any locale does)
     typo: bool
     start: int
     end: int
@@ -180,7 +181,7 @@ class Classifier:
             return None  # "stop, don't stop": leave it to the anywhere rules and a person
         intents = {hit.intent for hit in hits}
         hit = _best(hits)
-        kind = "typo" if hit.typo else Match.WHOLE.value
+        kind = "typo" if hit.typo else hit.declared.value
         certain = len(intents) == 1 and not any(h.typo for h in hits)
         return Classification(hit.intent, f"{kind}:{hit.rule_language}:{hit.keyword}", hit.keyword,
                               hit.language, text, certain)
@@ -308,8 +309,9 @@ def _hit_from(key: str, entries: list[_Entry], start: int, end: int, typo: bool)
     intent = next(i for i in INTENT_PRIORITY if any(e.intent is i for e in entries))
     chosen = [e for e in entries if e.intent is intent]
     languages = {e.language for e in chosen}
+    declared = Match.WHOLE if any(e.match is Match.WHOLE for e in chosen) else Match.ANYWHERE
     return _Hit(key, intent, chosen[0].keyword, languages.pop() if len(languages) == 1 else None,
-                chosen[0].language, typo, start, end)
+                chosen[0].language, declared, typo, start, end)
 
 
 def _best(hits: list[_Hit]) -> _Hit:
