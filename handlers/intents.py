@@ -1,3 +1,4 @@
+"""What a customer's words ask for, and how a keyword may match them."""
 from enum import Enum
 
 
@@ -9,5 +10,10 @@ class Intent(str, Enum):
 
 
 class Match(str, Enum):
-    WHOLE = "whole_message"
-    ANYWHERE = "anywhere"
+    WHOLE = "whole_message"   # the keyword must be (nearly) the whole message
+    ANYWHERE = "anywhere"     # an unambiguous phrase that counts wherever it appears
+
+
+# When one message (or one keyword shared by several languages) points at several
+# intents, the first in this order wins: honouring an opt-out is never the wrong call.
+INTENT_PRIORITY = (Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP)

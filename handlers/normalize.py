@@ -1,0 +1,144 @@
+"""Normalisation shared by locale keywords and customer messages.
+
+Keywords and messages go through the same pipeline, so a keyword matches whatever
+a customer may type that normalises to the same tokens:
+
+1. Unicode NFKC (full-width "ＳＴＯＰ" -> "STOP", ligatures, compatibility forms).
+2. Case folding ("STOP" -> "stop", "ß" -> "ss").
+3. Apostrophes dropped inside words ("don't" -> "dont", "n'envoyez" -> "nenvoyez").
+4. Tokens: runs of letters, digits and combining marks. Everything else (punctuation,
+   emoji, symbols, extra whitespace) separates tokens; sentence punctuation also ends
+   a clause, so "No, stop" is not the negated "no stop".
+5. Per token: accents folded for Latin and Greek letters ("más" -> "mas", "çıkış" ->
+   "cikis"), "ё" -> "е", Arabic diacritics and letter variants unified; Devanagari
+   vowel signs are kept (they are letters there, not accents).
+6. Per token: a word mixing Latin and Cyrillic lookalikes ("cтoп") is rewritten in one
+   script ("стоп").
+7. Runs of three or more single letters are joined ("S T O P", "S.T.O.P" -> "stop").
+8. Repeated letters are squeezed to one ("stoooop" -> "stop"; keywords are squeezed
+   the same way, so "annulla" is stored as "anula").
+"""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+_APOSTROPHES = frozenset("'’‘ʼ`´")
+_CLAUSE_BREAKS = frozenset(".,;:!?¡¿…。،؛؟|/()[]{}\n")
+_LETTER_MAP = {"ł": "l", "đ": "d", "ø": "o", "ı": "i", "æ": "ae", "œ": "oe", "ð": "d", "þ": "th",
+               "ё": "е", "ـ": "",  # tatweel
+               "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ی": "ي", "ک": "ك"}
+_LATIN_TO_CYRILLIC = {"a": "а", "b": "в", "c": "с", "e": "е", "h": "н", "k": "к", "m": "м", "n": "п", "o": "о",
+                      "p": "р", "t": "т", "u": "и", "x": "х", "y": "у", "i": "і"}
+# Only close lookalikes go back to Latin: "п" and "и" resemble "n" and "u" only in handwriting-like fonts.
+_CYRILLIC_TO_LATIN = {c: l for l, c in _LATIN_TO_CYRILLIC.items() if l not in "nu"} | {"ѕ": "s", "ј": "j", "ԁ": "d"}
+
+
+@dataclass(frozen=True)
+class Normalized:
+    tokens: tuple[str, ...]
+    clauses: tuple[int, ...]   # clause number of each token; negation never crosses clauses
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.tokens)
+
+
+def normalize(text: str) -> Normalized:
+    """Tokens of a message (or keyword) after the whole pipeline, with their clauses."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    raw: list[tuple[str, int]] = []
+    word: list[str] = []
+    clause = 0
+    for char in text:
+        if char in _APOSTROPHES:
+            continue
+        category = unicodedata.category(char)
+        if category[0] in "LNM":
+            word.append(char)
+            continue
+        if word:
+            raw.append(("".join(word), clause))
+            word = []
+        if char in _CLAUSE_BREAKS:
+            clause += 1
+    if word:
+        raw.append(("".join(word), clause))
+    folded = [(t, c) for t, c in ((fold_token(t), c) for t, c in raw) if t]
+    joined = _join_spaced_letters(folded)
+    squeezed = [(squeeze(t), c) for t, c in joined]
+    return Normalized(tuple(t for t, _ in squeezed), tuple(c for _, c in squeezed))
+
+
+def normalize_text(text: str) -> str:
+    """The normalised form as one string, the key under which keywords are indexed."""
+    return normalize(text).text
+
+
+def fold_token(token: str) -> str:
+    """Fold accents and lookalike letters of one token (steps 5 and 6)."""
+    out = []
+    for char in unicodedata.normalize("NFD", token):
+        if unicodedata.category(char) == "Mn":
+            base = out[-1] if out else ""
+            if _is_latin(base) or _is_greek(base) or "\u064b" <= char <= "\u065f" or char == "\u0670":
+                continue  # accent on a Latin/Greek letter, or an Arabic vowel mark
+            if base == "е" and char == "\u0308":
+                continue  # ё -> е
+        out.append(_LETTER_MAP.get(char, char))
+    return _single_script(unicodedata.normalize("NFC", "".join(out)))
+
+
+def squeeze(token: str) -> str:
+    """Collapse repeated letters: "stoooop" -> "stop"."""
+    out: list[str] = []
+    for char in token:
+        if out and char == out[-1] and char.isalpha():
+            continue
+        out.append(char)
+    return "".join(out)
+
+
+def _join_spaced_letters(tokens: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    out: list[tuple[str, int]] = []
+    i = 0
+    while i < len(tokens):
+        j = i
+        while j < len(tokens) and len(tokens[j][0]) == 1 and tokens[j][0].isalpha():
+            j += 1
+        if j - i >= 3:
+            out.append(("".join(t for t, _ in tokens[i:j]), tokens[i][1]))
+            i = j
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
+
+
+def _is_latin(char: str) -> bool:
+    return char.isascii() and char.isalpha() or "\u00c0" <= char <= "\u024f"
+
+
+def _is_greek(char: str) -> bool:
+    return "\u0370" <= char <= "\u03ff"
+
+
+def _is_cyrillic(char: str) -> bool:
+    return "\u0400" <= char <= "\u04ff"
+
+
+def _single_script(token: str) -> str:
+    """Rewrite a token that mixes Latin and Cyrillic letters in the script it mostly uses."""
+    latin = sum(1 for c in token if _is_latin(c))
+    cyrillic = sum(1 for c in token if _is_cyrillic(c))
+    if not latin or not cyrillic:
+        return token
+    as_cyrillic = "".join(_LATIN_TO_CYRILLIC.get(c, c) for c in token)
+    as_latin = "".join(_CYRILLIC_TO_LATIN.get(c, c) for c in token)
+    cyrillic_ok = not any(_is_latin(c) for c in as_cyrillic)
+    latin_ok = not any(_is_cyrillic(c) for c in as_latin)
+    if cyrillic_ok and (cyrillic >= latin or not latin_ok):
+        return as_cyrillic
+    if latin_ok:
+        return as_latin
+    return token

@@ -1,0 +1,276 @@
+"""Detection engine: keywords, normalisation, reply language, locale validation, corpus accuracy."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from handlers.accuracy import evaluate, load_corpus
+from handlers.classify import Classifier, explain, format_explanation
+from handlers.intents import Intent, Match
+from handlers.locales import Locale, LocaleError, load_locales
+from handlers.normalize import normalize, normalize_text
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCALES = ROOT / "locales"
+CORPUS = load_corpus(ROOT / "tests" / "corpus")
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier.from_locales(load_locales(LOCALES), default_language="en")
+
+
+# --- the corpus ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", CORPUS, ids=lambda case: case.where)
+def test_corpus_message_gets_its_labelled_intent(classifier, case):
+    assert classifier.classify(case.text).intent is case.intent
+
+
+def test_corpus_is_large_varied_and_one_third_tricky():
+    languages = {case.language for case in CORPUS}
+    non_opt_outs = [c for c in CORPUS if c.intent is Intent.NONE]
+    assert len(CORPUS) >= 400
+    assert languages == set(load_locales(LOCALES))
+    assert len(non_opt_outs) * 3 >= len(CORPUS)
+    assert {c.intent for c in CORPUS} == set(Intent)
+
+
+def test_corpus_recall_is_complete_and_no_false_opt_outs(classifier):
+    report = evaluate(classifier, CORPUS)
+    assert report.recall == 1.0, [(c.where, c.text) for c, r in report.wrong_intent if c.intent is Intent.OPT_OUT]
+    assert report.false_opt_out_rate == 0.0
+    assert report.passes
+
+
+# --- rules and certainty ------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, intent, rule, language, certain", [
+    ("STOP", Intent.OPT_OUT, "whole_message:en:stop", None, True),
+    ("baja", Intent.OPT_OUT, "whole_message:es:baja", "es", True),
+    ("Quiero darme de baja", Intent.OPT_OUT, "whole_message:es:darme de baja", "es", True),
+    ("Hola, quiero darme de baja de esta lista ya mismo", Intent.OPT_OUT, "anywhere:es:darme de baja", "es", True),
+    ("Я хочу отписаться от всего этого", Intent.OPT_OUT, "anywhere:ru:отписаться", "ru", True),
+    ("STPO", Intent.OPT_OUT, "typo:en:stop", None, False),
+    ("unsubscibe me now", Intent.OPT_OUT, "typo:en:unsubscribe", None, False),  # also in id.toml
+    ("Don't stop!", Intent.NONE, "negated:en:stop", None, False),
+    ("No quiero darme de baja", Intent.NONE, "negated:es:darme de baja", "es", False),
+    ("Can I stop by tomorrow?", Intent.NONE, None, None, False),
+    ("El precio es muy alto", Intent.NONE, None, None, False),
+    ("What are your opening hours?", Intent.NONE, None, None, True),
+    ("", Intent.NONE, None, None, True),
+    ("🙂🙂", Intent.NONE, None, None, True),
+    ("START", Intent.OPT_IN, "whole_message:en:start", None, True),
+    ("ALTA", Intent.OPT_IN, "whole_message:es:alta", "es", True),
+    ("ayuda", Intent.HELP, "whole_message:es:ayuda", "es", True),
+    ("stop start", Intent.OPT_OUT, "whole_message:en:stop", None, False),
+])
+def test_classification_names_rule_language_and_certainty(classifier, text, intent, rule, language, certain):
+    result = classifier.classify(text)
+    assert (result.intent, result.rule, result.language, result.certain) == (intent, rule, language, certain)
+
+
+def test_keyword_is_reported_as_written_in_the_locale_file(classifier):
+    result = classifier.classify("Não quero mais receber mensagens")
+    assert result.keyword == "não quero mais receber"
+    assert result.normalized == "nao quero mais receber mensagens"
+
+
+@pytest.mark.parametrize("text", ["shop", "step", "top", "Stop by", "alta", "Hello"])
+def test_ordinary_words_near_a_keyword_are_not_typos(classifier, text):
+    assert classifier.classify(text).intent is not Intent.OPT_OUT
+
+
+@pytest.mark.parametrize("text", ["Wie kann ich mich anmelden?", "Ich möchte mich anmelden"])
+def test_a_real_keyword_of_another_intent_is_never_a_typo_of_an_opt_out(classifier, text):
+    assert classifier.classify(text).intent is not Intent.OPT_OUT
+
+
+def test_sentence_punctuation_keeps_a_no_from_negating_the_keyword(classifier):
+    assert classifier.classify("No. STOP").intent is Intent.OPT_OUT
+    assert classifier.classify("no stop").intent is Intent.NONE
+
+
+# --- normalisation -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("Stop!!", "stop"),
+    ("🛑STOP", "stop"),
+    ("ＳＴＯＰ", "stop"),
+    ("Stoooop", "stop"),
+    ("S T O P", "stop"),
+    ("S.T.O.P.", "stop"),
+    ("  stop   please  ", "stop please"),
+    ("cтoп", "стоп"),            # Latin c and o among Cyrillic letters
+    ("CTOП", "стоп"),
+    ("Ёлка", "елка"),
+    ("Désabonnez-moi", "desabonez moi"),
+    ("NO MÁS", "no mas"),
+    ("İPTAL", "iptal"),
+    ("Çıkış", "cikis"),
+    ("Don't", "dont"),
+    ("إلغاء الاشتراك", "الغاء الاشتراك"),
+    ("सदस्यता रद्द करें", "सदस्यता रद्द करें"),   # Devanagari vowel signs stay
+    ("Hủy đăng ký", "huy dang ky"),
+])
+def test_normalisation_folds_what_customers_vary(text, expected):
+    assert normalize_text(text) == expected
+
+
+def test_normalisation_records_clause_breaks():
+    assert normalize("No, stop").clauses == (0, 1)
+    assert normalize("no stop").clauses == (0, 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_classifies_without_error(text):
+    classifier = _SHARED_CLASSIFIER
+    result = classifier.classify(text)
+    assert isinstance(result.intent, Intent)
+    assert result.normalized == normalize_text(text)
+
+
+_SHARED_CLASSIFIER = Classifier.from_locales(load_locales(LOCALES))
+
+
+# --- reply language ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, wa_id, last_language, expected", [
+    ("baja", "14155550100", "en", "es"),                  # the keyword's own language wins
+    ("стоп", None, None, "en"),                             # ru and uk share it; no number -> default
+    ("стоп", "74951234567", None, "ru"),                   # Russian number
+    ("стоп", "380441234567", None, "uk"),                  # Ukrainian number
+    ("STOP", "593991234567", None, "es"),                  # Ecuador
+    ("STOP", "4915112345678", None, "de"),
+    ("STOP", "5511987654321", None, "pt"),
+    ("STOP", None, "pt", "pt"),                            # last known language
+    ("STOP", "not-a-phone", None, "en"),                   # non-phone user id -> default
+    ("STOP", "999", "fr", "fr"),
+    ("¿Cuándo llega mi pedido a Quito?", "14155550100", None, "es"),        # langdetect, 3+ words
+    ("Bonjour, je voudrais savoir quand arrive ma commande", None, "en", "fr"),
+    ("stop please", None, None, "en"),                     # two words: langdetect never decides
+])
+def test_reply_language_follows_the_chain(classifier, text, wa_id, last_language, expected):
+    result = classifier.classify(text)
+    assert classifier.reply_language(result, text, wa_id, last_language) == expected
+
+
+@pytest.mark.parametrize("text", ["стоп", "baja", "STOP", "stop please", "hola amigo"])
+def test_langdetect_never_decides_one_or_two_words(classifier, text, monkeypatch):
+    import handlers.language as language
+
+    def fail(_text):
+        raise AssertionError("langdetect called for a short message")
+    monkeypatch.setattr(language, "detect_langs", fail)
+    assert classifier.reply_language(classifier.classify(text), text, None, None) in classifier.languages
+
+
+def test_reply_language_is_repeatable(classifier):
+    text = "Quando vai sair o meu pedido?"
+    answers = {classifier.reply_language(classifier.classify(text), text, None, None) for _ in range(5)}
+    assert answers == {"pt"}
+
+
+def test_reply_text_falls_back_to_default_language(classifier):
+    assert classifier.reply_text(Intent.OPT_OUT, "es").startswith("Listo")
+    assert classifier.reply_text(Intent.OPT_OUT, "xx") == classifier.reply_text(Intent.OPT_OUT, "en")
+
+
+def test_explain_gives_everything_the_cli_prints(classifier):
+    result = explain(classifier, "Baja por favor", wa_id="593991234567")
+    assert result == {"intent": "opt_out", "rule": "whole_message:es:baja", "keyword": "baja",
+                      "normalized": "baja por favor", "language": "es", "certain": True,
+                      "reply": classifier.reply_text(Intent.OPT_OUT, "es")}
+    text = format_explanation(result)
+    assert "rule:        whole_message:es:baja" in text
+    assert explain(classifier, "hello there")["reply"] is None
+
+
+# --- locales -------------------------------------------------------------------------------
+
+REQUIRED_LANGUAGES = {"en", "es", "pt", "ru", "uk", "fr", "de", "it", "tr", "ar", "hi", "id", "nl", "pl"}
+
+
+def test_shipped_locales_cover_the_required_languages():
+    locales = load_locales(LOCALES)
+    assert len(locales) >= 20
+    assert REQUIRED_LANGUAGES <= set(locales)
+    for locale in locales.values():
+        assert all(0 < len(locale.replies[i]) <= 4096 for i in (Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP))
+        assert locale.keywords[Intent.OPT_OUT][Match.WHOLE] or locale.keywords[Intent.OPT_OUT][Match.ANYWHERE]
+
+
+@pytest.mark.parametrize("keyword", ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"])
+def test_carrier_opt_out_keywords_opt_out(classifier, keyword):
+    assert classifier.classify(keyword).intent is Intent.OPT_OUT
+
+
+@pytest.mark.parametrize("keyword, intent", [("START", Intent.OPT_IN), ("UNSTOP", Intent.OPT_IN),
+                                             ("HELP", Intent.HELP), ("INFO", Intent.HELP)])
+def test_carrier_opt_in_and_help_keywords(classifier, keyword, intent):
+    assert classifier.classify(keyword).intent is intent
+
+
+VALID = '''language = "xx"
+name = "Test"
+countries = ["EC"]
+[opt_out]
+whole_message = ["quit"]
+anywhere = ["leave me be"]
+reply = "bye"
+[opt_in]
+whole_message = ["join"]
+anywhere = []
+reply = "hi"
+[help]
+whole_message = ["aid"]
+anywhere = []
+reply = "help text"
+'''
+
+
+@pytest.mark.parametrize("text, message", [
+    (VALID.replace('whole_message = ["join"]', 'whole_message = ["QUIT!"]'), "xx.toml, line 9: keyword 'QUIT!'"),
+    (VALID.replace('reply = "bye"', 'reply = ""'), "[opt_out] reply must be a non-empty string"),
+    (VALID.replace('reply = "bye"', 'reply = "' + "x" * 4097 + '"'), "4097 characters"),
+    (VALID.replace('anywhere = ["leave me be"]', 'anywere = ["leave me be"]'), "line 6: [opt_out]: unknown field 'anywere'"),
+    (VALID.replace('name = "Test"', 'name = "Test'), "xx.toml: not valid TOML"),
+    (VALID.replace('language = "xx"', 'language = "yy"'), "file is named xx.toml"),
+    (VALID.replace('countries = ["EC"]', 'countries = ["Ecuador"]'), "not a two-letter ISO country code"),
+    (VALID.replace('[help]', '[halp]'), "unknown field 'halp'"),
+])
+def test_broken_locale_file_names_file_and_problem(tmp_path, text, message):
+    (tmp_path / "xx.toml").write_text(text, "utf-8")
+    with pytest.raises(LocaleError) as error:
+        load_locales(tmp_path)
+    assert message in str(error.value)
+    assert "xx.toml" in str(error.value)
+
+
+def test_locale_built_in_code_drives_a_classifier():
+    words = {Intent.OPT_OUT: {Match.WHOLE: ["basta"], Match.ANYWHERE: ["me saquen"]},
+             Intent.OPT_IN: {Match.WHOLE: ["vuelvo"], Match.ANYWHERE: []},
+             Intent.HELP: {Match.WHOLE: ["socorro"], Match.ANYWHERE: []}}
+    locale = Locale("es", "Español", ["EC"], ["porfa"], ["no"], words,
+                    {Intent.OPT_OUT: "chao", Intent.OPT_IN: "hola", Intent.HELP: "ayuda"})
+    classifier = Classifier.from_locales({"es": locale}, default_language="es")
+    assert classifier.classify("basta porfa").rule == "whole_message:es:basta"
+    assert classifier.classify("por favor me saquen de aqui").intent is Intent.OPT_OUT
+    assert classifier.classify("no basta").intent is Intent.NONE
+
+
+def test_lookups_stay_exact_among_twenty_thousand_keywords():
+    words = [f"kw{i}x{chr(97 + i % 26)}{chr(97 + (i // 26) % 26)}zz" for i in range(20_000)]
+    big = {Intent.OPT_OUT: {Match.WHOLE: ["stop", *words], Match.ANYWHERE: ["unsubscribe"]},
+           Intent.OPT_IN: {Match.WHOLE: ["start"], Match.ANYWHERE: []},
+           Intent.HELP: {Match.WHOLE: ["help"], Match.ANYWHERE: []}}
+    locale = Locale("en", "English", ["US"], ["please"], ["dont"], big,
+                    {Intent.OPT_OUT: "bye", Intent.OPT_IN: "hi", Intent.HELP: "?"})
+    classifier = Classifier.from_locales({"en": locale})
+    assert classifier.classify(words[12_345]).intent is Intent.OPT_OUT
+    assert classifier.classify("Can I stop by?").intent is Intent.NONE
+    assert classifier.classify("stpo").rule == "typo:en:stop"
