@@ -50,17 +50,16 @@ def replay_command(paths, url, dry_run, text, sender, now, show_numbers, verbose
     post = _post_to_url(url) if url else _post_in_process(dry_run)
     masker = (lambda value: value or "-") if show_numbers else mask
     rows: list[Row] = []
-    progress = click.progressbar(jobs, label="replaying", file=sys.stderr) if len(jobs) >= PROGRESS_FROM else None
-    for name, raw in (progress or jobs):
-        if now:
-            try:
-                raw = encode(restamp(json.loads(raw)))
-            except ValueError:
-                pass  # post it as it is: the webhook's answer says what is wrong
-        status, answer = post(raw)
-        rows.append(summarise(name, status, answer, masker))
-    if progress:
-        progress.render_finish()
+    show_progress = len(jobs) >= PROGRESS_FROM
+    with click.progressbar(jobs, label="replaying", file=sys.stderr if show_progress else _Silent()) as bar:
+        for name, raw in bar:
+            if now:
+                try:
+                    raw = encode(restamp(json.loads(raw)))
+                except ValueError:
+                    pass  # post it as it is: the webhook's answer says what is wrong
+            status, answer = post(raw)
+            rows.append(summarise(name, status, answer, masker))
     _print_table(rows, dry_run)
     if any(not row.ok for row in rows):
         sys.exit(1)
@@ -105,6 +104,18 @@ def _post_to_url(url: str):
         except (urllib.error.URLError, OSError) as error:
             return 0, {"error": f"could not reach {target}: {getattr(error, 'reason', error)}"}
     return post
+
+
+class _Silent:
+    """A stream for the progress bar of short runs: shows nothing."""
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
 
 
 def _headers(raw: bytes, secret: str) -> dict:

@@ -104,6 +104,8 @@ def summarise(name: str, status: int, answer: object, mask) -> Row:
         elif outcome["kind"] == "message":
             intent = outcome.get("intent") or "none"
             row.messages.append(intent + (f"/{outcome['language']}" if outcome.get("language") else ""))
+        else:
+            row.messages.append(outcome["kind"])
         if outcome.get("consent"):
             row.changes.append(f"{mask(outcome.get('wa_id'))} {outcome['consent']} ({outcome.get('source')})")
         if outcome.get("reply") == "queued":
