@@ -266,7 +266,9 @@ class Classifier:
         """Keyword's own language -> langdetect (3+ words) -> number's country -> last known -> default."""
         if classification.language in self._locales:
             return classification.language
-        detected = detect_language(text, frozenset(self._locales))
+        # Count words after normalisation: "S T O P" is one word, not four.
+        words = classification.normalized.split() if classification.normalized else text.split()
+        detected = detect_language(text, frozenset(self._locales)) if len(words) >= 3 else None
         if detected:
             return detected
         country = country_of(wa_id)

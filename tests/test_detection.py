@@ -274,3 +274,10 @@ def test_lookups_stay_exact_among_twenty_thousand_keywords():
     assert classifier.classify(words[12_345]).intent is Intent.OPT_OUT
     assert classifier.classify("Can I stop by?").intent is Intent.NONE
     assert classifier.classify("stpo").rule == "typo:en:stop"
+
+
+def test_spaced_letters_do_not_count_as_words_for_language_detection():
+    classifier = _SHARED_CLASSIFIER
+    result = classifier.classify("S T O P")
+    assert result.intent is Intent.OPT_OUT
+    assert classifier.reply_language(result, "S T O P", "593991234567", None) == "es"
