@@ -214,30 +214,19 @@ def _statements(script: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def transaction(db: sqlite_utils.Database, durable: bool = True) -> Iterator[sqlite_utils.Database]:
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).
 
     A deferred transaction that reads and then writes can fail with 'database is
     locked' when another worker wrote in between; taking the lock first makes
     writers queue on the busy timeout instead. sqlite-utils calls inside become
-    savepoints of this transaction.
-
-    durable=False commits with synchronous=NORMAL: in WAL mode that survives a
-    process crash (SIGKILL) but may be lost on power failure. Only for writes whose
-    loss changes nothing (see pipeline.needs_durable_commit); consent changes and
-    outbox changes always commit FULL, fsynced before the webhook answers.
+    savepoints of this transaction. Every commit is fsynced (synchronous=FULL).
     """
-    if not durable:
-        db.execute("PRAGMA synchronous = NORMAL")  # may not change inside a transaction
+    db.execute("BEGIN IMMEDIATE")
     try:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.rollback()
-            raise
-        else:
-            db.execute("COMMIT")
-    finally:
-        if not durable:
-            db.execute("PRAGMA synchronous = FULL")
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    else:
+        db.execute("COMMIT")

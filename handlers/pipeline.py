@@ -69,30 +69,30 @@ class Result:
 INERT_STATUSES = frozenset({"sent", "delivered", "read"})
 
 
-def needs_durable_commit(delivery: Delivery) -> bool:
-    """False only for a delivery of plain sent/delivered/read statuses of our
-    campaign messages (the bulk of a campaign's traffic: three per message sent).
-
-    Such a delivery writes nothing but its dedupe keys. If a power failure lost that
-    commit after we answered 200, the only effect would be that a redelivery of the
-    same status is processed again, which again changes nothing. So it commits with
-    synchronous=NORMAL (no fsync; still safe against a process crash in WAL mode).
-    Anything else -- messages, preference changes, failed statuses (131050 is an
-    opt-out) and statuses carrying our outbox callback (they mark a confirmation
-    sent; losing that would resend it) -- is fsynced before the answer.
+def is_inert(item: object) -> bool:
+    """A sent/delivered/read status of a campaign message: the bulk of a campaign's
+    traffic (three per message sent), and nothing for us to do. Handling one twice
+    changes nothing, so it needs no dedupe key and no transaction: the webhook answers
+    these without touching the database. Failed statuses (131050 is an opt-out) and
+    statuses that confirm one of our own replies (callback `outbox:<id>`) are not inert.
     """
-    return not delivery.items or not all(
-        isinstance(item, Status) and item.status in INERT_STATUSES
-        and not (item.callback_data or "").startswith("outbox:")
-        for item in delivery.items
-    )
+    return (isinstance(item, Status) and item.status in INERT_STATUSES
+            and not (item.callback_data or "").startswith("outbox:"))
 
 
 def process_delivery(ctx: Context, delivery: Delivery) -> Result:
     result = Result()
+    pending = []
+    for item in delivery.items:
+        if is_inert(item):
+            result.outcomes.append(Outcome("status", id=item.id, wa_id=item.recipient))
+        else:
+            pending.append(item)
+    if not pending:
+        return result
     try:
-        with transaction(ctx.db, durable=needs_durable_commit(delivery)):
-            for item in delivery.items:
+        with transaction(ctx.db):
+            for item in pending:
                 handler = HANDLERS[type(item)]
                 try:
                     with ctx.db.atomic():

@@ -92,14 +92,14 @@ def test_metrics_are_summed_across_gunicorn_workers(tmp_path, cloud_api):
     assert (tmp_path / "metrics").is_dir()
 
 
-def test_only_inert_status_deliveries_skip_the_fsync():
-    from handlers.parse import parse_delivery
-    from handlers.pipeline import needs_durable_commit
-
-    def durable(*statuses, messages=()):
-        return needs_durable_commit(parse_delivery(payloads.delivery(payloads.change(messages=messages, statuses=statuses))))
-
-    assert not durable(payloads.status("wamid.A", "sent"), payloads.status("wamid.A", "read"))
-    assert durable(payloads.status("wamid.A", "failed", errors=[{"code": 131050}]))
-    assert durable(payloads.status("wamid.A", "sent", callback="outbox:7"))
-    assert durable(payloads.status("wamid.A", "read"), messages=[payloads.text("STOP")])
+def test_inert_statuses_are_answered_without_touching_the_database(post, read_db):
+    response = post(payloads.delivery(payloads.change(statuses=[
+        payloads.status("wamid.A", "sent"), payloads.status("wamid.A", "delivered"),
+        payloads.status("wamid.A", "read")])))
+    assert response.status_code == 200 and response.json["received"] == 3
+    assert read_db("SELECT * FROM processed") == []
+    post(payloads.delivery(payloads.change(statuses=[
+        payloads.status("wamid.B", "failed", errors=[{"code": 131050}]),
+        payloads.status("wamid.C", "sent", callback="outbox:7")])))
+    assert sorted(row["key"] for row in read_db("SELECT key FROM processed")) == [
+        "status:wamid.B:failed", "status:wamid.C:sent"]
