@@ -161,15 +161,8 @@ def handle_number_change(ctx: Context, change: NumberChange) -> Outcome:
         outcome.duplicate = True
         return outcome
     if change.old_wa_id and change.new_wa_id and consent.is_suppressed(ctx.db, change.old_wa_id):
-        recorded = consent.record(ctx.db, ConsentChange(
-            wa_id=change.new_wa_id, action=Action.OPT_OUT, source=Source.NUMBER_CHANGE,
-            occurred_at=_occurred_at(change.timestamp), message_id=change.id,
-            business_phone_number_id=change.business.phone_number_id,
-            business_display_number=change.business.display_phone_number,
-            reason=f"carried over from {change.old_wa_id}",
-        ))
-        if recorded.changed:
-            outcome.consent, outcome.source = Action.OPT_OUT.value, Source.NUMBER_CHANGE.value
+        _record_signal(ctx, outcome, change, change.new_wa_id, Action.OPT_OUT, Source.NUMBER_CHANGE,
+                       f"carried over from {change.old_wa_id}", message_id=change.id)
     return outcome
 
 
@@ -178,18 +171,11 @@ def handle_status(ctx: Context, status: Status) -> Outcome:
     if not dedupe.claim(ctx.db, status.dedupe_key, "status"):
         outcome.duplicate = True
         return outcome
-    if status.status in {"sent", "delivered", "read"}:
+    if status.status in INERT_STATUSES:
         outbox.confirm_by_callback(ctx.db, status.callback_data, status.id)
     if status.status == "failed" and OPTED_OUT_BY_META in status.error_codes and status.recipient:
-        recorded = consent.record(ctx.db, ConsentChange(
-            wa_id=status.recipient, action=Action.OPT_OUT, source=Source.META_STATUS_131050,
-            occurred_at=_occurred_at(status.timestamp), message_id=status.id,
-            business_phone_number_id=status.business.phone_number_id,
-            business_display_number=status.business.display_phone_number,
-            reason="Meta: the user stopped marketing messages (131050)",
-        ))
-        if recorded.changed:
-            outcome.consent, outcome.source = Action.OPT_OUT.value, Source.META_STATUS_131050.value
+        _record_signal(ctx, outcome, status, status.recipient, Action.OPT_OUT, Source.META_STATUS_131050,
+                       "Meta: the user stopped marketing messages (131050)", message_id=status.id)
     return outcome
 
 
@@ -199,19 +185,22 @@ def handle_preference(ctx: Context, change: PreferenceChange) -> Outcome:
         outcome.duplicate = True
         return outcome
     actions = {"stop": Action.OPT_OUT, "resume": Action.OPT_IN}
-    if change.category != "marketing_messages" or change.value not in actions:
-        return outcome
-    action = actions[change.value]
+    if change.category == "marketing_messages" and change.value in actions:
+        _record_signal(ctx, outcome, change, change.wa_id, actions[change.value], Source.META_PREFERENCE,
+                       f"Meta user_preferences: {change.category}={change.value}")
+    return outcome
+
+
+def _record_signal(ctx: Context, outcome: Outcome, item, wa_id: str, action: Action, source: Source,
+                   reason: str, message_id: str | None = None) -> None:
+    """Record a consent change that comes from a signal, not from the user's words: no reply."""
     recorded = consent.record(ctx.db, ConsentChange(
-        wa_id=change.wa_id, action=action, source=Source.META_PREFERENCE,
-        occurred_at=_occurred_at(change.timestamp),
-        business_phone_number_id=change.business.phone_number_id,
-        business_display_number=change.business.display_phone_number,
-        reason=f"Meta user_preferences: {change.category}={change.value}",
+        wa_id=wa_id, action=action, source=source, occurred_at=_occurred_at(item.timestamp),
+        message_id=message_id, business_phone_number_id=item.business.phone_number_id,
+        business_display_number=item.business.display_phone_number, reason=reason,
     ))
     if recorded.changed:
-        outcome.consent, outcome.source = action.value, Source.META_PREFERENCE.value
-    return outcome
+        outcome.consent, outcome.source = action.value, source.value
 
 
 def handle_malformed(ctx: Context, item: Malformed) -> Outcome:
