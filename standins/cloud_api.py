@@ -206,10 +206,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9999)
     args = parser.parse_args()
     stand_in = CloudApiStandIn(port=args.port).start()
-    print(f"Cloud API stand-in on {stand_in.url} (Ctrl-C to stop)", flush=True)
+    print(f"Cloud API stand-in on {stand_in.url}; printing every message it accepts (Ctrl-C to stop)",
+          flush=True)
+    shown = 0
     try:
         while True:
-            time.sleep(3600)
+            time.sleep(0.2)
+            for received in stand_in.received[shown:]:
+                print(f"{received.path} to={received.to}: {received.text}", flush=True)
+            shown = len(stand_in.received)
     except KeyboardInterrupt:
         stand_in.stop()
 
