@@ -34,16 +34,30 @@ class Impact:
         return {"checked": self.checked, "changed_count": len(self.changed), "changed": self.changed}
 
 
+PRUNE_EVERY = 500
+
+
 def remember(db: sqlite_utils.Database, message_id: str, wa_id: str, words: tuple[str, ...],
              intent: str, rule: str | None) -> None:
-    """Keep a received message's words (inside the delivery's transaction), bounded."""
+    """Keep a received message's words (inside the delivery's transaction), bounded.
+
+    This runs for every received message, so it is one plain INSERT; the bounds are
+    enforced every PRUNE_EVERY rows rather than on each one.
+    """
     if not words:
         return
     now = clock.utcnow()
-    db["inbound_messages"].insert({
-        "message_id": message_id, "wa_id": wa_id, "words": json.dumps(list(words), ensure_ascii=False),
-        "received_at": clock.iso(now), "intent": intent, "rule": rule,
-    }, replace=True)
+    cursor = db.execute(
+        "INSERT OR REPLACE INTO inbound_messages (message_id, wa_id, words, received_at, intent, rule) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [message_id, wa_id, json.dumps(list(words), ensure_ascii=False), clock.iso(now), intent, rule],
+    )
+    if cursor.lastrowid % PRUNE_EVERY == 0:
+        prune(db, now)
+
+
+def prune(db: sqlite_utils.Database, now=None) -> None:
+    now = now or clock.utcnow()
     db.execute("DELETE FROM inbound_messages WHERE received_at < ?", [clock.iso(now - timedelta(days=KEEP_DAYS))])
     db.execute("DELETE FROM inbound_messages WHERE rowid <= (SELECT max(rowid) FROM inbound_messages) - ?",
                [KEEP_MESSAGES])

@@ -178,3 +178,17 @@ def test_import_of_a_conflicting_file_changes_nothing(service):
     with pytest.raises(KeywordError, match="cannot mean both"):
         keyword_store.import_toml(service.db, service.file_locales, bad, "ana")
     assert keyword_store.config_version(service.db) == version
+
+
+def test_stored_inbound_messages_stay_bounded(service, monkeypatch):
+    from handlers import impact
+    from handlers.db import transaction
+    monkeypatch.setattr(impact, "KEEP_MESSAGES", 30)
+    monkeypatch.setattr(impact, "PRUNE_EVERY", 10)
+    with transaction(service.db):
+        for n in range(100):
+            impact.remember(service.db, f"wamid.KEEP{n}", "14155550123", (f"hello {n}",), "none", None)
+    count = service.db.execute("SELECT count(*) FROM inbound_messages").fetchone()[0]
+    assert 30 <= count < 40
+    newest = service.db.execute("SELECT max(message_id) FROM inbound_messages").fetchone()[0]
+    assert newest == "wamid.KEEP99"
