@@ -171,6 +171,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX inbound_messages_received ON inbound_messages(received_at);
     """,
+    """
+    -- Dedupe keys are kept for DEDUPE_KEEP_DAYS (Meta retries for up to 7 days).
+    CREATE INDEX processed_received ON processed(received_at);
+    """,
 ]
 
 

@@ -151,3 +151,17 @@ def test_repeated_stop_while_suppressed_is_not_confirmed_again(post, read_db):
     assert second.json["outcomes"][0]["reply"].startswith("skipped")
     assert len(read_db("SELECT * FROM outbox")) == 1
     assert len(read_db("SELECT * FROM consent_events")) == 1
+
+
+def test_dedupe_keys_older_than_a_month_are_pruned(service, monkeypatch):
+    from handlers import dedupe
+    from handlers.db import transaction
+    monkeypatch.setattr(dedupe, "PRUNE_EVERY", 5)
+    with transaction(service.db):
+        service.db.execute("INSERT INTO processed VALUES ('message:old', 'message', '2020-01-01T00:00:00.000000Z')")
+        for n in range(10):
+            assert dedupe.claim(service.db, f"message:new{n}", "message")
+    keys = {row[0] for row in service.db.execute("SELECT key FROM processed")}
+    assert "message:old" not in keys and "message:new9" in keys
+    with transaction(service.db):
+        assert not dedupe.claim(service.db, "message:new0", "message")
