@@ -125,8 +125,11 @@ class Classifier:
             return anywhere
         # Nothing matched, but a whole-message opt-out keyword inside a longer message
         # ("can I stop by tomorrow?") is worth a person's glance.
-        return Classification(Intent.NONE, None, None, None, normalized.text,
-                              certain=not self._contains_whole_opt_out(tokens))
+        contained = self._contains_whole_opt_out(tokens)
+        if contained:
+            return Classification(Intent.NONE, f"contains:{contained.language}:{contained.keyword}",
+                                  contained.keyword, None, normalized.text, certain=False)
+        return Classification(Intent.NONE, None, None, None, normalized.text, certain=True)
 
     def _whole_message(self, normalized: Normalized) -> Classification | None:
         """The message is keywords of one intent plus fillers (and maybe a negation)."""
@@ -251,13 +254,14 @@ class Classifier:
                 return _hit_from(key, entries, start, start + 1, typo=True)
         return None
 
-    def _contains_whole_opt_out(self, tokens: tuple[str, ...]) -> bool:
+    def _contains_whole_opt_out(self, tokens: tuple[str, ...]) -> _Entry | None:
+        """The first whole-message opt-out keyword inside a longer message, if any."""
         for i in range(len(tokens)):
             for size in range(1, min(self._max_ngram, len(tokens) - i) + 1):
-                entries = self._entries.get(" ".join(tokens[i:i + size]), ())
-                if any(e.intent is Intent.OPT_OUT for e in entries):
-                    return True
-        return False
+                for entry in self._entries.get(" ".join(tokens[i:i + size]), ()):
+                    if entry.intent is Intent.OPT_OUT:
+                        return entry
+        return None
 
     # --- reply ----------------------------------------------------------------------
 

@@ -4,9 +4,9 @@ Flask-free; `commands/replay.py` is the command line around it.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,14 +33,11 @@ def payload_files(paths: list[str]) -> list[Path]:
     return files
 
 
-_built = itertools.count(1)
-
-
 def text_delivery(text: str, sender: str, name: str = "Replay User") -> dict:
     """A realistic single-text delivery, as Meta would send it now."""
     wa_id = normalize(sender)
     now = int(time.time())
-    message_id = f"wamid.REPLAY{now}{next(_built):04d}"
+    message_id = f"wamid.REPLAY{now}{uuid.uuid4().hex[:12].upper()}"
     return {
         "object": "whatsapp_business_account",
         "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {

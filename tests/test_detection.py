@@ -58,8 +58,8 @@ def test_corpus_recall_is_complete_and_no_false_opt_outs(classifier):
     ("unsubscibe me now", Intent.OPT_OUT, "typo:en:unsubscribe", None, False),  # also in id.toml
     ("Don't stop!", Intent.NONE, "negated:en:stop", None, False),
     ("No quiero darme de baja", Intent.NONE, "negated:es:darme de baja", "es", False),
-    ("Can I stop by tomorrow?", Intent.NONE, None, None, False),
-    ("El precio es muy alto", Intent.NONE, None, None, False),
+    ("Can I stop by tomorrow?", Intent.NONE, "contains:en:stop", None, False),
+    ("El precio es muy alto", Intent.NONE, "contains:es:alto", None, False),
     ("What are your opening hours?", Intent.NONE, None, None, True),
     ("", Intent.NONE, None, None, True),
     ("🙂🙂", Intent.NONE, None, None, True),
@@ -281,3 +281,9 @@ def test_spaced_letters_do_not_count_as_words_for_language_detection():
     result = classifier.classify("S T O P")
     assert result.intent is Intent.OPT_OUT
     assert classifier.reply_language(result, "S T O P", "593991234567", None) == "es"
+
+
+def test_a_message_that_only_contains_an_opt_out_word_names_it_for_the_reviewer():
+    result = _SHARED_CLASSIFIER.classify("Can I stop by tomorrow to pick up my order?")
+    assert result.intent is Intent.NONE and result.certain is False
+    assert result.rule == "contains:en:stop" and result.keyword == "stop"

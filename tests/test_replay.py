@@ -123,3 +123,18 @@ def test_recording_without_anonymisation_keeps_the_exact_bytes(tmp_path, setting
         app.extensions["optout"].close()
     (recorded,) = (tmp_path / "raw").glob("*.json")
     assert recorded.read_bytes() == body
+
+
+def test_separate_replay_runs_never_reuse_a_message_id(monkeypatch):
+    """Each `flask replay --text` is its own process, often within the same second; a
+    repeated id would be dropped by dedupe as a redelivery of the first message."""
+    import importlib
+    import time
+
+    from handlers import replay
+    monkeypatch.setattr(time, "time", lambda: 1795589000.0)
+    ids = []
+    for _ in range(2):
+        module = importlib.reload(replay)  # a fresh process's module state
+        ids.append(module.text_delivery("STOP", "+14155550123")["entry"][0]["changes"][0]["value"]["messages"][0]["id"])
+    assert ids[0] != ids[1]
