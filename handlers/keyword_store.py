@@ -167,7 +167,9 @@ def set_reply(db: sqlite_utils.Database, file_locales: dict[str, Locale], langua
 
 
 def validate_reply(reply) -> str:
-    text = str(reply or "").replace("\r\n", "\n").strip()
+    if reply is not None and not isinstance(reply, str):
+        raise KeywordError(f"the reply must be text, not {type(reply).__name__}")
+    text = (reply or "").replace("\r\n", "\n").strip()
     if not text:
         raise KeywordError("the reply has no text: a confirmation must say something")
     if len(text) > WHATSAPP_TEXT_LIMIT:

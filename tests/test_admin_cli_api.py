@@ -183,3 +183,22 @@ def test_api_test_and_consent_by_hand(api, service, read_db):
     answer = api.post("/api/suppressions/593991234567/opt-out", json={"reason": "by phone", "actor": "ana"}).json
     assert answer == {"wa_id": "593991234567", "changed": True, "suppressed": True}
     assert read_db("SELECT source, actor FROM consent_events") == [{"source": "staff", "actor": "api:ana"}]
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("post", "/api/keywords", b"{not json"),
+    ("post", "/api/keywords", b"[1, 2]"),
+    ("post", "/api/keywords/remove", b"null"),
+    ("put", "/api/replies/es/opt_out", b'"just a string"'),
+])
+def test_keyword_api_refuses_bodies_that_are_not_json_objects(client, method, path, body):
+    response = getattr(client, method)(path, data=body, headers={
+        "Authorization": "Bearer test-admin-token", "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "JSON object" in response.json["error"]
+
+
+def test_reply_must_be_text(client):
+    response = client.put("/api/replies/es/opt_out", json={"reply": 7},
+                          headers={"Authorization": "Bearer test-admin-token"})
+    assert response.status_code == 400 and "must be text" in response.json["error"]

@@ -22,8 +22,13 @@ def _service():
 
 
 def _body() -> dict:
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else {}
+    """The request's JSON object; an empty body is an empty object, anything else a 400."""
+    if not request.get_data(cache=True).strip():
+        return {}
+    body = request.get_json(silent=True, force=True)
+    if not isinstance(body, dict):
+        raise KeywordError('the request body must be a JSON object, e.g. {"language": "es", ...}')
+    return body
 
 
 def _actor(body: dict) -> str:
