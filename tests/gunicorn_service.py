@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -38,17 +39,21 @@ class GunicornService:
         }
         self.env.pop("OPTOUT_DEV_MODE", None)
         self.process: subprocess.Popen | None = None
+        self._log = tempfile.TemporaryFile()
 
     def start(self, timeout: float = 20.0) -> "GunicornService":
         gunicorn = Path(sys.executable).with_name("gunicorn")
         self.process = subprocess.Popen(
             [str(gunicorn), "app:app"], cwd=PROJECT, env=self.env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            # A file, not a pipe: nobody reads the pipe while the test runs, and a full
+            # pipe would stall the workers' log writes.
+            stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()[-2000:]}")
+                self._log.seek(0)
+                raise RuntimeError(f"gunicorn exited: {self._log.read().decode(errors='replace')[-2000:]}")
             try:
                 self.request("GET", "/webhook")
                 return self
@@ -80,8 +85,7 @@ class GunicornService:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-        if self.process and self.process.stderr:
-            self.process.stderr.close()
+        self._log.close()
 
     def __enter__(self):
         return self.start()

@@ -30,12 +30,14 @@ def require_bearer_token():
     return None
 
 
+@bp.errorhandler(InvalidIdentity)
+def invalid_identity(error: InvalidIdentity):
+    return json_error(400, f"invalid wa_id: {error}")
+
+
 @bp.get("/suppressions/<path:wa_id>")
 def suppression(wa_id: str):
-    try:
-        key = normalize(wa_id)
-    except InvalidIdentity as error:
-        return json_error(400, f"invalid wa_id: {error}")
+    key = normalize(wa_id)
     row = consent.state(_service().db, key)
     suppressed = bool(row and row["suppressed"])
     return {
@@ -48,10 +50,7 @@ def suppression(wa_id: str):
 
 @bp.get("/suppressions/<path:wa_id>/history")
 def suppression_history(wa_id: str):
-    try:
-        key = normalize(wa_id)
-    except InvalidIdentity as error:
-        return json_error(400, f"invalid wa_id: {error}")
+    key = normalize(wa_id)
     return {"wa_id": key, "events": consent.history(_service().db, key)}
 
 
