@@ -50,9 +50,13 @@ def claim_next(db: sqlite_utils.Database, lease_seconds: float = LEASE_SECONDS) 
     """Take the next due row for this sender, or None. Rows of a paused number wait.
 
     The lease must outlast a send (its timeout) plus the time Meta takes to post the
-    `sent` status that confirms it (see confirm_by_callback); a shorter one resends."""
+    `sent` status that confirms it (see confirm_by_callback); a shorter one resends.
+
+    Not fsynced: a claim lost to a power cut leaves the row pending, to be sent again,
+    which is what its running-out lease would have led to as well. Recording the send
+    (mark_sent) is fsynced and carries the claim to disk with it."""
     now = clock.now_iso()
-    with transaction(db):
+    with transaction(db, durable=False):
         rows = list(
             db.query(
                 """UPDATE outbox

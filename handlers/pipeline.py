@@ -1,9 +1,16 @@
-"""One delivery, top-down: dedupe -> classify -> record consent -> queue the reply.
+"""One delivery, top-down: classify -> (one transaction:) dedupe -> record consent -> queue the reply.
 
-Everything a delivery changes commits in one transaction, fsynced, before the
-webhook answers 200. Each item runs in its own savepoint: an item that breaks
-is rolled back alone and kept in `dead_letters` with its raw JSON, so it is
-neither lost nor able to cost the other items of the delivery.
+Everything a delivery changes commits in one transaction before the webhook
+answers 200. Each item runs in its own savepoint: an item that breaks is rolled
+back alone and kept in `dead_letters` with its raw JSON, so it is neither lost
+nor able to cost the other items of the delivery.
+
+Messages are classified before the transaction (pure work, no lock held), which
+also tells how durable the commit must be: a delivery that can change consent,
+the outbox, the review queue or an outbox row's state is fsynced before the 200;
+one made only of messages classified as certainly nothing (ordinary chat) only
+records its dedupe keys and impact-preview rows, and commits without waiting for
+the fsync (see `needs_fsync`).
 """
 from __future__ import annotations
 
@@ -80,6 +87,35 @@ def is_inert(item: object) -> bool:
             and not (item.callback_data or "").startswith("outbox:"))
 
 
+@dataclass(frozen=True)
+class ClassifiedMessage:
+    """A message with what its words mean, worked out before the transaction."""
+    message: Message
+    classification: Classification
+    said: str                           # which of the user's strings decided it
+
+
+def classify_item(ctx: Context, item: object) -> object:
+    if isinstance(item, Message):
+        return ClassifiedMessage(item, *classify_words(ctx.classifier, item.words))
+    return item
+
+
+def needs_fsync(item: object) -> bool:
+    """Whether committing this item must wait for the disk before Meta gets its 200.
+
+    Only a message classified as certainly nothing (no intent, nothing for review)
+    may skip it: all it writes is its dedupe key and its words for the impact
+    preview. Such a commit survives any crash of the process and becomes durable
+    with the next fsynced commit; a power cut in between could cost those rows, and
+    a message seen again would be classified as nothing again. Everything else
+    (consent, replies, the review queue, dead letters, outbox confirmations) is fsynced.
+    """
+    if isinstance(item, ClassifiedMessage):
+        return item.classification.intent is not Intent.NONE or not item.classification.certain
+    return True
+
+
 def process_delivery(ctx: Context, delivery: Delivery) -> Result:
     result = Result()
     pending = []
@@ -87,11 +123,11 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
         if is_inert(item):
             result.outcomes.append(Outcome("status", id=item.id, wa_id=item.recipient))
         else:
-            pending.append(item)
+            pending.append(classify_item(ctx, item))
     if not pending:
         return result
     try:
-        with transaction(ctx.db):
+        with transaction(ctx.db, durable=any(needs_fsync(item) for item in pending)):
             for item in pending:
                 handler = HANDLERS[type(item)]
                 try:
@@ -100,7 +136,7 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
                 except sqlite3.OperationalError:
                     raise  # the database, not the item: refuse the delivery so Meta retries it
                 except Exception as error:
-                    outcome = _dead_letter(ctx, item, error)
+                    outcome = _dead_letter(ctx, getattr(item, "message", item), error)
                 result.outcomes.append(outcome)
             if ctx.dry_run:
                 raise _DryRun  # classify and show, change nothing
@@ -113,12 +149,12 @@ class _DryRun(Exception):
     """Rolls a dry run's transaction back."""
 
 
-def handle_message(ctx: Context, message: Message) -> Outcome:
+def handle_message(ctx: Context, classified: ClassifiedMessage) -> Outcome:
+    message, classification, said = classified.message, classified.classification, classified.said
     outcome = Outcome("message", id=message.id, wa_id=message.sender)
     if not dedupe.claim(ctx.db, message.dedupe_key, "message"):
         outcome.duplicate = True
         return outcome
-    classification, said = classify_words(ctx.classifier, message.words)
     outcome.intent, outcome.rule, outcome.certain = (
         classification.intent.value, classification.rule, classification.certain
     )
@@ -209,7 +245,7 @@ def handle_malformed(ctx: Context, item: Malformed) -> Outcome:
 
 
 HANDLERS: dict[type, Callable[[Context, object], Outcome]] = {
-    Message: handle_message,
+    ClassifiedMessage: handle_message,
     NumberChange: handle_number_change,
     Status: handle_status,
     PreferenceChange: handle_preference,

@@ -55,8 +55,54 @@ def test_opt_out_is_committed_to_disk_before_the_answer(post, db_path):
         conn.close()
 
 
-def test_connections_commit_with_full_fsync(service):
-    assert service.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+def _commits_seen(service, post, delivery) -> list[str]:
+    """The synchronous level each write transaction of one delivery committed with."""
+    statements: list[str] = []
+    service.db.conn.set_trace_callback(statements.append)
+    try:
+        assert post(delivery).status_code == 200
+    finally:
+        service.db.conn.set_trace_callback(None)
+    level, levels = "FULL", []
+    for statement in statements:
+        if statement.startswith("PRAGMA synchronous"):
+            level = statement.split("=")[1].strip()
+        elif statement == "BEGIN IMMEDIATE":
+            levels.append(level)
+    return levels
+
+
+@pytest.mark.parametrize("text,fsynced", [
+    ("STOP", True), ("START", True), ("HELP", True),
+    ("Quiero darme de baja", True),
+    ("¿Hacen envíos a Baja California?", True),   # uncertain: goes to the review queue, fsynced
+    ("Where is my order #4411?", False),          # ordinary chat: nothing but its dedupe key
+])
+def test_only_deliveries_that_change_nothing_of_consequence_skip_the_fsync(service, post, text, fsynced):
+    levels = _commits_seen(service, post, payloads.of_messages(payloads.text(text)))
+    assert levels == (["FULL"] if fsynced else ["NORMAL"])
+    assert service.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again afterwards
+
+
+def test_a_delivery_mixing_ordinary_chat_and_an_opt_out_is_fsynced(service, post):
+    delivery = payloads.of_messages(payloads.text("Where is my order?", wa_id="14155550101"),
+                                    payloads.text("STOP", wa_id="14155550102"))
+    assert _commits_seen(service, post, delivery) == ["FULL"]
+
+
+def test_statuses_that_matter_are_fsynced(service, post):
+    failed = payloads.status("wamid.OUT9", "failed", recipient="5215512345678",
+                             errors=[{"code": 131050, "title": "User stopped marketing"}])
+    assert _commits_seen(service, post, payloads.delivery(payloads.change(statuses=[failed]))) == ["FULL"]
+    inert = payloads.status("wamid.OUT9", "read", recipient="5215512345678")
+    assert _commits_seen(service, post, payloads.delivery(payloads.change(statuses=[inert]))) == []
+
+
+def test_ordinary_chat_committed_without_fsync_is_still_deduplicated(post, read_db):
+    delivery = payloads.of_messages(payloads.text("Where is my order?", wa_id="14155550103", id="wamid.CHAT1"))
+    assert post(delivery).json["duplicates"] == 0
+    assert post(delivery).json["duplicates"] == 1
+    assert read_db("SELECT key FROM processed") == [{"key": "message:wamid.CHAT1"}]
 
 
 def test_history_records_who_what_how_where_which_message_and_when(post, read_db):

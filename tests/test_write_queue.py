@@ -1,0 +1,98 @@
+"""Writers queue on a lock file next to the database, not on SQLite's sleeping busy handler."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from handlers.db import connect, migrate, transaction
+
+
+@pytest.fixture
+def two_connections(db_path):
+    first, second = connect(db_path), connect(db_path)
+    migrate(first)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_a_waiting_writer_goes_on_when_the_holder_commits_whatever_its_busy_timeout(two_connections):
+    holder, waiter = two_connections
+    # SQLite's busy handler would give up after 50 ms; the holder keeps the lock for 300 ms.
+    waiter.execute("PRAGMA busy_timeout = 50")
+    held, done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def hold():
+        with transaction(holder):
+            holder.execute("INSERT INTO processed (key, kind, received_at) VALUES ('a', 'test', 'now')")
+            held.set()
+            time.sleep(0.3)
+
+    def write():
+        held.wait()
+        try:
+            with transaction(waiter):
+                waiter.execute("INSERT INTO processed (key, kind, received_at) VALUES ('b', 'test', 'now')")
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+        done.set()
+
+    threads = [threading.Thread(target=hold), threading.Thread(target=write)]
+    for thread in threads:
+        thread.start()
+    held.wait()
+    assert not done.wait(0.15)  # queued behind the holder
+    for thread in threads:
+        thread.join(5)
+    assert errors == []
+    assert [row[0] for row in waiter.execute("SELECT key FROM processed ORDER BY key")] == ["a", "b"]
+
+
+def test_a_killed_holder_releases_the_lock(db_path, two_connections):
+    mine, _ = two_connections
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from handlers.db import connect, transaction\n"
+         f"db = connect({db_path!r})\n"
+         "with transaction(db):\n"
+         "    print('held', flush=True)\n"
+         "    time.sleep(60)\n"],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(5)
+        with transaction(mine):  # would wait forever if the lock outlived its holder
+            mine.execute("INSERT INTO processed (key, kind, received_at) VALUES ('after', 'test', 'now')")
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert mine.execute("SELECT key FROM processed").fetchall() == [("after",)]
+
+
+def test_a_transaction_inside_a_transaction_is_an_error_not_a_deadlock(two_connections):
+    db, _ = two_connections
+    with transaction(db):
+        with pytest.raises(RuntimeError, match="atomic"):
+            with transaction(db):
+                pass
+        db.execute("INSERT INTO processed (key, kind, received_at) VALUES ('outer', 'test', 'now')")
+    assert db.execute("SELECT key FROM processed").fetchall() == [("outer",)]
+
+
+def test_a_non_durable_transaction_that_fails_leaves_the_connection_fsyncing(two_connections):
+    db, _ = two_connections
+    with pytest.raises(ZeroDivisionError):
+        with transaction(db, durable=False):
+            db.execute("INSERT INTO processed (key, kind, received_at) VALUES ('x', 'test', 'now')")
+            1 / 0
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert db.execute("SELECT count(*) FROM processed").fetchone()[0] == 0
