@@ -13,6 +13,7 @@ from enum import Enum
 import sqlite_utils
 
 from handlers import clock
+from handlers.db import insert_row, upsert_row
 
 
 class Action(str, Enum):
@@ -69,37 +70,32 @@ def record(db: sqlite_utils.Database, change: ConsentChange) -> Recorded:
         return Recorded(None, changed=False, applied=False)  # never opted out: nothing to lift
     applied = current is None or change.occurred_at >= current["since"]
     now = clock.now_iso()
-    event_id = db["consent_events"].insert(
-        {
-            "wa_id": change.wa_id,
-            "action": change.action.value,
-            "source": change.source.value,
-            "keyword": change.keyword,
-            "rule": change.rule,
-            "language": change.language,
-            "business_phone_number_id": change.business_phone_number_id,
-            "business_display_number": change.business_display_number,
-            "message_id": change.message_id,
-            "actor": change.actor,
-            "reason": change.reason,
-            "applied": int(applied),
-            "occurred_at": change.occurred_at,
-            "recorded_at": now,
-        }
-    ).last_pk
+    event_id = insert_row(db, "consent_events", {
+        "wa_id": change.wa_id,
+        "action": change.action.value,
+        "source": change.source.value,
+        "keyword": change.keyword,
+        "rule": change.rule,
+        "language": change.language,
+        "business_phone_number_id": change.business_phone_number_id,
+        "business_display_number": change.business_display_number,
+        "message_id": change.message_id,
+        "actor": change.actor,
+        "reason": change.reason,
+        "applied": int(applied),
+        "occurred_at": change.occurred_at,
+        "recorded_at": now,
+    })
     if applied:
-        db["suppressions"].upsert(
-            {
-                "wa_id": change.wa_id,
-                "suppressed": int(suppress),
-                "since": change.occurred_at,
-                "source": change.source.value,
-                "rule": change.rule,
-                "last_event_id": event_id,
-                "updated_at": now,
-            },
-            pk="wa_id",
-        )
+        upsert_row(db, "suppressions", {
+            "wa_id": change.wa_id,
+            "suppressed": int(suppress),
+            "since": change.occurred_at,
+            "source": change.source.value,
+            "rule": change.rule,
+            "last_event_id": event_id,
+            "updated_at": now,
+        }, key="wa_id")
     return Recorded(event_id, changed=applied, applied=applied)
 
 

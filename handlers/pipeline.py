@@ -26,7 +26,7 @@ from handlers import clock, consent, dedupe, impact, outbox, review
 from handlers.classify import Classification, Classifier
 from handlers.config import Settings
 from handlers.consent import Action, ConsentChange, Source
-from handlers.db import transaction
+from handlers.db import insert_row, transaction, upsert_row
 from handlers.intents import Intent
 from handlers.parse import Delivery, Malformed, Message, NumberChange, PreferenceChange, Status
 
@@ -286,9 +286,8 @@ def _queue_reply(ctx: Context, message: Message, intent: Intent, language: str) 
     )
     if not outbox.enqueue(ctx.db, reply, skip):
         return "skipped: already queued for this message"
-    ctx.db["contacts"].upsert(
-        {"wa_id": message.sender, "language": language, "updated_at": clock.now_iso()}, pk="wa_id"
-    )
+    upsert_row(ctx.db, "contacts", {"wa_id": message.sender, "language": language, "updated_at": clock.now_iso()},
+               key="wa_id")
     return f"skipped: {skip}" if skip else "queued"
 
 
@@ -314,7 +313,7 @@ def _dead_letter(ctx: Context, item: object, error: Exception) -> Outcome:
 
 
 def _store_dead_letter(ctx: Context, kind: str, reason: str, raw: object) -> None:
-    ctx.db["dead_letters"].insert({
+    insert_row(ctx.db, "dead_letters", {
         "received_at": clock.now_iso(), "kind": kind, "error": reason[:1000],
         "raw": json.dumps(raw, ensure_ascii=False, default=repr)[:1_000_000],
     })

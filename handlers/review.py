@@ -11,7 +11,7 @@ import sqlite_utils
 from handlers import clock, consent, keyword_store
 from handlers.classify import Classification
 from handlers.consent import Action, ConsentChange, Source
-from handlers.db import transaction
+from handlers.db import insert_row, transaction
 
 DECISIONS = ("opt_out", "not_opt_out")
 
@@ -23,7 +23,7 @@ class ReviewError(ValueError):
 def add(db: sqlite_utils.Database, message_id: str, wa_id: str, text: str,
         classification: Classification, language: str | None = None) -> None:
     """Queue a message (inside the delivery's transaction); a redelivery adds nothing."""
-    db["review_queue"].insert({
+    insert_row(db, "review_queue", {
         "message_id": message_id, "wa_id": wa_id, "text": text[:4096],
         "classification": json.dumps({
             "intent": classification.intent.value, "rule": classification.rule,
