@@ -40,6 +40,9 @@ def worker_exit(server, worker):
     service = _service(worker)
     if service is not None:
         service.worker.stop()
+        from handlers import metrics
+
+        metrics.flush()  # the counts of its last second
 
 
 def child_exit(server, worker):

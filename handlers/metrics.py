@@ -8,10 +8,22 @@ from the database at scrape time, so it is right whichever worker answers and
 after any crash.
 
 Flask-free: the webhook and the sender call the `count_*` functions.
+
+Counting is on every delivery's path, and under gunicorn each write to a
+Prometheus value is a locked write to a memory-mapped file: a few of them cost
+more than the rest of an inert status's handling. So the `count_*` functions only
+add to a tally in this process's memory, which a background thread writes to the
+Prometheus values once a second (FLUSH_SECONDS), and `render` and `flush` write
+at once. A scrape therefore sees another worker's counts up to a second late,
+and a worker killed with SIGKILL loses at most its last second of counts.
 """
 from __future__ import annotations
 
+import atexit
+import bisect
 import os
+import threading
+import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable
 
@@ -35,33 +47,86 @@ CONSENT_CHANGES = Counter(
 REPLIES = Counter(
     "optout_replies", "Confirmation send attempts by result (sent, failed, retry) and intent", ["result", "intent"]
 )
-LATENCY = Histogram(
-    "optout_webhook_request_seconds", "Time to answer a webhook delivery",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LATENCY = Histogram("optout_webhook_request_seconds", "Time to answer a webhook delivery", buckets=LATENCY_BUCKETS)
+FLUSH_SECONDS = 1.0
+
+
+class _Pending:
+    """This process's counts since the last flush (see the module docstring)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._counts: Tally = Tally()          # (counter, label values) -> n
+        self._latency = [0] * (len(LATENCY_BUCKETS) + 1)  # per bucket, the last one is +Inf
+        self._latency_sum = 0.0
+        self._flusher_pid: int | None = None
+
+    def add(self, counter: Counter, labels: tuple[str, ...], n: int = 1) -> None:
+        with self._lock:
+            self._counts[(counter, labels)] += n
+        self._ensure_flusher()
+
+    def observe(self, seconds: float) -> None:
+        with self._lock:
+            self._latency[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+            self._latency_sum += seconds
+
+    def flush(self) -> None:
+        with self._lock:
+            counts, self._counts = self._counts, Tally()
+            latency, self._latency = self._latency, [0] * len(self._latency)
+            latency_sum, self._latency_sum = self._latency_sum, 0.0
+        for (counter, labels), n in counts.items():
+            counter.labels(*labels).inc(n)
+        if any(latency):
+            # Histogram.observe takes one value at a time; a second's worth of requests
+            # goes straight to its bucket and sum values (prometheus-client's own layout).
+            for index, n in enumerate(latency):
+                if n:
+                    LATENCY._buckets[index].inc(n)
+            LATENCY._sum.inc(latency_sum)
+
+    def _ensure_flusher(self) -> None:
+        """One flushing thread per process, started on first use (so after gunicorn's fork)."""
+        if self._flusher_pid == os.getpid():
+            return
+        with self._lock:
+            if self._flusher_pid == os.getpid():
+                return
+            self._flusher_pid = os.getpid()
+        threading.Thread(target=self._flush_forever, name="metrics-flush", daemon=True).start()
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            self.flush()
+
+
+_pending = _Pending()
+atexit.register(_pending.flush)
+
+
+def flush() -> None:
+    """Write this process's pending counts now (a worker about to exit, a scrape)."""
+    _pending.flush()
 
 
 def count_request(status: int, seconds: float) -> None:
-    REQUESTS.labels(str(status)).inc()
-    LATENCY.observe(seconds)
+    _pending.add(REQUESTS, (str(status),))
+    _pending.observe(seconds)
 
 
 def count_outcomes(outcomes: Iterable) -> None:
     """Count one delivery's pipeline outcomes (handlers.pipeline.Outcome)."""
-    items: Tally = Tally()
-    changes: Tally = Tally()
     for outcome in outcomes:
-        items[(outcome.kind, "true" if outcome.duplicate else "false")] += 1
+        _pending.add(ITEMS, (outcome.kind, "true" if outcome.duplicate else "false"))
         if outcome.consent:
-            changes[(outcome.consent, outcome.source or "unknown", outcome.language or "unknown")] += 1
-    for labels, n in items.items():
-        ITEMS.labels(*labels).inc(n)
-    for labels, n in changes.items():
-        CONSENT_CHANGES.labels(*labels).inc(n)
+            _pending.add(CONSENT_CHANGES, (outcome.consent, outcome.source or "unknown", outcome.language or "unknown"))
 
 
 def count_reply(result: str, intent: str | None) -> None:
-    REPLIES.labels(result, intent or "unknown").inc()
+    _pending.add(REPLIES, (result, intent or "unknown"))
 
 
 class BacklogCollector:
@@ -92,6 +157,7 @@ class _Proxy:
 
 def render(read_backlog: Callable[[], dict]) -> tuple[bytes, str]:
     """The text exposition format: this process's (or all workers') metrics plus the backlog."""
+    flush()
     registry = CollectorRegistry(auto_describe=False)
     if os.environ.get(MULTIPROC_ENV):
         multiprocess.MultiProcessCollector(registry)

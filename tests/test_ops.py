@@ -1,5 +1,8 @@
 """/healthz and /metrics: what an operator and Prometheus see."""
 import sqlite3
+import time
+
+from handlers import metrics
 
 from tests import payloads
 from tests.gunicorn_service import GunicornService
@@ -57,6 +60,8 @@ def test_metrics_count_deliveries_consent_changes_and_replies(client, post, drai
     assert delta("optout_consent_changes_total", action="opt_out", source="keyword", language="es") == 1
     assert delta("optout_replies_total", result="sent", intent="opt_out") == 1
     assert delta("optout_webhook_request_seconds_count") == 3
+    assert delta("optout_webhook_request_seconds_bucket", le="+Inf") == 3
+    assert delta("optout_webhook_request_seconds_sum") > 0
     assert _value(after, "optout_outbox_backlog", state="sent") == 1
     assert _value(after, "optout_outbox_backlog", state="pending") == 0
     assert "593991234567" not in after
@@ -84,7 +89,9 @@ def test_metrics_are_summed_across_gunicorn_workers(tmp_path, cloud_api):
             assert status == 200
         status, body = service.request("GET", "/healthz")
         assert status == 200
-        # Whichever worker answers the scrape, it reports all 20 deliveries.
+        # Whichever worker answers the scrape, it reports all 20 deliveries: its own at
+        # once, the other worker's within the second it takes to write them out.
+        time.sleep(metrics.FLUSH_SECONDS + 0.5)
         for _ in range(4):
             status, body = service.request("GET", "/metrics")
             assert status == 200
