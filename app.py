@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask
 
@@ -31,13 +32,32 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
+class LineFormatter(logging.Formatter):
+    """`<time> <level> <logger> <message>`, with the time text made once a second:
+    a line is written for every delivery, and strftime was a fifth of its cost."""
+
+    def __init__(self):
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+        self._second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second)))
+        return f"{cached[1]},{int(record.msecs):03d}"
+
+
 def _configure_logging(settings: Settings) -> None:
     logger = logging.getLogger("optout")
     if not logger.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(LineFormatter())
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+        # The file and line of each call are not in our lines; finding them walks the
+        # stack on every call (the logging HOWTO's "Optimization" section).
+        logging._srcfile = None
     if settings.dev_mode:
         logger.warning("OPTOUT_DEV_MODE is on: development secrets in use; never run this in production")
 
