@@ -27,6 +27,7 @@ MAX_NGRAM = 8                    # longest keyword / filler / negation considere
 MIN_TYPO_LENGTH = 4              # keywords shorter than this take no typo at all
 MIN_ANY_EDIT_LENGTH = 5          # 4-letter keywords take only a swap or an extra letter
 MIN_ANYWHERE_TYPO_LENGTH = 8     # inside longer text only long phrases take a typo
+TYPO_MEMO_SIZE = 100_000         # tokens whose typo lookup is remembered (see _typo_hit)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class Classification:
     language: str | None         # language of the keyword if it belongs to exactly one language
     normalized: str              # the normalised text
     certain: bool                # False for borderline cases a person should review
+
+
+_UNSEEN = object()
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class Classifier:
         self._negations: set[str] = set()
         self._ordinary: set[str] = set()
         self._typo_index: dict[str, set[str]] = {}      # deletion variant -> keywords
+        self._typo_memo: dict[tuple[str, bool], str | None] = {}  # (token, whole message) -> keyword
         self._country_language: dict[str, str] = {}
         for code in sorted(locales, key=lambda c: (c != default_language, c)):
             locale = locales[code]
@@ -236,7 +241,22 @@ class Classifier:
         return _hit_from(key, entries, start, end, typo=False)
 
     def _typo_hit(self, token: str, start: int, whole_message: bool) -> _Hit | None:
-        """A keyword one edit away from `token`, via the deletion-neighbourhood index."""
+        """A keyword one edit away from `token`, via the deletion-neighbourhood index.
+
+        Every token of every message is looked up; the answer depends on the token
+        alone, so it is remembered (up to TYPO_MEMO_SIZE tokens, then forgotten at once)."""
+        memo_key = (token, whole_message)
+        key = self._typo_memo.get(memo_key, _UNSEEN)
+        if key is _UNSEEN:
+            key = self._typo_keyword(token, whole_message)
+            if len(self._typo_memo) >= TYPO_MEMO_SIZE:
+                self._typo_memo.clear()
+            self._typo_memo[memo_key] = key
+        if key is None:
+            return None
+        return _hit_from(key, self._typo_entries(key, whole_message), start, start + 1, typo=True)
+
+    def _typo_keyword(self, token: str, whole_message: bool) -> str | None:
         if len(token) < MIN_TYPO_LENGTH - 1 or token in self._entries or token in self._ordinary:
             return None
         if token in self._fillers or token in self._negations or any(c.isdigit() for c in token):
@@ -245,14 +265,15 @@ class Classifier:
         for variant in _deletions(token) | {token}:
             candidates |= self._typo_index.get(variant, set())
         for key in sorted(candidates, key=lambda k: (abs(len(k) - len(token)), k)):
-            entries = self._entries[key]
-            if not whole_message:
-                entries = [e for e in entries if e.match is Match.ANYWHERE]
-                if len(key) < MIN_ANYWHERE_TYPO_LENGTH:
-                    continue
-            if entries and _one_edit(token, key):
-                return _hit_from(key, entries, start, start + 1, typo=True)
+            if not whole_message and len(key) < MIN_ANYWHERE_TYPO_LENGTH:
+                continue
+            if self._typo_entries(key, whole_message) and _one_edit(token, key):
+                return key
         return None
+
+    def _typo_entries(self, key: str, whole_message: bool) -> list[_Entry]:
+        entries = self._entries[key]
+        return entries if whole_message else [e for e in entries if e.match is Match.ANYWHERE]
 
     def _contains_whole_opt_out(self, tokens: tuple[str, ...]) -> _Entry | None:
         """The first whole-message opt-out keyword inside a longer message, if any."""

@@ -20,6 +20,7 @@ a customer may type that normalises to the same tokens:
 """
 from __future__ import annotations
 
+import functools
 import unicodedata
 from dataclasses import dataclass
 
@@ -75,8 +76,14 @@ def normalize_text(text: str) -> str:
     return normalize(text).text
 
 
+@functools.lru_cache(maxsize=65536)
 def fold_token(token: str) -> str:
-    """Fold accents and lookalike letters of one token (steps 5 and 6)."""
+    """Fold accents and lookalike letters of one token (steps 5 and 6).
+
+    Pure, and words recur across messages: memoised. Plain ASCII letters and digits
+    have nothing to fold."""
+    if token.isascii():
+        return token
     out = []
     for char in unicodedata.normalize("NFD", token):
         if unicodedata.category(char) == "Mn":

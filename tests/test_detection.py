@@ -287,3 +287,15 @@ def test_a_message_that_only_contains_an_opt_out_word_names_it_for_the_reviewer(
     result = _SHARED_CLASSIFIER.classify("Can I stop by tomorrow to pick up my order?")
     assert result.intent is Intent.NONE and result.certain is False
     assert result.rule == "contains:en:stop" and result.keyword == "stop"
+
+
+def test_typo_lookups_are_remembered_without_changing_answers(monkeypatch):
+    import handlers.classify as classify_module
+
+    monkeypatch.setattr(classify_module, "TYPO_MEMO_SIZE", 2)  # forgets after two tokens
+    fresh = Classifier.from_locales(load_locales(LOCALES), default_language="en")
+    texts = ["STPO", "please stpo", "unsubscibe me now", "stop by later", "STPO", "unsubscibe me now"]
+    first = [fresh.classify(text) for text in texts]
+    again = [fresh.classify(text) for text in texts]
+    assert first == again
+    assert [c.rule for c in first[:3]] == ["typo:en:stop", "typo:en:stop", "typo:en:unsubscribe"]
