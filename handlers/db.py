@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 
 import sqlite_utils
@@ -198,15 +199,34 @@ def connect(path: str) -> sqlite_utils.Database:
     return db
 
 
+MIGRATE_TIMEOUT_SECONDS = 30.0
+
+
 def migrate(db: sqlite_utils.Database) -> None:
-    """Bring the schema up to date; safe to run from every worker at start-up."""
-    db.enable_wal()
-    with transaction(db):
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            for statement in _statements(script):
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {number}")
+    """Bring the schema up to date; safe to run from every worker at start-up.
+
+    gunicorn starts its workers together, and each migrates. They take turns on the
+    write lock file, switching the file to WAL included (a journal-mode change can be
+    refused with 'database is locked' at once, without waiting out the busy timeout),
+    and a refusal from a writer outside the lock file is retried for a while.
+    """
+    deadline = time.monotonic() + MIGRATE_TIMEOUT_SECONDS
+    while True:
+        try:
+            with _write_lock(getattr(db, "write_lock_path", None)):
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.enable_wal()
+                with _immediate(db, durable=True):
+                    version = db.execute("PRAGMA user_version").fetchone()[0]
+                    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                        for statement in _statements(script):
+                            db.execute(statement)
+                        db.execute(f"PRAGMA user_version = {number}")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -266,20 +286,27 @@ def transaction(db: sqlite_utils.Database, durable: bool = True) -> Iterator[sql
         # Waiting for our own lock would never end; nested work belongs in db.atomic().
         raise RuntimeError("transaction() inside a transaction: use db.atomic() (a savepoint) instead")
     with _write_lock(getattr(db, "write_lock_path", None)):
-        if not durable:
-            db.execute("PRAGMA synchronous = NORMAL")  # must be set outside a transaction
+        with _immediate(db, durable):
+            yield db
+
+
+@contextlib.contextmanager
+def _immediate(db: sqlite_utils.Database, durable: bool) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT (or ROLLBACK), fsynced or not; the caller holds the lock file."""
+    if not durable:
+        db.execute("PRAGMA synchronous = NORMAL")  # must be set outside a transaction
+    try:
+        db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.rollback()
-                raise
-            else:
-                db.execute("COMMIT")
-        finally:
-            if not durable:
-                db.execute("PRAGMA synchronous = FULL")
+            yield
+        except BaseException:
+            db.rollback()
+            raise
+        else:
+            db.execute("COMMIT")
+    finally:
+        if not durable:
+            db.execute("PRAGMA synchronous = FULL")
 
 
 @contextlib.contextmanager

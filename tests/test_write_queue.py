@@ -96,3 +96,24 @@ def test_a_non_durable_transaction_that_fails_leaves_the_connection_fsyncing(two
             1 / 0
     assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert db.execute("SELECT count(*) FROM processed").fetchone()[0] == 0
+
+
+def test_workers_starting_together_on_a_new_database_all_migrate_it(tmp_path):
+    """gunicorn starts every worker at once, each migrating the same (new) file."""
+    project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for attempt in range(3):
+        path = str(tmp_path / f"fresh{attempt}.db")
+        start_at = time.time() + 1.0
+        script = (
+            "import sys, time\n"
+            "from handlers.db import connect, migrate\n"
+            f"time.sleep(max(0, {start_at} - time.time()))\n"
+            f"db = connect({path!r})\n"
+            "migrate(db)\n"
+            "print(db.execute('PRAGMA journal_mode').fetchone()[0], db.execute('PRAGMA user_version').fetchone()[0])\n"
+        )
+        workers = [subprocess.Popen([sys.executable, "-c", script], cwd=project, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for _ in range(6)]
+        results = [worker.communicate(timeout=60) for worker in workers]
+        assert [worker.returncode for worker in workers] == [0] * 6, [err for _, err in results if err]
+        assert len({out for out, _ in results}) == 1 and results[0][0].startswith("wal ")
