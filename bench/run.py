@@ -35,14 +35,20 @@ ORDINARY = ["Hola, ¿a qué hora abren mañana?", "Where is my order #4411?", "G
             "Can I change the delivery address?", "ok", "👍", "Do you ship to Baja California?"]
 
 
-def make_bodies(path: Path, count: int, run_tag: str, seed: int = 7) -> dict[str, int]:
-    """`count` signed deliveries, one per line, in a realistic mix; returns the mix."""
+def make_bodies(path: Path, count: int, run_tag: str, seed: int = 7, only: str | None = None) -> dict[str, int]:
+    """`count` signed deliveries, one per line, in a realistic mix (or only the `only` kind
+    of it); returns the mix."""
     rng = random.Random(seed)
     mix = {"status": 0, "message": 0, "consent": 0}
     stopped: set[str] = set()
     with open(path, "wb") as file:
-        for n in range(count):
+        n = -1
+        while sum(mix.values()) < count:
+            n += 1
             roll = rng.random()
+            kind = "status" if roll < 0.70 else "message" if roll < 0.95 else "consent"
+            if only and kind != only:
+                continue
             wa_id = f"1{rng.randrange(10**10, 10**11)}"
             if roll < 0.70:
                 state = ("sent", "delivered", "read")[n % 3]
@@ -99,6 +105,9 @@ def bench_target(name: str, server: Gunicorn, peak_bodies: Path, half_bodies: Pa
         with MemorySampler(server) as memory:
             peak = load(server.url, peak_bodies, args.seconds, 0, args.procs, args.threads)
             half = load(server.url, half_bodies, args.seconds, peak["rps"] / 2, args.procs, args.threads * 2)
+        if server.process.poll() is not None:
+            raise SystemExit(f"{name}: gunicorn exited during the run (code {server.process.returncode}); "
+                             f"see {server.log_path}")
         return {"name": name, "peak": peak, "half": half, "rss_mb": memory.peak / 2**20}
     finally:
         server.stop()
@@ -110,12 +119,14 @@ def main() -> int:
     parser.add_argument("--procs", type=int, default=2, help="load generator processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per generator process (closed loop)")
     parser.add_argument("--bodies", type=int, default=30000, help="distinct signed deliveries per phase")
+    parser.add_argument("--only", choices=["status", "message", "consent"],
+                        help="send only this part of the mix (to see what each costs)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="optout-bench-"))
     print(f"machine: {os.cpu_count()} cpus, {_cpu_model()}, Python {platform.python_version()}; work dir {workdir}")
     tag = str(int(time.time()))
-    mix = make_bodies(workdir / "peak.bodies", args.bodies, tag + "p")
-    make_bodies(workdir / "half.bodies", args.bodies, tag + "h", seed=8)
+    mix = make_bodies(workdir / "peak.bodies", args.bodies, tag + "p", only=args.only)
+    make_bodies(workdir / "half.bodies", args.bodies, tag + "h", seed=8, only=args.only)
     total = sum(mix.values())
     print("mix: " + ", ".join(f"{k} {v / total:.0%}" for k, v in mix.items()))
 
@@ -144,7 +155,12 @@ def main() -> int:
     print(f"full service / bare endpoint throughput: {ratio:.0%} (target >= 70%)")
     print(f"full service p99 at half its peak rate: {full_r['half']['p99_ms']:.2f} ms (target < 25 ms)")
     print(f"confirmations accepted by the Cloud API stand-in: {confirmations}")
-    print(json.dumps({"results": results, "ratio": ratio}), file=open(workdir / "results.json", "w"))
+    with open(workdir / "results.json", "w") as file:
+        print(json.dumps({"results": results, "ratio": ratio}), file=file)
+    failed = sum(r["peak"]["errors"] + r["half"]["errors"] for r in results)
+    if failed:
+        print(f"{failed} requests failed: these figures are not valid (logs in {workdir})")
+        return 1
     return 0
 
 
