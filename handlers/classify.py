@@ -99,6 +99,8 @@ class Classifier:
             if " " not in key and len(key) >= MIN_TYPO_LENGTH and not any(c.isdigit() for c in key):
                 for variant in _deletions(key) | {key}:
                     self._typo_index.setdefault(variant, set()).add(key)
+        # A token longer than this is more than one edit from every keyword.
+        self._longest_typo_token = max((len(k) for k in self._entries if " " not in k), default=0) + 1
         self._max_ngram = min(MAX_NGRAM, max([len(k.split()) for k in
                                               [*self._entries, *self._fillers, *self._negations]] or [1]))
 
@@ -245,6 +247,8 @@ class Classifier:
 
         Every token of every message is looked up; the answer depends on the token
         alone, so it is remembered (up to TYPO_MEMO_SIZE tokens, then forgotten at once)."""
+        if len(token) > self._longest_typo_token:
+            return None
         memo_key = (token, whole_message)
         key = self._typo_memo.get(memo_key, _UNSEEN)
         if key is _UNSEEN:

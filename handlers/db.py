@@ -276,11 +276,13 @@ def transaction(db: sqlite_utils.Database, durable: bool = True) -> Iterator[sql
     survives any crash of the process, is visible to every other connection at once,
     and reaches the disk with the next durable commit or checkpoint.
 
-    Writers opened by connect() first queue on a lock file (flock), which wakes the
-    next writer the moment the lock is released. SQLite's own busy handler sleeps
-    1, 2, 5, 10... ms between retries, leaving a core idle while a worker waits out
-    another's fsync of a fraction of a millisecond. Writers that skip the lock file
-    (another tool on the same database) still meet the busy timeout.
+    Writers opened by connect() first queue on a lock file (flock), polled every
+    0.05-0.5 ms: SQLite's own busy handler sleeps 1, 2, 5, 10... ms between retries,
+    leaving a core idle while a worker waits out another's fsync of a fraction of a
+    millisecond. The wait for the lock file is bounded by the busy timeout, and so is
+    the wait of BEGIN IMMEDIATE on writers that skip the lock file (another tool on
+    the same database): past either, sqlite3.OperationalError('database is locked'),
+    which the webhook answers 503 + Retry-After.
     """
     if db.conn.in_transaction:
         # Waiting for our own lock would never end; nested work belongs in db.atomic().
@@ -299,14 +301,17 @@ def _immediate(db: sqlite_utils.Database, durable: bool) -> Iterator[None]:
         db.execute("BEGIN IMMEDIATE")
         try:
             yield
-        except BaseException:
-            db.rollback()
-            raise
-        else:
             db.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:  # also after a failed COMMIT (disk full, I/O error)
+                db.rollback()
+            raise
     finally:
-        if not durable:
+        if not durable and not db.conn.in_transaction:
             db.execute("PRAGMA synchronous = FULL")
+
+
+LOCK_POLL_SECONDS = (0.00005, 0.0005)  # first and longest pause between tries for the lock file
 
 
 @contextlib.contextmanager
@@ -315,13 +320,40 @@ def _write_lock(path: str | None) -> Iterator[None]:
 
     Opened per transaction, so every thread and process has its own open file
     description (flock excludes between them), and the lock goes with the file
-    descriptor when its holder closes it or is killed."""
+    descriptor when its holder closes it or is killed. Read-only and world-readable,
+    so a file created by one user (the CLI run as root) does not lock another out."""
     if path is None:
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        timeout = BUSY_TIMEOUT_MS / 1000
+        pause, deadline = LOCK_POLL_SECONDS[0], time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError(
+                        f"database is locked: another writer held {path} for {timeout:.0f} s") from None
+                time.sleep(pause)
+                pause = min(pause * 2, LOCK_POLL_SECONDS[1])
         yield
+    finally:
+        os.close(fd)
+
+
+def fsync_wal(db: sqlite_utils.Database) -> None:
+    """Force what a durable=False transaction committed to disk, as a durable commit would."""
+    path = getattr(db, "write_lock_path", None)
+    if path is None:
+        return
+    try:
+        fd = os.open(path[: -len("-writelock")] + "-wal", os.O_RDONLY)
+    except FileNotFoundError:
+        return  # no WAL file: nothing committed in WAL mode waits for a sync
+    try:
+        os.fsync(fd)
     finally:
         os.close(fd)

@@ -76,14 +76,21 @@ def normalize_text(text: str) -> str:
     return normalize(text).text
 
 
-@functools.lru_cache(maxsize=65536)
+MEMO_MAX_TOKEN = 64  # longer tokens are folded each time, not remembered
+
+
 def fold_token(token: str) -> str:
     """Fold accents and lookalike letters of one token (steps 5 and 6).
 
-    Pure, and words recur across messages: memoised. Plain ASCII letters and digits
-    have nothing to fold."""
+    Pure, and words recur across messages: memoised (words up to MEMO_MAX_TOKEN
+    characters, so a long run of text cannot fill memory). Plain ASCII letters and
+    digits have nothing to fold."""
     if token.isascii():
         return token
+    return _fold_remembered(token) if len(token) <= MEMO_MAX_TOKEN else _fold(token)
+
+
+def _fold(token: str) -> str:
     out = []
     for char in unicodedata.normalize("NFD", token):
         if unicodedata.category(char) == "Mn":
@@ -94,6 +101,9 @@ def fold_token(token: str) -> str:
                 continue  # ё -> е
         out.append(_LETTER_MAP.get(char, char))
     return _single_script(unicodedata.normalize("NFC", "".join(out)))
+
+
+_fold_remembered = functools.lru_cache(maxsize=65536)(_fold)
 
 
 def squeeze(token: str) -> str:

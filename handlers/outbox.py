@@ -52,9 +52,11 @@ def claim_next(db: sqlite_utils.Database, lease_seconds: float = LEASE_SECONDS) 
     The lease must outlast a send (its timeout) plus the time Meta takes to post the
     `sent` status that confirms it (see confirm_by_callback); a shorter one resends.
 
-    Not fsynced: a claim lost to a power cut leaves the row pending, to be sent again,
-    which is what its running-out lease would have led to as well. Recording the send
-    (mark_sent) is fsynced and carries the claim to disk with it."""
+    Not fsynced: a claim lost to a power cut leaves the row pending, and it is sent
+    again as soon as the service is back rather than when its lease runs out; if the
+    first send had gone out, the user gets the confirmation twice (a durable claim
+    would only delay that duplicate, unless Meta's `sent` callback arrived first).
+    Recording the send (mark_sent) is fsynced and carries the claim to disk with it."""
     now = clock.now_iso()
     with transaction(db, durable=False):
         rows = list(

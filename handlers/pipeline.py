@@ -26,7 +26,7 @@ from handlers import clock, consent, dedupe, impact, outbox, review
 from handlers.classify import Classification, Classifier
 from handlers.config import Settings
 from handlers.consent import Action, ConsentChange, Source
-from handlers.db import insert_row, transaction, upsert_row
+from handlers.db import fsync_wal, insert_row, transaction, upsert_row
 from handlers.intents import Intent
 from handlers.parse import Delivery, Malformed, Message, NumberChange, PreferenceChange, Status
 
@@ -91,13 +91,17 @@ def is_inert(item: object) -> bool:
 class ClassifiedMessage:
     """A message with what its words mean, worked out before the transaction."""
     message: Message
-    classification: Classification
+    classification: Classification | None
     said: str                           # which of the user's strings decided it
+    error: Exception | None = None      # the classifier failed: a dead letter, in its turn
 
 
 def classify_item(ctx: Context, item: object) -> object:
     if isinstance(item, Message):
-        return ClassifiedMessage(item, *classify_words(ctx.classifier, item.words))
+        try:
+            return ClassifiedMessage(item, *classify_words(ctx.classifier, item.words))
+        except Exception as error:  # one message must not cost its neighbours
+            return ClassifiedMessage(item, None, "", error)
     return item
 
 
@@ -111,7 +115,7 @@ def needs_fsync(item: object) -> bool:
     a message seen again would be classified as nothing again. Everything else
     (consent, replies, the review queue, dead letters, outbox confirmations) is fsynced.
     """
-    if isinstance(item, ClassifiedMessage):
+    if isinstance(item, ClassifiedMessage) and item.classification is not None:
         return item.classification.intent is not Intent.NONE or not item.classification.certain
     return True
 
@@ -126,8 +130,9 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
             pending.append(classify_item(ctx, item))
     if not pending:
         return result
+    durable = any(needs_fsync(item) for item in pending)
     try:
-        with transaction(ctx.db, durable=any(needs_fsync(item) for item in pending)):
+        with transaction(ctx.db, durable=durable):
             for item in pending:
                 handler = HANDLERS[type(item)]
                 try:
@@ -142,6 +147,9 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
                 raise _DryRun  # classify and show, change nothing
     except _DryRun:
         pass
+    else:
+        if not durable and any(outcome.error for outcome in result.outcomes):
+            fsync_wal(ctx.db)  # a handler failed on ordinary chat: its dead letter must last
     return result
 
 
@@ -150,6 +158,8 @@ class _DryRun(Exception):
 
 
 def handle_message(ctx: Context, classified: ClassifiedMessage) -> Outcome:
+    if classified.error is not None:
+        raise classified.error
     message, classification, said = classified.message, classified.classification, classified.said
     outcome = Outcome("message", id=message.id, wa_id=message.sender)
     if not dedupe.claim(ctx.db, message.dedupe_key, "message"):

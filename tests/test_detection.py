@@ -292,10 +292,15 @@ def test_a_message_that_only_contains_an_opt_out_word_names_it_for_the_reviewer(
 def test_typo_lookups_are_remembered_without_changing_answers(monkeypatch):
     import handlers.classify as classify_module
 
-    monkeypatch.setattr(classify_module, "TYPO_MEMO_SIZE", 2)  # forgets after two tokens
-    fresh = Classifier.from_locales(load_locales(LOCALES), default_language="en")
-    texts = ["STPO", "please stpo", "unsubscibe me now", "stop by later", "STPO", "unsubscibe me now"]
-    first = [fresh.classify(text) for text in texts]
-    again = [fresh.classify(text) for text in texts]
-    assert first == again
-    assert [c.rule for c in first[:3]] == ["typo:en:stop", "typo:en:stop", "typo:en:unsubscribe"]
+    def fresh():
+        return Classifier.from_locales(load_locales(LOCALES), default_language="en")
+
+    # The same token looked up as a whole message and inside longer text, repeatedly,
+    # with a memo that forgets every two tokens, against a new classifier per text.
+    texts = ["STPO", "please stpo", "unsubscibe me now", "stpo", "stop by later", "STPO",
+             "i said unsubscibe", "unsubscibe me now", "x" * 200]
+    monkeypatch.setattr(classify_module, "TYPO_MEMO_SIZE", 2)
+    shared = fresh()
+    assert [shared.classify(text) for text in texts] == [fresh().classify(text) for text in texts]
+    assert [shared.classify(text).rule for text in texts[:3]] == [
+        "typo:en:stop", "typo:en:stop", "typo:en:unsubscribe"]

@@ -189,3 +189,55 @@ def test_delivery_is_refused_for_retry_when_the_database_is_locked(post, service
     assert read_db("SELECT * FROM processed") == []
     # Meta's retry then goes through.
     assert post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123"))).status_code == 200
+
+
+def test_held_write_lock_is_answered_503_for_retry(post, service, monkeypatch, read_db):
+    import fcntl
+
+    import handlers.db
+    monkeypatch.setattr(handlers.db, "BUSY_TIMEOUT_MS", 200)
+    delivery = payloads.of_messages(payloads.text("STOP", wa_id="14155550124"))
+    with open(service.db.write_lock_path) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a writer that never lets go
+        response = post(delivery)
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert read_db("SELECT * FROM suppressions") == []
+    assert post(delivery).status_code == 200
+    assert read_db("SELECT wa_id FROM suppressions") == [{"wa_id": "14155550124"}]
+
+
+def test_a_message_that_breaks_the_classifier_costs_only_itself(post, read_db, monkeypatch):
+    from handlers.classify import Classifier
+    real = Classifier.classify
+
+    def classify(self, text):
+        if text == "boom":
+            raise ValueError("classifier broke on this text")
+        return real(self, text)
+    monkeypatch.setattr(Classifier, "classify", classify)
+    response = post(payloads.of_messages(payloads.text("STOP", wa_id="14155550125"),
+                                         payloads.text("boom", wa_id="14155550126")))
+    assert response.status_code == 200
+    assert [o["consent"] for o in response.json["outcomes"]] == ["opt_out", None]
+    assert read_db("SELECT wa_id FROM suppressions") == [{"wa_id": "14155550125"}]
+    letters = read_db("SELECT kind, error FROM dead_letters")
+    assert letters == [{"kind": "message", "error": "ValueError: classifier broke on this text"}]
+
+
+def test_a_dead_letter_from_ordinary_chat_is_fsynced_before_the_answer(post, read_db, monkeypatch):
+    synced = []
+    monkeypatch.setattr("handlers.pipeline.fsync_wal", synced.append)
+    from handlers import impact
+    real = impact.remember
+
+    def remember(db, message_id, wa_id, *args):
+        if wa_id == "14155550127":
+            raise RuntimeError("impact store broke")
+        return real(db, message_id, wa_id, *args)
+    monkeypatch.setattr("handlers.impact.remember", remember)
+    response = post(payloads.of_messages(payloads.text("Where is my order?", wa_id="14155550127")))
+    assert response.status_code == 200 and response.json["outcomes"][0]["error"]
+    assert len(read_db("SELECT * FROM dead_letters")) == 1
+    assert len(synced) == 1
+    assert post(payloads.of_messages(payloads.text("Where is my parcel?", wa_id="14155550128"))).status_code == 200
+    assert len(synced) == 1  # ordinary chat that went through is not fsynced

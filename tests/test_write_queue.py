@@ -22,7 +22,7 @@ def two_connections(db_path):
 
 def test_a_waiting_writer_goes_on_when_the_holder_commits_whatever_its_busy_timeout(two_connections):
     holder, waiter = two_connections
-    # SQLite's busy handler would give up after 50 ms; the holder keeps the lock for 300 ms.
+    # SQLite's busy handler would give up after 50 ms; the holder keeps the lock for 1 s.
     waiter.execute("PRAGMA busy_timeout = 50")
     held, done = threading.Event(), threading.Event()
     errors: list[BaseException] = []
@@ -31,7 +31,7 @@ def test_a_waiting_writer_goes_on_when_the_holder_commits_whatever_its_busy_time
         with transaction(holder):
             holder.execute("INSERT INTO processed (key, kind, received_at) VALUES ('a', 'test', 'now')")
             held.set()
-            time.sleep(0.3)
+            time.sleep(1.0)
 
     def write():
         held.wait()
@@ -46,7 +46,7 @@ def test_a_waiting_writer_goes_on_when_the_holder_commits_whatever_its_busy_time
     for thread in threads:
         thread.start()
     held.wait()
-    assert not done.wait(0.15)  # queued behind the holder
+    assert not done.wait(0.3)  # queued behind the holder
     for thread in threads:
         thread.join(5)
     assert errors == []
@@ -117,3 +117,23 @@ def test_workers_starting_together_on_a_new_database_all_migrate_it(tmp_path):
         results = [worker.communicate(timeout=60) for worker in workers]
         assert [worker.returncode for worker in workers] == [0] * 6, [err for _, err in results if err]
         assert len({out for out, _ in results}) == 1 and results[0][0].startswith("wal ")
+
+
+def test_a_writer_gives_up_with_database_is_locked_when_the_lock_file_stays_held(
+        two_connections, monkeypatch):
+    import fcntl
+    import sqlite3
+
+    import handlers.db
+
+    db, _ = two_connections
+    monkeypatch.setattr(handlers.db, "BUSY_TIMEOUT_MS", 200)
+    with open(db.write_lock_path) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            with transaction(db):
+                pass
+        assert time.monotonic() - started < 5
+    with transaction(db):  # released: goes through
+        db.execute("INSERT INTO processed (key, kind, received_at) VALUES ('later', 'test', 'now')")
