@@ -195,7 +195,8 @@ def connect(path: str) -> sqlite_utils.Database:
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
     db = sqlite_utils.Database(conn)
-    db.write_lock_path = os.path.abspath(path) + "-writelock"
+    db.write_lock_path = os.path.abspath(path) + "-writelock"  # see transaction()
+    db.wal_path = os.path.abspath(path) + "-wal"                # see fsync_wal()
     return db
 
 
@@ -346,11 +347,11 @@ def _write_lock(path: str | None) -> Iterator[None]:
 
 def fsync_wal(db: sqlite_utils.Database) -> None:
     """Force what a durable=False transaction committed to disk, as a durable commit would."""
-    path = getattr(db, "write_lock_path", None)
+    path = getattr(db, "wal_path", None)
     if path is None:
         return
     try:
-        fd = os.open(path[: -len("-writelock")] + "-wal", os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return  # no WAL file: nothing committed in WAL mode waits for a sync
     try:
