@@ -6,10 +6,10 @@ import time
 
 from flask import Flask
 
-from handlers.config import Settings
-from handlers.service import Service
-import commands
-from web import admin, api, api_keywords, errors, ops, webhook
+from handlers.settings import Settings
+from handlers.delivery.service import Service
+from handlers import cli
+from handlers.web import admin, api, api_keywords, errors, ops, webhook
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -28,7 +28,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api_keywords.bp)
     app.register_blueprint(ops.bp)
     admin.register(app, exempt=(webhook.bp, api.bp, api_keywords.bp, ops.bp))
-    commands.register(app)
+    cli.register(app)
     return app
 
 

@@ -40,7 +40,7 @@ def worker_exit(server, worker):
     service = _service(worker)
     if service is not None:
         service.worker.stop()
-        from handlers import metrics
+        from handlers.ops import metrics
 
         metrics.flush()  # the counts of its last second
 

@@ -16,10 +16,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from handlers.accuracy import load_corpus  # noqa: E402
-from handlers.classify import Classifier  # noqa: E402
-from handlers.intents import Intent, Match  # noqa: E402
-from handlers.locales import Locale, load_locales  # noqa: E402
+from handlers.ops.accuracy import load_corpus  # noqa: E402
+from handlers.detection.classify import Classifier  # noqa: E402
+from handlers.detection.intents import Intent, Match  # noqa: E402
+from handlers.detection.locales import Locale, load_locales  # noqa: E402
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzáéíóúñçабвгдежзиклмнопрстуф"
 

@@ -25,10 +25,10 @@ import threading
 import time
 from pathlib import Path
 
-from bench.harness import PROJECT, Gunicorn
-from handlers.signature import sign
-from standins.cloud_api import CloudApiStandIn
-from tests import payloads
+from handlers.testing.gunicorn import PROJECT, Gunicorn
+from handlers.whatsapp.signature import sign
+from handlers.testing.cloud_api_standin import CloudApiStandIn
+from handlers.testing import payloads
 
 SECRET = "bench-secret"
 ORDINARY = ["Hola, ¿a qué hora abren mañana?", "Where is my order #4411?", "Gracias!", "Привет, есть доставка?",

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from handlers import keyword_store, staff
-from handlers.intents import Intent, Match
+from handlers.staff import accounts, keyword_store
+from handlers.detection.intents import Intent, Match
 
 STAFF_NAME = "ana"
 STAFF_PASSWORD = "correct horse battery"
@@ -38,7 +38,7 @@ def add_keyword(service, language, intent, keyword, match=Match.WHOLE):
 
 @pytest.fixture
 def staff_account(service):
-    staff.add(service.db, STAFF_NAME, STAFF_PASSWORD)
+    accounts.add(service.db, STAFF_NAME, STAFF_PASSWORD)
     return STAFF_NAME
 
 

@@ -3,9 +3,9 @@ import sqlite3
 import pytest
 
 from app import create_app
-from handlers.config import Settings
-from standins.cloud_api import CloudApiStandIn
-from tests import payloads
+from handlers.settings import Settings
+from handlers.testing.cloud_api_standin import CloudApiStandIn
+from handlers.testing import payloads
 
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from handlers import keyword_store, staff
-from handlers.config import Settings
-from handlers.intents import Intent
-from handlers.service import Service
-from tests import payloads
-from tests.gunicorn_service import GunicornService
+from handlers.staff import accounts, keyword_store
+from handlers.settings import Settings
+from handlers.detection.intents import Intent
+from handlers.delivery.service import Service
+from handlers.testing import payloads
+from handlers.testing.gunicorn import GunicornService
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "browser test password"
@@ -25,7 +25,7 @@ def _prepare(db_path: str) -> None:
     """A staff account, and "baja" in no language yet (whatever locales/ ships)."""
     service = Service(Settings(app_secret="s", verify_token="v", admin_token="a", db_path=db_path))
     try:
-        staff.add(service.db, "ana", PASSWORD)
+        accounts.add(service.db, "ana", PASSWORD)
         for code, locale in service.locales.items():
             for intent, kind in keyword_store.placements(locale, "baja"):
                 keyword_store.apply_change(service.db, service.file_locales,

@@ -1,9 +1,9 @@
 """The staff tools through the command line and the JSON API."""
 import pytest
 
-from handlers import staff
-from handlers.intents import Intent
-from tests import payloads
+from handlers.staff import accounts
+from handlers.detection.intents import Intent
+from handlers.testing import payloads
 from tests.admin_client import add_keyword, ensure_absent
 
 
@@ -76,7 +76,7 @@ def test_staff_add_reads_the_password_and_stores_only_a_hash(cli, service, read_
     assert result.exit_code == 0, result.output
     stored = read_db("SELECT password_hash FROM staff WHERE name = 'luis'")[0]["password_hash"]
     assert "a long enough secret" not in stored
-    assert staff.login(service.db, "luis", "a long enough secret", "1.2.3.4").ok
+    assert accounts.login(service.db, "luis", "a long enough secret", "1.2.3.4").ok
     assert cli("staff", "add", "luis", "--password-stdin", input="another long secret\n").exit_code == 1
     assert cli("staff", "add", "eva", "--password-stdin", input="short\n").exit_code == 1
 

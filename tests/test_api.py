@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests import payloads
+from handlers.testing import payloads
 
 
 @pytest.mark.parametrize("path,method", [

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests import payloads
+from handlers.testing import payloads
 
 
 def test_redelivered_message_changes_nothing_and_sends_no_second_confirmation(post, read_db, drain, cloud_api):
@@ -200,8 +200,8 @@ def test_repeated_stop_while_suppressed_is_not_confirmed_again(post, read_db):
 
 
 def test_dedupe_keys_older_than_a_month_are_pruned(service, monkeypatch):
-    from handlers import dedupe
-    from handlers.db import transaction
+    from handlers.consent import dedupe
+    from handlers.storage.db import transaction
     monkeypatch.setattr(dedupe, "PRUNE_EVERY", 5)
     with transaction(service.db):
         service.db.execute("INSERT INTO processed VALUES ('message:old', 'message', '2020-01-01T00:00:00.000000Z')")

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handlers.accuracy import evaluate, load_corpus
-from handlers.classify import Classifier, explain, format_explanation
-from handlers.intents import Intent, Match
-from handlers.locales import Locale, LocaleError, load_locales
-from handlers.normalize import normalize, normalize_text
+from handlers.ops.accuracy import evaluate, load_corpus
+from handlers.detection.classify import Classifier, explain, format_explanation
+from handlers.detection.intents import Intent, Match
+from handlers.detection.locales import Locale, LocaleError, load_locales
+from handlers.detection.normalize import normalize, normalize_text
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"
@@ -161,7 +161,7 @@ def test_reply_language_follows_the_chain(classifier, text, wa_id, last_language
 
 @pytest.mark.parametrize("text", ["стоп", "baja", "STOP", "stop please", "hola amigo"])
 def test_langdetect_never_decides_one_or_two_words(classifier, text, monkeypatch):
-    import handlers.language as language
+    import handlers.detection.language as language
 
     def fail(_text):
         raise AssertionError("langdetect called for a short message")
@@ -290,7 +290,7 @@ def test_a_message_that_only_contains_an_opt_out_word_names_it_for_the_reviewer(
 
 
 def test_typo_lookups_are_remembered_without_changing_answers(monkeypatch):
-    import handlers.classify as classify_module
+    import handlers.detection.classify as classify_module
 
     def fresh():
         return Classifier.from_locales(load_locales(LOCALES), default_language="en")

@@ -3,8 +3,8 @@ import json
 import sqlite3
 import time
 
-from tests import payloads
-from tests.gunicorn_service import GunicornService
+from handlers.testing import payloads
+from handlers.testing.gunicorn import GunicornService
 
 
 def test_gunicorn_service_suppresses_and_confirms_once(tmp_path, cloud_api):
@@ -46,7 +46,7 @@ def test_gunicorn_service_suppresses_and_confirms_once(tmp_path, cloud_api):
 
 def test_gunicorn_service_resumes_pending_replies_after_restart(tmp_path, cloud_api):
     db_path = str(tmp_path / "e2e.db")
-    from standins.cloud_api import Answer
+    from handlers.testing.cloud_api_standin import Answer
     cloud_api.default = Answer(503)  # the Cloud API is down while the opt-out arrives
     with GunicornService(db_path, cloud_api.url) as service:
         assert service.post_delivery(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))[0] == 200

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from app import create_app
-from handlers.config import Settings
-from handlers.signature import sign
-from tests import payloads
+from handlers.settings import Settings
+from handlers.whatsapp.signature import sign
+from handlers.testing import payloads
 
 SECRET = "hostile-secret"
 TABLES = ("processed", "suppressions", "consent_events", "contacts", "outbox", "dead_letters")

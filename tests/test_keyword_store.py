@@ -1,10 +1,10 @@
 """Staff keyword edits: validation, merge over the files, audit and undo, reload across workers."""
 import pytest
 
-from handlers import keyword_store
-from handlers.intents import Intent, Match
-from handlers.keyword_store import Change, KeywordError
-from handlers.service import Service
+from handlers.staff import audit, keyword_store
+from handlers.detection.intents import Intent, Match
+from handlers.staff.keyword_store import Change, KeywordError
+from handlers.delivery.service import Service
 from tests.admin_client import add_keyword, ensure_absent
 
 
@@ -95,7 +95,7 @@ def test_move_between_whole_message_and_anywhere(service):
 def test_every_edit_is_audited_with_before_and_after(service):
     ensure_absent(service, "es", "bajita")
     entry = apply(service, "add", "bajita")
-    row = keyword_store.audit_entries(service.db)[0]
+    row = audit.entries(service.db)[0]
     assert row["id"] == entry and row["actor"] == "ana" and row["action"] == "keyword.add"
     assert row["before"] == {"language": "es", "keyword": "bajita", "placements": []}
     assert row["after"]["placements"] == [{"intent": "opt_out", "match": "whole_message"}]
@@ -181,8 +181,8 @@ def test_import_of_a_conflicting_file_changes_nothing(service):
 
 
 def test_stored_inbound_messages_stay_bounded(service, monkeypatch):
-    from handlers import impact
-    from handlers.db import transaction
+    from handlers.staff import impact
+    from handlers.storage.db import transaction
     monkeypatch.setattr(impact, "KEEP_MESSAGES", 30)
     monkeypatch.setattr(impact, "PRUNE_EVERY", 10)
     with transaction(service.db):

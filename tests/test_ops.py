@@ -2,10 +2,10 @@
 import sqlite3
 import time
 
-from handlers import metrics
+from handlers.ops import metrics
 
-from tests import payloads
-from tests.gunicorn_service import GunicornService
+from handlers.testing import payloads
+from handlers.testing.gunicorn import GunicornService
 
 
 def _value(text: str, name: str, **labels) -> float:
@@ -33,7 +33,7 @@ def test_healthz_reports_database_and_outbox_backlog(client, post):
 def test_healthz_is_503_when_the_database_cannot_be_read(client, service, monkeypatch):
     def broken(db):
         raise sqlite3.OperationalError("unable to open database file")
-    monkeypatch.setattr("handlers.outbox.backlog", broken)
+    monkeypatch.setattr("handlers.delivery.outbox.backlog", broken)
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json["status"] == "unavailable"

@@ -1,9 +1,9 @@
 """Point 8: one confirmation per event, in the user's language, through the outbox."""
 import time
 
-from handlers.service import Service
-from standins.cloud_api import Answer
-from tests import payloads
+from handlers.delivery.service import Service
+from handlers.testing.cloud_api_standin import Answer
+from handlers.testing import payloads
 
 
 def test_opt_out_queues_one_confirmation_sent_with_the_cloud_api_shape(post, drain, cloud_api):
@@ -123,7 +123,7 @@ def test_pending_replies_survive_a_restart(post, settings, service, cloud_api):
 
 
 def test_reply_whose_sender_died_mid_send_is_taken_over_after_its_lease(post, service, drain, cloud_api, read_db):
-    from handlers import outbox
+    from handlers.delivery import outbox
     post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
     claimed = outbox.claim_next(service.db)  # a sender claims it, then dies
     assert claimed is not None
@@ -134,7 +134,7 @@ def test_reply_whose_sender_died_mid_send_is_taken_over_after_its_lease(post, se
 
 
 def test_status_callback_confirms_a_reply_whose_sender_died_after_sending(post, service, drain, cloud_api, read_db):
-    from handlers import outbox
+    from handlers.delivery import outbox
     post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
     row = outbox.claim_next(service.db)
     post(payloads.delivery(payloads.change(statuses=[
@@ -157,7 +157,7 @@ def _make_due(service):
 
 
 def test_a_late_failure_does_not_undo_a_reply_the_status_callback_confirmed(post, service, read_db):
-    from handlers import outbox
+    from handlers.delivery import outbox
     post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
     row = outbox.claim_next(service.db)
     # The Cloud API accepted it, its 'sent' status arrived, then our request timed out.

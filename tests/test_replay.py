@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from tests import payloads
-from tests.gunicorn_service import GunicornService
+from handlers.testing import payloads
+from handlers.testing.gunicorn import GunicornService
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ def test_separate_replay_runs_never_reuse_a_message_id(monkeypatch):
     import importlib
     import time
 
-    from handlers import replay
+    from handlers.ops import replay
     monkeypatch.setattr(time, "time", lambda: 1795589000.0)
     ids = []
     for _ in range(2):

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from handlers.replay import encode, restamp
-from tests import payloads
+from handlers.ops.replay import encode, restamp
+from handlers.testing import payloads
 from tests.conftest import APP_SECRET
-from tests.gunicorn_service import GunicornService
+from handlers.testing.gunicorn import GunicornService
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 EXPECTED = json.loads((SAMPLES / "expected.json").read_text())

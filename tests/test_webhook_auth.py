@@ -1,8 +1,8 @@
 """Points 1-2: Meta's subscription handshake and the signature on every delivery."""
 import pytest
 
-from handlers.config import ConfigError, Settings
-from tests import payloads
+from handlers.settings import ConfigError, Settings
+from handlers.testing import payloads
 from tests.conftest import VERIFY_TOKEN
 
 
@@ -55,7 +55,7 @@ def test_signature_is_checked_over_raw_escaped_bytes(post, api):
 
 
 def test_signature_over_unescaped_bytes_does_not_validate_escaped_body(client):
-    from handlers import signature
+    from handlers.whatsapp import signature
     payload = payloads.of_messages(payloads.text("стоп"))
     escaped = payloads.encode(payload)
     import json

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tests import payloads
+from handlers.testing import payloads
 
 
 def _suppressed(api, wa_id):
@@ -194,8 +194,8 @@ def test_delivery_is_refused_for_retry_when_the_database_is_locked(post, service
 def test_held_write_lock_is_answered_503_for_retry(post, service, monkeypatch, read_db):
     import fcntl
 
-    import handlers.db
-    monkeypatch.setattr(handlers.db, "BUSY_TIMEOUT_MS", 200)
+    import handlers.storage.db
+    monkeypatch.setattr(handlers.storage.db, "BUSY_TIMEOUT_MS", 200)
     delivery = payloads.of_messages(payloads.text("STOP", wa_id="14155550124"))
     with open(service.db.write_lock_path) as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # a writer that never lets go
@@ -207,7 +207,7 @@ def test_held_write_lock_is_answered_503_for_retry(post, service, monkeypatch, r
 
 
 def test_a_message_that_breaks_the_classifier_costs_only_itself(post, read_db, monkeypatch):
-    from handlers.classify import Classifier
+    from handlers.detection.classify import Classifier
     real = Classifier.classify
 
     def classify(self, text):
@@ -226,15 +226,15 @@ def test_a_message_that_breaks_the_classifier_costs_only_itself(post, read_db, m
 
 def test_a_dead_letter_from_ordinary_chat_is_fsynced_before_the_answer(post, read_db, monkeypatch):
     synced = []
-    monkeypatch.setattr("handlers.pipeline.fsync_wal", synced.append)
-    from handlers import impact
+    monkeypatch.setattr("handlers.delivery.pipeline.fsync_wal", synced.append)
+    from handlers.staff import impact
     real = impact.remember
 
     def remember(db, message_id, wa_id, *args):
         if wa_id == "14155550127":
             raise RuntimeError("impact store broke")
         return real(db, message_id, wa_id, *args)
-    monkeypatch.setattr("handlers.impact.remember", remember)
+    monkeypatch.setattr("handlers.staff.impact.remember", remember)
     response = post(payloads.of_messages(payloads.text("Where is my order?", wa_id="14155550127")))
     assert response.status_code == 200 and response.json["outcomes"][0]["error"]
     assert len(read_db("SELECT * FROM dead_letters")) == 1

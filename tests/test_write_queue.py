@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from handlers.db import connect, migrate, transaction
+from handlers.storage.db import connect, migrate, transaction
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_a_killed_holder_releases_the_lock(db_path, two_connections):
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time\n"
-         "from handlers.db import connect, transaction\n"
+         "from handlers.storage.db import connect, transaction\n"
          f"db = connect({db_path!r})\n"
          "with transaction(db):\n"
          "    print('held', flush=True)\n"
@@ -106,7 +106,7 @@ def test_workers_starting_together_on_a_new_database_all_migrate_it(tmp_path):
         start_at = time.time() + 1.0
         script = (
             "import sys, time\n"
-            "from handlers.db import connect, migrate\n"
+            "from handlers.storage.db import connect, migrate\n"
             f"time.sleep(max(0, {start_at} - time.time()))\n"
             f"db = connect({path!r})\n"
             "migrate(db)\n"
@@ -124,10 +124,10 @@ def test_a_writer_gives_up_with_database_is_locked_when_the_lock_file_stays_held
     import fcntl
     import sqlite3
 
-    import handlers.db
+    import handlers.storage.db
 
     db, _ = two_connections
-    monkeypatch.setattr(handlers.db, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(handlers.storage.db, "BUSY_TIMEOUT_MS", 200)
     with open(db.write_lock_path) as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         started = time.monotonic()

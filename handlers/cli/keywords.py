@@ -1,0 +1,196 @@
+"""`flask keywords ...`: the staff keyword edits from the command line."""
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from handlers.staff import audit, keyword_store
+from handlers.detection.classify import explain
+from handlers.consent.identity import InvalidIdentity, normalize
+from handlers.staff.keyword_store import Change, KeywordError
+
+INTENTS = click.Choice(["opt_out", "opt_in", "help"])
+MATCHES = click.Choice(["whole_message", "anywhere"])
+
+
+def _service():
+    service = current_app.extensions["optout"]
+    service.refresh(force=True)
+    return service
+
+
+def _default_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+actor_option = click.option("--actor", default=_default_actor, show_default="cli:<user>",
+                            help="Who makes the change (for the audit log).")
+
+
+@click.group("keywords")
+def keywords_group():
+    """Keyword lists and replies: staff edits over the shipped locales/*.toml."""
+
+
+@keywords_group.command("list")
+@click.option("--language", help="Only this language.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def list_command(language, as_json):
+    """Show the keywords in effect (files + staff edits)."""
+    locales = _service().locales
+    if language and language not in locales:
+        raise click.UsageError(f"unknown language {language!r} (known: {', '.join(sorted(locales))})")
+    codes = [language] if language else sorted(locales)
+    if as_json:
+        click.echo(json.dumps({c: keyword_store.keyword_table(locales[c]) for c in codes}, ensure_ascii=False, indent=2))
+        return
+    for code in codes:
+        click.echo(f"{code} ({locales[code].name})")
+        for intent, kinds in keyword_store.keyword_table(locales[code]).items():
+            for kind, words in kinds.items():
+                if words:
+                    click.echo(f"  {intent:8} {kind:14} {', '.join(words)}")
+
+
+def _apply(op, language, intent, keyword, match, actor):
+    service = _service()
+    try:
+        change = Change.parse(op, language, intent, keyword, match)
+        entry = keyword_store.apply_change(service.db, service.file_locales, change, actor)
+    except KeywordError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{op}: “{change.keyword}” {change.intent.value} ({change.match.value}) in {change.language} "
+               f"— audit entry {entry}; every worker picks it up within a second.")
+
+
+@keywords_group.command("add")
+@click.argument("language")
+@click.argument("intent", type=INTENTS)
+@click.argument("keyword")
+@click.option("--match", type=MATCHES, default="whole_message", show_default=True)
+@actor_option
+@with_appcontext
+def add_command(language, intent, keyword, match, actor):
+    """Add KEYWORD to LANGUAGE as INTENT, e.g. `flask keywords add es opt_out baja`."""
+    _apply("add", language, intent, keyword, match, actor)
+
+
+@keywords_group.command("remove")
+@click.argument("language")
+@click.argument("intent", type=INTENTS)
+@click.argument("keyword")
+@click.option("--match", type=MATCHES, default="whole_message", show_default=True)
+@actor_option
+@with_appcontext
+def remove_command(language, intent, keyword, match, actor):
+    """Remove KEYWORD from LANGUAGE's INTENT list."""
+    _apply("remove", language, intent, keyword, match, actor)
+
+
+@keywords_group.command("move")
+@click.argument("language")
+@click.argument("intent", type=INTENTS)
+@click.argument("keyword")
+@click.option("--to", "match", type=MATCHES, required=True, help="The match kind it moves to.")
+@actor_option
+@with_appcontext
+def move_command(language, intent, keyword, match, actor):
+    """Move KEYWORD between whole-message and anywhere matching."""
+    _apply("move", language, intent, keyword, match, actor)
+
+
+@keywords_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--language", help="The language, if the file does not say.")
+@actor_option
+@with_appcontext
+def import_command(file, language, actor):
+    """Make a language's keywords and replies what FILE (a locale .toml) says, as audited edits."""
+    service = _service()
+    try:
+        ids = keyword_store.import_toml(service.db, service.file_locales, file.read_text("utf-8"), actor, language)
+    except (KeywordError, UnicodeDecodeError) as error:
+        raise click.ClickException(f"{file}: {error}; nothing was changed") from None
+    click.echo(f"{file}: {len(ids)} change(s) saved" + (f" (audit entries {ids[0]}-{ids[-1]})" if ids else ""))
+
+
+@keywords_group.command("export")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write one <language>.toml per language into this folder (default: print).")
+@click.option("--language", help="Only this language.")
+@with_appcontext
+def export_command(out, language):
+    """Write the keywords in effect back as locale files (e.g. to make them the new defaults)."""
+    service = _service()
+    locales = service.locales
+    codes = [language] if language else sorted(locales)
+    if language and language not in locales:
+        raise click.UsageError(f"unknown language {language!r}")
+    shipped = Path(service.settings.locales_dir)
+    for code in codes:
+        text = keyword_store.export_toml(locales[code], shipped / f"{code}.toml")
+        if out:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / f"{code}.toml").write_text(text, "utf-8")
+            click.echo(f"wrote {out / f'{code}.toml'}")
+        else:
+            click.echo(f"# {code}.toml\n{text}")
+
+
+@keywords_group.command("test")
+@click.argument("text")
+@click.option("--from", "sender", help="The sender's number, e.g. +593991234567 (helps pick the reply language).")
+@with_appcontext
+def test_command(text, sender):
+    """Show how TEXT is classified with the keywords in effect, and the reply it gets."""
+    service = _service()
+    wa_id = last = None
+    if sender:
+        try:
+            wa_id = normalize(sender)
+        except InvalidIdentity as error:
+            raise click.UsageError(f"--from: {error}") from None
+        row = service.db.execute("SELECT language FROM contacts WHERE wa_id = ?", [wa_id]).fetchone()
+        last = row[0] if row else None
+    result = explain(service.classifier, text, wa_id=wa_id if wa_id and wa_id.isdigit() else None,
+                     last_language=last)
+    for key in ("intent", "rule", "keyword", "normalized", "language", "certain", "reply"):
+        value = result.get(key)
+        click.echo(f"{key + ':':12} {'—' if value is None else value}")
+
+
+@keywords_group.command("log")
+@click.option("--limit", default=30, show_default=True)
+@with_appcontext
+def log_command(limit):
+    """The audit log: who changed what, when, before and after."""
+    for entry in reversed(audit.entries(_service().db, limit)):
+        undone = f"  (undone by #{entry['undone_by']})" if entry["undone_by"] else ""
+        click.echo(f"#{entry['id']} {entry['at'][:19]} {entry['actor']} {entry['action']} {entry['target']}: "
+                   f"{json.dumps(entry['before'], ensure_ascii=False)} -> "
+                   f"{json.dumps(entry['after'], ensure_ascii=False)}{undone}")
+
+
+@keywords_group.command("undo")
+@click.argument("entry_id", type=int)
+@actor_option
+@with_appcontext
+def undo_command(entry_id, actor):
+    """Put back what audit entry ENTRY_ID changed."""
+    service = _service()
+    try:
+        new_id = keyword_store.undo(service.db, service.file_locales, entry_id, actor)
+    except KeywordError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"undone #{entry_id} (audit entry {new_id})")
+    sys.stdout.flush()

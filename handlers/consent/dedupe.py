@@ -1,0 +1,25 @@
+"""Meta redelivers, to every worker and for days: remember what was processed, in the database."""
+from __future__ import annotations
+
+import sqlite_utils
+
+from datetime import timedelta
+
+from handlers.storage import clock
+
+# Meta retries a delivery for up to 7 days; keys older than this can go.
+KEEP_DAYS = 30
+PRUNE_EVERY = 1000
+
+
+def claim(db: sqlite_utils.Database, key: str, kind: str) -> bool:
+    """True the first time `key` is seen. Runs inside the delivery's transaction, so a
+    delivery that fails to commit leaves its keys unclaimed for the retry."""
+    now = clock.utcnow()
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO processed (key, kind, received_at) VALUES (?, ?, ?)",
+        [key, kind, clock.iso(now)],
+    )
+    if cursor.rowcount == 1 and cursor.lastrowid % PRUNE_EVERY == 0:
+        db.execute("DELETE FROM processed WHERE received_at < ?", [clock.iso(now - timedelta(days=KEEP_DAYS))])
+    return cursor.rowcount == 1

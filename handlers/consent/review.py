@@ -1,0 +1,84 @@
+"""The review queue: messages that may be an opt-out but are not certain wait here
+for a person. Certain opt-outs never wait; they are honoured at once by the pipeline.
+Flask-free.
+"""
+from __future__ import annotations
+
+import json
+
+import sqlite_utils
+
+from handlers.storage import clock
+from handlers.consent import ledger
+from handlers.staff import audit
+from handlers.detection.classify import Classification
+from handlers.consent.ledger import Action, ConsentChange, Source
+from handlers.storage.db import insert_row, transaction
+
+DECISIONS = ("opt_out", "not_opt_out")
+
+
+class ReviewError(ValueError):
+    pass
+
+
+def add(db: sqlite_utils.Database, message_id: str, wa_id: str, text: str,
+        classification: Classification, language: str | None = None) -> None:
+    """Queue a message (inside the delivery's transaction); a redelivery adds nothing."""
+    insert_row(db, "review_queue", {
+        "message_id": message_id, "wa_id": wa_id, "text": text[:4096],
+        "classification": json.dumps({
+            "intent": classification.intent.value, "rule": classification.rule,
+            "keyword": classification.keyword, "language": classification.language,
+            "certain": classification.certain}, ensure_ascii=False),
+        "language": language or classification.language, "state": "pending",
+        "received_at": clock.now_iso(),
+    }, ignore=True)
+
+
+def pending(db: sqlite_utils.Database, limit: int = 200) -> list[dict]:
+    return _rows(db, "SELECT * FROM review_queue WHERE state = 'pending' ORDER BY received_at LIMIT ?", [limit])
+
+
+def decided(db: sqlite_utils.Database, limit: int = 50) -> list[dict]:
+    return _rows(db, "SELECT * FROM review_queue WHERE state = 'decided' ORDER BY decided_at DESC LIMIT ?", [limit])
+
+
+def get(db: sqlite_utils.Database, message_id: str) -> dict | None:
+    rows = _rows(db, "SELECT * FROM review_queue WHERE message_id = ?", [message_id])
+    return rows[0] if rows else None
+
+
+def decide(db: sqlite_utils.Database, message_id: str, decision: str, actor: str, reason: str) -> dict:
+    """Record a person's decision; "opt_out" suppresses the sender (source staff)."""
+    if decision not in DECISIONS:
+        raise ReviewError(f"unknown decision {decision!r}: use opt_out or not_opt_out")
+    reason = " ".join((reason or "").split())
+    with transaction(db):
+        item = get(db, message_id)
+        if item is None:
+            raise ReviewError(f"no message {message_id!r} in the review queue")
+        if item["state"] != "pending":
+            raise ReviewError(f"already decided by {item['decided_by']}: {item['decision']}")
+        now = clock.now_iso()
+        if decision == "opt_out":
+            ledger.record(db, ConsentChange(
+                wa_id=item["wa_id"], action=Action.OPT_OUT, source=Source.STAFF, occurred_at=now,
+                keyword=item["text"][:500], rule=item["classification"].get("rule"),
+                language=item["language"], message_id=message_id, actor=actor,
+                reason=f"review: {reason or 'opted out after review'}",
+            ))
+        db.execute(
+            "UPDATE review_queue SET state = 'decided', decision = ?, decided_by = ?, reason = ?, decided_at = ?"
+            " WHERE message_id = ?", [decision, actor, reason or None, now, message_id])
+        audit.record(db, actor, f"review.{decision}", item["wa_id"],
+                            {"message_id": message_id, "state": "pending"},
+                            {"message_id": message_id, "decision": decision, "reason": reason})
+        return get(db, message_id)
+
+
+def _rows(db, sql, params) -> list[dict]:
+    rows = list(db.query(sql, params))
+    for row in rows:
+        row["classification"] = json.loads(row["classification"])
+    return rows

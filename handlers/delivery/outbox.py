@@ -1,0 +1,167 @@
+"""Confirmations waiting to be sent.
+
+The webhook only inserts rows (inside the delivery's transaction); a worker
+claims them one at a time with a lease, sends, and records the outcome. The
+unique event_key makes 'one confirmation per event' a database fact, whatever
+Meta redelivers; the lease lets another worker pick up a row whose sender died.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from handlers.storage import clock
+from handlers.storage.db import transaction
+
+LEASE_SECONDS = 60
+MAX_BACKOFF_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Reply:
+    event_key: str
+    wa_id: str
+    phone_number_id: str
+    intent: str
+    language: str
+    body: str
+    deadline: str
+
+
+def enqueue(db: sqlite_utils.Database, reply: Reply, skip_reason: str | None = None) -> bool:
+    """Queue a reply (or record why it is not sent). False if this event already has one."""
+    now = clock.now_iso()
+    cursor = db.execute(
+        """INSERT OR IGNORE INTO outbox
+           (event_key, wa_id, phone_number_id, intent, language, body, state,
+            attempts, next_attempt_at, deadline, last_error, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)""",
+        [
+            reply.event_key, reply.wa_id, reply.phone_number_id, reply.intent, reply.language,
+            reply.body, "skipped" if skip_reason else "pending", now, reply.deadline, skip_reason, now,
+        ],
+    )
+    return cursor.rowcount == 1
+
+
+def claim_next(db: sqlite_utils.Database, lease_seconds: float = LEASE_SECONDS) -> dict | None:
+    """Take the next due row for this sender, or None. Rows of a paused number wait.
+
+    The lease must outlast a send (its timeout) plus the time Meta takes to post the
+    `sent` status that confirms it (see confirm_by_callback); a shorter one resends.
+
+    Not fsynced: a claim lost to a power cut leaves the row pending, and it is sent
+    again as soon as the service is back rather than when its lease runs out; if the
+    first send had gone out, the user gets the confirmation twice (a durable claim
+    would only delay that duplicate, unless Meta's `sent` callback arrived first).
+    Recording the send (mark_sent) is fsynced and carries the claim to disk with it."""
+    now = clock.now_iso()
+    with transaction(db, durable=False):
+        rows = list(
+            db.query(
+                """UPDATE outbox
+                   SET state = 'sending', lease_until = :lease, attempts = attempts + 1
+                   WHERE id = (
+                       SELECT id FROM outbox
+                       WHERE ((state = 'pending' AND next_attempt_at <= :now)
+                              OR (state = 'sending' AND lease_until <= :now))
+                         AND phone_number_id NOT IN
+                             (SELECT phone_number_id FROM send_pauses WHERE until > :now)
+                       ORDER BY next_attempt_at, id LIMIT 1)
+                   RETURNING *""",
+                {"now": now, "lease": clock.later(lease_seconds)},
+            )
+        )
+    return rows[0] if rows else None
+
+
+def mark_sent(db: sqlite_utils.Database, row_id: int, provider_message_id: str | None) -> None:
+    with transaction(db):
+        db.execute(
+            "UPDATE outbox SET state = 'sent', provider_message_id = ?, sent_at = ?, lease_until = NULL, "
+            "last_error = NULL WHERE id = ? AND state = 'sending'",
+            [provider_message_id, clock.now_iso(), row_id],
+        )
+
+
+def mark_failed(db: sqlite_utils.Database, row: dict, reason: str) -> None:
+    """Only while this sender still holds the row (see `_HELD`)."""
+    with transaction(db):
+        db.execute(
+            "UPDATE outbox SET state = 'failed', last_error = ?, lease_until = NULL WHERE " + _HELD,
+            [reason, row["id"], row["attempts"]],
+        )
+
+
+# A sender may only change the row it claimed, as it claimed it: still 'sending' and
+# with the attempt count of its claim. A status callback may have marked it sent, or
+# another sender may have taken it over after the lease ran out; then it is theirs.
+_HELD = "id = ? AND state = 'sending' AND attempts = ?"
+
+
+def retry_later(db: sqlite_utils.Database, row: dict, reason: str, delay: float | None = None,
+                max_attempts: int = 12, count_attempt: bool = True) -> str:
+    """Put a row back with exponential backoff, or give up past its attempts or its deadline.
+
+    count_attempt=False for failures that are not the message's fault (our credentials,
+    the account): the row keeps its attempts for when the operator has fixed them.
+    """
+    if delay is None:
+        delay = backoff_seconds(row["attempts"])
+    next_at = clock.later(delay)
+    if count_attempt and (row["attempts"] >= max_attempts or next_at > row["deadline"]):
+        mark_failed(db, row, f"gave up after {row['attempts']} attempts: {reason}")
+        return "failed"
+    with transaction(db):
+        db.execute(
+            "UPDATE outbox SET state = 'pending', next_attempt_at = ?, last_error = ?, lease_until = NULL, "
+            "attempts = attempts - ? WHERE " + _HELD,
+            [next_at, reason, 0 if count_attempt else 1, row["id"], row["attempts"]],
+        )
+    return "retry"
+
+
+def pause_number(db: sqlite_utils.Database, phone_number_id: str, seconds: float, reason: str) -> None:
+    """Hold every send from one business number (throughput limits apply per number)."""
+    with transaction(db):
+        db["send_pauses"].upsert(
+            {"phone_number_id": phone_number_id, "until": clock.later(seconds), "reason": reason},
+            pk="phone_number_id",
+        )
+
+
+def confirm_by_callback(db: sqlite_utils.Database, callback_data: str | None, provider_message_id: str) -> None:
+    """A status callback names the outbox row we sent: proof it went out, even if its sender died
+    before recording so. Must run inside the caller's transaction."""
+    if not callback_data or not callback_data.startswith("outbox:"):
+        return
+    try:
+        row_id = int(callback_data.split(":", 1)[1])
+    except ValueError:
+        return
+    db.execute(
+        "UPDATE outbox SET state = 'sent', provider_message_id = COALESCE(provider_message_id, ?), "
+        "sent_at = COALESCE(sent_at, ?), lease_until = NULL WHERE id = ? AND state IN ('sending', 'pending')",
+        [provider_message_id, clock.now_iso(), row_id],
+    )
+
+
+def backoff_seconds(attempts: int) -> float:
+    base = min(MAX_BACKOFF_SECONDS, 2 ** max(0, attempts - 1) * 2)
+    return base * random.uniform(0.8, 1.2)
+
+
+def oldest_pending_seconds(db: sqlite_utils.Database) -> float | None:
+    row = db.execute("SELECT min(created_at) FROM outbox WHERE state = 'pending'").fetchone()
+    if not row or not row[0]:
+        return None
+    return max(0.0, (clock.utcnow() - clock.parse_iso(row[0])).total_seconds())
+
+
+def backlog(db: sqlite_utils.Database) -> dict[str, int]:
+    counts = {state: 0 for state in ("pending", "sending", "sent", "failed", "skipped")}
+    for row in db.query("SELECT state, count(*) AS n FROM outbox GROUP BY state"):
+        counts[row["state"]] = row["n"]
+    return counts

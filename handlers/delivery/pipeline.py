@@ -1,0 +1,314 @@
+"""One delivery, top-down: classify -> (one transaction:) dedupe -> record consent -> queue the reply.
+
+Everything a delivery changes commits in one transaction before the webhook
+answers 200. Each item runs in its own savepoint: an item that breaks is rolled
+back alone and kept in `dead_letters` with its raw JSON, so it is neither lost
+nor able to cost the other items of the delivery.
+
+Messages are classified before the transaction (pure work, no lock held), which
+also tells how durable the commit must be: a delivery that can change consent,
+the outbox, the review queue or an outbox row's state is fsynced before the 200;
+one made only of messages classified as certainly nothing (ordinary chat) only
+records its dedupe keys and impact-preview rows, and commits without waiting for
+the fsync (see `needs_fsync`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+from handlers.storage import clock
+from handlers.consent import dedupe, ledger, review
+from handlers.staff import impact
+from handlers.delivery import outbox
+from handlers.detection.classify import Classification, Classifier, classify_words
+from handlers.settings import Settings
+from handlers.consent.ledger import Action, ConsentChange, Source
+from handlers.storage.db import fsync_wal, insert_row, transaction, upsert_row
+from handlers.detection.intents import Intent
+from handlers.whatsapp.parse import Delivery, Malformed, Message, NumberChange, PreferenceChange, Status
+
+log = logging.getLogger("optout.pipeline")
+
+OPTED_OUT_BY_META = 131050
+
+
+@dataclass
+class Context:
+    """What every handler may use: passed explicitly, never looked up globally."""
+    db: sqlite_utils.Database
+    classifier: Classifier
+    settings: Settings
+    dry_run: bool = False
+
+
+@dataclass
+class Outcome:
+    """What happened to one item; the webhook logs these and replay prints them."""
+    kind: str
+    id: str | None = None
+    wa_id: str | None = None
+    duplicate: bool = False
+    intent: str | None = None
+    rule: str | None = None
+    language: str | None = None
+    consent: str | None = None          # opt_out / opt_in when the list changed
+    source: str | None = None
+    reply: str | None = None            # queued / skipped: <why> / None
+    certain: bool = True
+    error: str | None = None
+
+
+@dataclass
+class Result:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def replies_queued(self) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.reply == "queued")
+
+    def count(self, **match) -> int:
+        return sum(all(getattr(o, k) == v for k, v in match.items()) for o in self.outcomes)
+
+
+INERT_STATUSES = frozenset({"sent", "delivered", "read"})
+
+
+def is_inert(item: object) -> bool:
+    """A sent/delivered/read status of a campaign message: the bulk of a campaign's
+    traffic (three per message sent), and nothing for us to do. Handling one twice
+    changes nothing, so it needs no dedupe key and no transaction: the webhook answers
+    these without touching the database. Failed statuses (131050 is an opt-out) and
+    statuses that confirm one of our own replies (callback `outbox:<id>`) are not inert.
+    """
+    return (isinstance(item, Status) and item.status in INERT_STATUSES
+            and not (item.callback_data or "").startswith("outbox:"))
+
+
+@dataclass(frozen=True)
+class ClassifiedMessage:
+    """A message with what its words mean, worked out before the transaction."""
+    message: Message
+    classification: Classification | None
+    said: str                           # which of the user's strings decided it
+    error: Exception | None = None      # the classifier failed: a dead letter, in its turn
+
+
+def classify_item(ctx: Context, item: object) -> object:
+    if isinstance(item, Message):
+        try:
+            return ClassifiedMessage(item, *classify_words(ctx.classifier, item.words))
+        except Exception as error:  # one message must not cost its neighbours
+            return ClassifiedMessage(item, None, "", error)
+    return item
+
+
+def needs_fsync(item: object) -> bool:
+    """Whether committing this item must wait for the disk before Meta gets its 200.
+
+    Only a message classified as certainly nothing (no intent, nothing for review)
+    may skip it: all it writes is its dedupe key and its words for the impact
+    preview. Such a commit survives any crash of the process and becomes durable
+    with the next fsynced commit; a power cut in between could cost those rows, and
+    a message seen again would be classified as nothing again. Everything else
+    (consent, replies, the review queue, dead letters, outbox confirmations) is fsynced.
+    """
+    if isinstance(item, ClassifiedMessage) and item.classification is not None:
+        return item.classification.intent is not Intent.NONE or not item.classification.certain
+    return True
+
+
+def process_delivery(ctx: Context, delivery: Delivery) -> Result:
+    result = Result()
+    pending = []
+    for item in delivery.items:
+        if is_inert(item):
+            result.outcomes.append(Outcome("status", id=item.id, wa_id=item.recipient))
+        else:
+            pending.append(classify_item(ctx, item))
+    if not pending:
+        return result
+    durable = any(needs_fsync(item) for item in pending)
+    try:
+        with transaction(ctx.db, durable=durable):
+            for item in pending:
+                handler = HANDLERS[type(item)]
+                try:
+                    with ctx.db.atomic():
+                        outcome = handler(ctx, item)
+                except sqlite3.OperationalError:
+                    raise  # the database, not the item: refuse the delivery so Meta retries it
+                except Exception as error:
+                    outcome = _dead_letter(ctx, getattr(item, "message", item), error)
+                result.outcomes.append(outcome)
+            if ctx.dry_run:
+                raise _DryRun  # classify and show, change nothing
+    except _DryRun:
+        pass
+    else:
+        if not durable and any(outcome.error for outcome in result.outcomes):
+            fsync_wal(ctx.db)  # a handler failed on ordinary chat: its dead letter must last
+    return result
+
+
+class _DryRun(Exception):
+    """Rolls a dry run's transaction back."""
+
+
+def handle_message(ctx: Context, classified: ClassifiedMessage) -> Outcome:
+    if classified.error is not None:
+        raise classified.error
+    message, classification, said = classified.message, classified.classification, classified.said
+    outcome = Outcome("message", id=message.id, wa_id=message.sender)
+    if not dedupe.claim(ctx.db, message.dedupe_key, "message"):
+        outcome.duplicate = True
+        return outcome
+    outcome.intent, outcome.rule, outcome.certain = (
+        classification.intent.value, classification.rule, classification.certain
+    )
+    # Kept (bounded) so staff can preview what a keyword edit would do to real messages.
+    impact.remember(ctx.db, message.id, message.sender, message.words, outcome.intent, outcome.rule)
+    if classification.intent is Intent.NONE:
+        if not classification.certain:
+            # Looks like an opt-out but may not be one: a person decides (see handlers/review.py).
+            review.add(ctx.db, message.id, message.sender, " / ".join(message.words), classification)
+            outcome.reply = "skipped: waiting for review"
+        return outcome
+    text = " ".join(message.words)
+    last_language = _last_language(ctx.db, message.sender)
+    language = ctx.classifier.reply_language(classification, text, _phone(message.sender), last_language)
+    outcome.language = language
+    occurred = _occurred_at(message.timestamp)
+    changed = True
+    if classification.intent in (Intent.OPT_OUT, Intent.OPT_IN):
+        action = Action.OPT_OUT if classification.intent is Intent.OPT_OUT else Action.OPT_IN
+        source = Source.BUTTON if message.from_button else Source.KEYWORD
+        recorded = ledger.record(ctx.db, ConsentChange(
+            wa_id=message.sender, action=action, source=source, occurred_at=occurred,
+            keyword=said[:500], rule=classification.rule, language=language,
+            business_phone_number_id=message.business.phone_number_id,
+            business_display_number=message.business.display_phone_number, message_id=message.id,
+        ))
+        changed = recorded.changed
+        if changed:
+            outcome.consent, outcome.source = action.value, source.value
+    if changed:
+        outcome.reply = _queue_reply(ctx, message, classification.intent, language)
+    else:
+        outcome.reply = "skipped: no change in consent"
+    return outcome
+
+
+def handle_number_change(ctx: Context, change: NumberChange) -> Outcome:
+    outcome = Outcome("number_change", id=change.id, wa_id=change.new_wa_id)
+    if not dedupe.claim(ctx.db, change.dedupe_key, "message"):
+        outcome.duplicate = True
+        return outcome
+    if change.old_wa_id and change.new_wa_id and ledger.is_suppressed(ctx.db, change.old_wa_id):
+        _record_signal(ctx, outcome, change, change.new_wa_id, Action.OPT_OUT, Source.NUMBER_CHANGE,
+                       f"carried over from {change.old_wa_id}", message_id=change.id)
+    return outcome
+
+
+def handle_status(ctx: Context, status: Status) -> Outcome:
+    outcome = Outcome("status", id=status.id, wa_id=status.recipient)
+    if not dedupe.claim(ctx.db, status.dedupe_key, "status"):
+        outcome.duplicate = True
+        return outcome
+    if status.status in INERT_STATUSES:
+        outbox.confirm_by_callback(ctx.db, status.callback_data, status.id)
+    if status.status == "failed" and OPTED_OUT_BY_META in status.error_codes and status.recipient:
+        _record_signal(ctx, outcome, status, status.recipient, Action.OPT_OUT, Source.META_STATUS_131050,
+                       "Meta: the user stopped marketing messages (131050)", message_id=status.id)
+    return outcome
+
+
+def handle_preference(ctx: Context, change: PreferenceChange) -> Outcome:
+    outcome = Outcome("user_preference", wa_id=change.wa_id)
+    if not dedupe.claim(ctx.db, change.dedupe_key, "user_preference"):
+        outcome.duplicate = True
+        return outcome
+    actions = {"stop": Action.OPT_OUT, "resume": Action.OPT_IN}
+    if change.category == "marketing_messages" and change.value in actions:
+        _record_signal(ctx, outcome, change, change.wa_id, actions[change.value], Source.META_PREFERENCE,
+                       f"Meta user_preferences: {change.category}={change.value}")
+    return outcome
+
+
+def _record_signal(ctx: Context, outcome: Outcome, item, wa_id: str, action: Action, source: Source,
+                   reason: str, message_id: str | None = None) -> None:
+    """Record a consent change that comes from a signal, not from the user's words: no reply."""
+    recorded = ledger.record(ctx.db, ConsentChange(
+        wa_id=wa_id, action=action, source=source, occurred_at=_occurred_at(item.timestamp),
+        message_id=message_id, business_phone_number_id=item.business.phone_number_id,
+        business_display_number=item.business.display_phone_number, reason=reason,
+    ))
+    if recorded.changed:
+        outcome.consent, outcome.source = action.value, source.value
+
+
+def handle_malformed(ctx: Context, item: Malformed) -> Outcome:
+    _store_dead_letter(ctx, item.kind, item.reason, item.raw)
+    return Outcome(item.kind, error=item.reason)
+
+
+HANDLERS: dict[type, Callable[[Context, object], Outcome]] = {
+    ClassifiedMessage: handle_message,
+    NumberChange: handle_number_change,
+    Status: handle_status,
+    PreferenceChange: handle_preference,
+    Malformed: handle_malformed,
+}
+
+
+def _queue_reply(ctx: Context, message: Message, intent: Intent, language: str) -> str:
+    if not message.business.phone_number_id:
+        return "skipped: no business phone_number_id in the delivery"
+    sent_at = clock.from_epoch(message.timestamp) if message.timestamp else clock.utcnow()
+    deadline = clock.later(ctx.settings.reply_window_seconds, sent_at)
+    skip = None
+    if deadline <= clock.now_iso():
+        skip = "outside the 24-hour customer-service window"
+    reply = outbox.Reply(
+        event_key=f"reply:{message.id}", wa_id=message.sender,
+        phone_number_id=message.business.phone_number_id, intent=intent.value, language=language,
+        body=ctx.classifier.reply_text(intent, language), deadline=deadline,
+    )
+    if not outbox.enqueue(ctx.db, reply, skip):
+        return "skipped: already queued for this message"
+    upsert_row(ctx.db, "contacts", {"wa_id": message.sender, "language": language, "updated_at": clock.now_iso()},
+               key="wa_id")
+    return f"skipped: {skip}" if skip else "queued"
+
+
+def _last_language(db: sqlite_utils.Database, wa_id: str) -> str | None:
+    rows = list(db.query("SELECT language FROM contacts WHERE wa_id = ?", [wa_id]))
+    return rows[0]["language"] if rows else None
+
+
+def _phone(wa_id: str | None) -> str | None:
+    return wa_id if wa_id and wa_id.isdigit() else None
+
+
+def _occurred_at(timestamp: int | None) -> str:
+    return clock.iso(clock.from_epoch(timestamp)) if timestamp else clock.now_iso()
+
+
+def _dead_letter(ctx: Context, item: object, error: Exception) -> Outcome:
+    kind = type(item).__name__.lower()
+    reason = f"{type(error).__name__}: {error}"
+    log.exception("item could not be processed; kept in dead_letters")
+    _store_dead_letter(ctx, kind, reason, getattr(item, "raw", None))
+    return Outcome(kind, id=getattr(item, "id", None), error=reason)
+
+
+def _store_dead_letter(ctx: Context, kind: str, reason: str, raw: object) -> None:
+    insert_row(ctx.db, "dead_letters", {
+        "received_at": clock.now_iso(), "kind": kind, "error": reason[:1000],
+        "raw": json.dumps(raw, ensure_ascii=False, default=repr)[:1_000_000],
+    })

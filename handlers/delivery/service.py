@@ -1,0 +1,100 @@
+"""What one service process holds: settings, the classifier, per-thread database
+connections and the outbox worker. Flask-free, so the CLI, tests and replay
+build the same thing the webhook uses."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import sqlite_utils
+
+from handlers.staff import keyword_store
+from handlers.detection.classify import Classifier
+from handlers.settings import Settings
+from handlers.storage.db import connect, migrate
+from handlers.detection.locales import load_locales
+from handlers.delivery.pipeline import Context, Result, process_delivery
+from handlers.whatsapp.parse import parse_delivery
+from handlers.delivery.sender import OutboxWorker
+
+# How often a worker looks for staff edits (one single-row read); edits reach every
+# worker within about this long. settings.extra["config_poll_seconds"] or the
+# environment's OPTOUT_CONFIG_POLL_SECONDS overrides it.
+CONFIG_POLL_SECONDS = 0.5
+
+
+class Service:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._local = threading.local()
+        self._connections: list[sqlite_utils.Database] = []
+        self._lock = threading.Lock()
+        migrate(self.db)
+        self.file_locales = load_locales(settings.locales_dir)
+        self._poll_seconds = float(settings.extra.get(
+            "config_poll_seconds", os.environ.get("OPTOUT_CONFIG_POLL_SECONDS") or CONFIG_POLL_SECONDS))
+        self._classifier_lock = threading.Lock()
+        self._config_version = -1
+        self._checked_at = float("-inf")
+        self._classifier: Classifier | None = None
+        self._locales: dict = {}
+        self.refresh(force=True)
+        self.worker = OutboxWorker(settings)
+
+    @property
+    def classifier(self) -> Classifier:
+        """The classifier of the shipped locales plus staff edits, rebuilt when an edit
+        (from any worker, the CLI or the API) bumped the database's config version."""
+        self.refresh()
+        return self._classifier
+
+    @property
+    def locales(self) -> dict:
+        """The merged locales (files + staff edits) the classifier was built from."""
+        self.refresh()
+        return self._locales
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked_at < self._poll_seconds:
+            return
+        with self._classifier_lock:
+            version = keyword_store.config_version(self.db)
+            self._checked_at = time.monotonic()
+            if version == self._config_version and not force:
+                return
+            locales = keyword_store.merged_locales(self.db, self.file_locales)
+            self._classifier = self.build_classifier(locales)
+            self._locales, self._config_version = locales, version
+
+    def build_classifier(self, locales: dict) -> Classifier:
+        return Classifier.from_locales(locales, default_language=self.settings.default_language)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """This thread's connection (SQLite connections are not shared between threads)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = connect(self.settings.db_path)
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
+
+    def context(self, dry_run: bool = False) -> Context:
+        return Context(self.db, self.classifier, self.settings, dry_run=dry_run)
+
+    def handle(self, payload: object, dry_run: bool = False) -> Result:
+        result = process_delivery(self.context(dry_run), parse_delivery(payload))
+        if result.replies_queued and not dry_run:
+            self.worker.wake()
+        return result
+
+    def close(self) -> None:
+        self.worker.stop()
+        with self._lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()

@@ -1,0 +1,167 @@
+"""The staff tools as JSON under /api (bearer token): keywords, replies, try-it,
+impact preview, audit log and undo, the review queue and consent by hand."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request
+
+from handlers.consent import ledger, manual as manual_consent, review
+from handlers.staff import audit, keyword_store
+from handlers.detection.classify import explain
+from handlers.consent.ledger import Action
+from handlers.consent.identity import InvalidIdentity, normalize
+from handlers.staff.impact import preview as impact_preview
+from handlers.staff.keyword_store import Change, KeywordError
+from handlers.web import api
+from handlers.web.errors import json_error
+
+bp = Blueprint("api_keywords", __name__, url_prefix="/api")
+bp.before_request(api.require_bearer_token)
+
+
+def _service():
+    return current_app.extensions["optout"]
+
+
+def _body() -> dict:
+    """The request's JSON object; an empty body is an empty object, anything else a 400."""
+    if not request.get_data(cache=True).strip():
+        return {}
+    body = request.get_json(silent=True, force=True)
+    if not isinstance(body, dict):
+        raise KeywordError('the request body must be a JSON object, e.g. {"language": "es", ...}')
+    return body
+
+
+def _actor(body: dict) -> str:
+    name = str(body.get("actor") or "").strip()[:64]
+    return f"api:{name}" if name else "api"
+
+
+def _change(body: dict, op: str) -> Change:
+    return Change.parse(op, body.get("language"), body.get("intent"), body.get("keyword"),
+                        body.get("match", "whole_message"))
+
+
+@bp.errorhandler(KeywordError)
+@bp.errorhandler(review.ReviewError)
+def refused(error):
+    return json_error(400, str(error))
+
+
+@bp.get("/keywords")
+def list_keywords():
+    service = _service()
+    service.refresh(force=True)
+    locales = service.locales
+    language = request.args.get("language")
+    codes = [language] if language else sorted(locales)
+    if language and language not in locales:
+        return json_error(404, f"unknown language {language!r}")
+    return {"languages": {code: {"keywords": keyword_store.keyword_table(locales[code]),
+                                 "replies": {i.value: locales[code].replies.get(i, "")
+                                             for i in keyword_store.EDITABLE_INTENTS}}
+                          for code in codes}}
+
+
+def _save(op: str):
+    service = _service()
+    body = _body()
+    change = _change(body, op)
+    entry = keyword_store.apply_change(service.db, service.file_locales, change, _actor(body))
+    service.refresh(force=True)
+    return {"saved": True, "audit_id": entry, "language": change.language, "keyword": change.keyword,
+            "intent": change.intent.value, "match": change.match.value, "op": op}
+
+
+@bp.post("/keywords")
+def add_keyword():
+    return _save("add"), 201
+
+
+@bp.post("/keywords/remove")
+def remove_keyword():
+    return _save("remove")
+
+
+@bp.post("/keywords/move")
+def move_keyword():
+    return _save("move")
+
+
+@bp.put("/replies/<language>/<intent>")
+def set_reply(language: str, intent: str):
+    service = _service()
+    body = _body()
+    entry = keyword_store.set_reply(service.db, service.file_locales, language, intent, body.get("reply"),
+                                    _actor(body))
+    service.refresh(force=True)
+    return {"saved": True, "audit_id": entry}
+
+
+@bp.post("/keywords/preview")
+def preview():
+    """The impact of an unsaved change: {op, language, intent, keyword, match[, text, wa_id]}."""
+    service = _service()
+    body = _body()
+    change = _change(body, str(body.get("op", "add")))
+    proposed = service.build_classifier(keyword_store.with_change(service.locales, change))
+    answer = impact_preview(service.db, service.classifier, proposed).as_dict()
+    if body.get("text"):
+        answer["try"] = {"before": explain(service.classifier, str(body["text"])),
+                         "after": explain(proposed, str(body["text"]))}
+    return answer
+
+
+@bp.post("/keywords/test")
+def test_text():
+    body = _body()
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return json_error(400, 'expected {"text": "...", "wa_id": "+593..."}')
+    wa_id = None
+    if body.get("wa_id"):
+        try:
+            wa_id = normalize(body["wa_id"])
+        except InvalidIdentity as error:
+            return json_error(400, f"invalid wa_id: {error}")
+    return explain(_service().classifier, text, wa_id=wa_id)
+
+
+@bp.get("/audit")
+def audit_log():
+    return {"entries": audit.entries(_service().db, limit=int(request.args.get("limit", 200)))}
+
+
+@bp.post("/audit/<int:entry_id>/undo")
+def undo(entry_id: int):
+    service = _service()
+    new_id = keyword_store.undo(service.db, service.file_locales, entry_id, _actor(_body()))
+    service.refresh(force=True)
+    return {"undone": entry_id, "audit_id": new_id}
+
+
+@bp.get("/review")
+def review_queue():
+    return {"pending": review.pending(_service().db)}
+
+
+@bp.post("/review/<message_id>")
+def decide(message_id: str):
+    body = _body()
+    return review.decide(_service().db, message_id, str(body.get("decision", "")), _actor(body),
+                         str(body.get("reason", "")))
+
+
+@bp.post("/suppressions/<path:wa_id>/<any('opt-out', 'opt-in'):action>")
+def consent_by_hand(wa_id: str, action: str):
+    body = _body()
+    try:
+        key = normalize(wa_id)
+    except InvalidIdentity as error:
+        return json_error(400, f"invalid wa_id: {error}")
+    reason = " ".join(str(body.get("reason") or "").split())
+    if not reason:
+        return json_error(400, 'a reason is required: {"reason": "asked by phone", "actor": "ana"}')
+    changed = manual_consent.set_by_hand(_service().db, key, Action(action.replace("-", "_")), _actor(body), reason)
+    row = ledger.state(_service().db, key)
+    return {"wa_id": key, "changed": changed, "suppressed": bool(row and row["suppressed"])}
