@@ -2,13 +2,13 @@
 import glob
 import os
 
-bind = os.environ.get("OPTOUT_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("OPTOUT_WORKERS", "2"))
+from handlers.settings import DEFAULT_DB, METRICS_DIR_VARIABLE, default_metrics_dir, server_value
+
+bind = server_value("OPTOUT_BIND", "127.0.0.1:8000")
+workers = server_value("OPTOUT_WORKERS", 2)
 timeout = 30
 graceful_timeout = 20
 accesslog = None  # the app logs one structured line per delivery, numbers masked
-
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def on_starting(server):
@@ -18,12 +18,10 @@ def on_starting(server):
     Without PROMETHEUS_MULTIPROC_DIR it is `metrics/` beside the database; either way
     the previous run's files are removed (counters restart with the service, as
     Prometheus expects)."""
-    directory = os.environ.get(MULTIPROC_ENV)
+    directory = server_value(METRICS_DIR_VARIABLE, None)
     if not directory:
-        db_path = os.environ.get("OPTOUT_DB") or os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                               "var", "optout.db")
-        directory = os.path.join(os.path.dirname(os.path.abspath(db_path)), "metrics")
-        os.environ[MULTIPROC_ENV] = directory
+        directory = default_metrics_dir(server_value("OPTOUT_DB", DEFAULT_DB))
+        os.environ[METRICS_DIR_VARIABLE] = directory  # for the workers' Settings and prometheus_client
     os.makedirs(directory, exist_ok=True)
     for stale in glob.glob(os.path.join(directory, "*.db")):
         os.remove(stale)
@@ -46,7 +44,7 @@ def worker_exit(server, worker):
 
 
 def child_exit(server, worker):
-    if os.environ.get(MULTIPROC_ENV):
+    if server_value(METRICS_DIR_VARIABLE, None):
         from prometheus_client import multiprocess  # imported late: only after on_starting set the folder
 
         multiprocess.mark_process_dead(worker.pid)

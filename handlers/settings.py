@@ -1,26 +1,119 @@
-"""Settings from the environment, checked once at start-up."""
+"""Every setting of the service, and the only place that reads the environment.
+
+`VARIABLES` lists each environment variable with its default and a line of help; the
+README's configuration table is checked against it by the test suite. `Settings` is
+what the running service uses: built once by `Settings.from_env()` (or by tests in
+code) and checked before anything starts. gunicorn.conf.py reads its own few values
+(address, workers, metrics folder) through `server_value()`.
+"""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_API_URL = "https://graph.facebook.com/v26.0"
 DEFAULT_DB = str(PROJECT_DIR / "var" / "optout.db")
+WHATSAPP_TEXT_LIMIT = 4096  # characters in one text message, ours or the user's
 # Meta sends up to ~3 MB per delivery; leave room above it.
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEV_APP_SECRET = "dev-app-secret"
 DEV_VERIFY_TOKEN = "dev-verify-token"
 DEV_ADMIN_TOKEN = "dev-admin-token"
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class ConfigError(RuntimeError):
     """The service cannot start with these settings."""
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _number(value: str) -> float:
+    return float(value)
+
+
+def _count(value: str) -> int:
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: where it goes, its default as the README shows it, and why."""
+    name: str
+    field: str | None                 # the Settings field it fills; None: read by gunicorn.conf.py
+    default: str                      # as a person reads it (README table)
+    help: str
+    parse: Callable[[str], object] = str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("WHATSAPP_APP_SECRET", "app_secret", "required", "your Meta app's secret; signs every delivery"),
+    Variable("WHATSAPP_VERIFY_TOKEN", "verify_token", "required",
+             "the token you type in Meta's webhook settings"),
+    Variable("ADMIN_TOKEN", "admin_token", "required", "bearer token for `/api/...`"),
+    Variable("WHATSAPP_ACCESS_TOKEN", "access_token", "empty (sends fail with an operator alert)",
+             "token used to send confirmations"),
+    Variable("WHATSAPP_API_URL", "api_url", f"`{DEFAULT_API_URL}`", "Graph API base URL"),
+    Variable("OPTOUT_DB", "db_path", "`var/optout.db` under the project", "the SQLite file"),
+    Variable("OPTOUT_DEFAULT_LANGUAGE", "default_language", "`en`", "reply language when nothing else decides"),
+    Variable("OPTOUT_LOCALES_DIR", "locales_dir", "`locales/` under the project",
+             "the folder of locale files (keywords and replies per language)"),
+    Variable("OPTOUT_BIND", None, "`127.0.0.1:8000`", "gunicorn's address"),
+    Variable("OPTOUT_WORKERS", None, "`2`", "gunicorn's worker count", _count),
+    Variable("OPTOUT_SECRET_KEY", "secret_key", "derived from `WHATSAPP_APP_SECRET`",
+             "signs the admin session cookie"),
+    Variable("OPTOUT_CONFIG_POLL_SECONDS", "config_poll_seconds", "`0.5`",
+             "how often a worker checks for staff keyword edits", _number),
+    Variable("OPTOUT_RECORD_DIR", "record_dir", "off",
+             "write every verified delivery to this folder, for `flask replay` later"),
+    Variable("OPTOUT_RECORD_ANONYMIZE", "record_anonymize", "`1`",
+             "`0` keeps real numbers and names in recordings; by default they are replaced by stable fakes",
+             lambda value: value.strip() != "0"),
+    Variable("OPTOUT_METRICS_TOKEN", "metrics_token", "off",
+             "when set, `/metrics` wants `Authorization: Bearer <it>`"),
+    Variable("OPTOUT_OUTBOX_LEASE_SECONDS", "outbox_lease_seconds", "`60`",
+             "how long a sender holds a confirmation before another may take it over", _number),
+    Variable("OPTOUT_SEND_TIMEOUT_SECONDS", "send_timeout_seconds", "`10`",
+             "timeout of one call to the Cloud API", _number),
+    Variable("OPTOUT_OUTBOX_POLL_SECONDS", "outbox_poll_seconds", "`1`",
+             "how often an idle sender looks for due confirmations", _number),
+    Variable("OPTOUT_MAX_BODY_BYTES", "max_body_bytes", "`8388608` (8 MB)",
+             "largest delivery accepted (Meta sends up to about 3 MB)", _count),
+    Variable(METRICS_DIR_VARIABLE, "metrics_dir", "`metrics/` beside the database (under gunicorn)",
+             "where gunicorn workers keep their Prometheus counts so `/metrics` sums them"),
+    Variable("OPTOUT_DEV_MODE", "dev_mode", "off",
+             "`1`: start with fixed development secrets (`dev-app-secret`, `dev-verify-token`, "
+             "`dev-admin-token`). Never in production.", _flag),
+)
+_BY_NAME = {variable.name: variable for variable in VARIABLES}
+
+
+def _read(variable: Variable, env: Mapping[str, str]):
+    """The parsed value, or None when unset or empty; a bad value is a ConfigError naming it."""
+    text = env.get(variable.name, "")
+    if not text:
+        return None
+    try:
+        return variable.parse(text)
+    except ValueError:
+        raise ConfigError(f"{variable.name} must be a number, got {text!r}") from None
+
+
+def server_value(name: str, fallback, env: Mapping[str, str] | None = None):
+    """A gunicorn-level setting (OPTOUT_BIND, OPTOUT_WORKERS, the metrics folder)."""
+    value = _read(_BY_NAME[name], os.environ if env is None else env)
+    return fallback if value is None else value
+
+
+def default_metrics_dir(db_path: str) -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(db_path)), "metrics")
 
 
 @dataclass(frozen=True)
@@ -42,44 +135,30 @@ class Settings:
     record_dir: str = ""             # write every verified delivery here (replay it with `flask replay`)
     record_anonymize: bool = True    # ... with phone numbers and names replaced by stable fakes
     outbox_lease_seconds: float = 60.0
-    metrics_token: str = ""             # when set, /metrics wants "Authorization: Bearer <it>"
-    extra: dict = field(default_factory=dict)
+    metrics_token: str = ""          # when set, /metrics wants "Authorization: Bearer <it>"
+    metrics_dir: str = ""            # gunicorn workers' shared Prometheus folder; empty: this process only
+    secret_key: str = ""             # admin session cookie key; empty: derived from app_secret
+    config_poll_seconds: float = 0.5
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
-        env = dict(os.environ if env is None else env)
-        dev = _flag(env.get("OPTOUT_DEV_MODE"))
-        values = dict(
-            app_secret=env.get("WHATSAPP_APP_SECRET", ""),
-            verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
-            admin_token=env.get("ADMIN_TOKEN", ""),
-            access_token=env.get("WHATSAPP_ACCESS_TOKEN", ""),
-            api_url=env.get("WHATSAPP_API_URL") or DEFAULT_API_URL,
-            db_path=env.get("OPTOUT_DB") or DEFAULT_DB,
-            default_language=env.get("OPTOUT_DEFAULT_LANGUAGE") or "en",
-            dev_mode=dev,
-        )
-        if env.get("OPTOUT_LOCALES_DIR"):
-            values["locales_dir"] = env["OPTOUT_LOCALES_DIR"]
-        if env.get("OPTOUT_RECORD_DIR"):
-            values["record_dir"] = env["OPTOUT_RECORD_DIR"]
-            values["record_anonymize"] = env.get("OPTOUT_RECORD_ANONYMIZE", "1").strip() != "0"
-        if env.get("OPTOUT_MAX_BODY_BYTES"):
-            values["max_body_bytes"] = int(env["OPTOUT_MAX_BODY_BYTES"])
-        for name, key, kind in (
-            ("outbox_lease_seconds", "OPTOUT_OUTBOX_LEASE_SECONDS", float),
-            ("send_timeout_seconds", "OPTOUT_SEND_TIMEOUT_SECONDS", float),
-            ("outbox_poll_seconds", "OPTOUT_OUTBOX_POLL_SECONDS", float),
-        ):
-            if env.get(key):
-                try:
-                    values[name] = kind(env[key])
-                except ValueError:
-                    raise ConfigError(f"{key} must be a number, got {env[key]!r}") from None
-        if env.get("OPTOUT_METRICS_TOKEN"):
-            values["metrics_token"] = env["OPTOUT_METRICS_TOKEN"]
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        env = os.environ if env is None else env
+        known = {f.name for f in fields(cls)}
+        values: dict[str, object] = {"app_secret": "", "verify_token": "", "admin_token": ""}
+        for variable in VARIABLES:
+            if variable.field in known:
+                value = _read(variable, env)
+                if value is not None:
+                    values[variable.field] = value
         values.update(overrides)
         return cls(**values).checked()
+
+    @property
+    def session_key(self) -> str:
+        """The admin cookie's signing key: OPTOUT_SECRET_KEY, or one derived from the app
+        secret, so every worker (and every host with the same secret) shares it."""
+        return self.secret_key or hmac.new(self.app_secret.encode(), b"optout admin session key",
+                                           hashlib.sha256).hexdigest()
 
     def checked(self) -> "Settings":
         """Fill development defaults when explicitly allowed; refuse to run without secrets otherwise."""

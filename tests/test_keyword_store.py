@@ -133,7 +133,7 @@ def test_edits_survive_a_restart(settings, service):
 
 def test_an_edit_in_one_worker_reaches_another_on_its_next_check(settings):
     from dataclasses import replace
-    fast = replace(settings, extra={"config_poll_seconds": 0})
+    fast = replace(settings, config_poll_seconds=0)
     first, second = Service(fast), Service(fast)
     try:
         ensure_absent(first, "es", "bajita")
@@ -147,7 +147,7 @@ def test_an_edit_in_one_worker_reaches_another_on_its_next_check(settings):
 
 def test_a_worker_reads_the_version_at_most_once_per_poll_interval(settings, monkeypatch):
     from dataclasses import replace
-    worker = Service(replace(settings, extra={"config_poll_seconds": 3600}))
+    worker = Service(replace(settings, config_poll_seconds=3600))
     try:
         reads = []
         original = keyword_store.config_version

@@ -7,20 +7,22 @@ import sys
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
+from handlers import current
+from handlers.detection.intents import KEYWORD_INTENTS
 from handlers.staff import audit, keyword_store
-from handlers.detection.classify import explain
-from handlers.consent.identity import InvalidIdentity, normalize
+from handlers.staff.tryit import try_message
+from handlers.detection.classify import format_explanation
 from handlers.staff.keyword_store import Change, KeywordError
 
-INTENTS = click.Choice(["opt_out", "opt_in", "help"])
+INTENTS = click.Choice([intent.value for intent in KEYWORD_INTENTS])
 MATCHES = click.Choice(["whole_message", "anywhere"])
 
 
 def _service():
-    service = current_app.extensions["optout"]
+    """The app's service with the latest saved edits (another process may have made them)."""
+    service = current.service()
     service.refresh(force=True)
     return service
 
@@ -154,19 +156,10 @@ def export_command(out, language):
 def test_command(text, sender):
     """Show how TEXT is classified with the keywords in effect, and the reply it gets."""
     service = _service()
-    wa_id = last = None
-    if sender:
-        try:
-            wa_id = normalize(sender)
-        except InvalidIdentity as error:
-            raise click.UsageError(f"--from: {error}") from None
-        row = service.db.execute("SELECT language FROM contacts WHERE wa_id = ?", [wa_id]).fetchone()
-        last = row[0] if row else None
-    result = explain(service.classifier, text, wa_id=wa_id if wa_id and wa_id.isdigit() else None,
-                     last_language=last)
-    for key in ("intent", "rule", "keyword", "normalized", "language", "certain", "reply"):
-        value = result.get(key)
-        click.echo(f"{key + ':':12} {'—' if value is None else value}")
+    result = try_message(service.db, service.classifier, text, sender)
+    if result["number_error"]:
+        raise click.UsageError(f"--from: {result['number_error']}")
+    click.echo(format_explanation(result))
 
 
 @keywords_group.command("log")

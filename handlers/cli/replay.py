@@ -11,6 +11,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from handlers import current
 from handlers.whatsapp import signature
 from handlers.consent.identity import InvalidIdentity, mask
 from handlers.ops.replay import ReplayError, Row, encode, payload_files, restamp, summarise, text_delivery
@@ -67,7 +68,7 @@ def replay_command(paths, url, dry_run, text, sender, now, show_numbers, verbose
 
 def _post_in_process(dry_run: bool):
     app = current_app._get_current_object()
-    service = app.extensions["optout"]
+    service = current.service()
     client = app.test_client()
 
     def post(raw: bytes):
@@ -89,7 +90,7 @@ def _post_to_url(url: str):
     target = url.rstrip("/")
     if not target.endswith("/webhook"):
         target += "/webhook"
-    secret = current_app.extensions["optout"].settings.app_secret
+    secret = current.service().settings.app_secret
 
     def post(raw: bytes):
         request = urllib.request.Request(target, data=raw, headers=_headers(raw, secret), method="POST")

@@ -4,14 +4,14 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
+from handlers import current
 from handlers.staff import accounts
 
 
 def _db():
-    return current_app.extensions["optout"].db
+    return current.service().db
 
 
 def _password(password_stdin: bool) -> str:
@@ -33,7 +33,7 @@ def add_command(name, password_stdin):
     """Create a staff account NAME (asks for its password)."""
     try:
         accounts.add(_db(), name, _password(password_stdin))
-    except staff.StaffError as error:
+    except accounts.StaffError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"staff account {name} created; log in at /admin/login")
 
@@ -46,7 +46,7 @@ def password_command(name, password_stdin):
     """Set a new password for NAME."""
     try:
         accounts.set_password(_db(), name, _password(password_stdin))
-    except staff.StaffError as error:
+    except accounts.StaffError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"password of {name} changed")
 
@@ -58,7 +58,7 @@ def remove_command(name):
     """Delete the account NAME (its sessions end at their next request)."""
     try:
         accounts.remove(_db(), name)
-    except staff.StaffError as error:
+    except accounts.StaffError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"staff account {name} removed")
 

@@ -1,14 +1,13 @@
 """`flask suppressions import|export`: bring an opt-out list from a previous provider, or take one out."""
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
+from handlers import current
 from handlers.consent import ledger
 from handlers.consent.manual import import_rows, read_rows
 
@@ -30,7 +29,7 @@ def import_command(file, actor):
     except (OSError, UnicodeDecodeError) as error:
         raise click.ClickException(f"cannot read {file}: {error}") from None
     rows, column = read_rows(text)
-    db = current_app.extensions["optout"].db
+    db = current.service().db
     with click.progressbar(length=len(rows), label=f"importing {file.name}", file=sys.stderr) as bar:
         summary = import_rows(db, rows, actor or file.name, progress=bar.update)
     click.echo(f"\n{file.name}: {summary.rows} rows (numbers from {column})")
@@ -48,17 +47,14 @@ def import_command(file, actor):
 @with_appcontext
 def export_command(out):
     """Every suppressed number as CSV: wa_id,since,source,rule."""
-    db = current_app.extensions["optout"].db
     handle = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
+    lines = 0
     try:
-        writer = csv.writer(handle)
-        writer.writerow(["wa_id", "since", "source", "rule"])
-        count = 0
-        for row in ledger.suppressed_rows(db):
-            writer.writerow([row["wa_id"], row["since"], row["source"], row["rule"] or ""])
-            count += 1
+        for chunk in ledger.suppressions_csv(current.service().db):
+            handle.write(chunk)
+            lines += chunk.count("\n")
     finally:
         if out:
             handle.close()
     if out:
-        click.echo(f"wrote {count} suppressed numbers to {out}")
+        click.echo(f"wrote {lines - 1} suppressed numbers to {out}")

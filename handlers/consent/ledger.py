@@ -7,6 +7,9 @@ It must run inside the caller's transaction.
 """
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 
@@ -52,6 +55,11 @@ class Recorded:
     event_id: int | None
     changed: bool        # the user's state is different now
     applied: bool        # False when a newer event already decided the state
+
+
+def clean_reason(value: object) -> str:
+    """A person's reason as stored: whitespace collapsed, "" when there is none."""
+    return " ".join(str(value or "").split())
 
 
 def record(db: sqlite_utils.Database, change: ConsentChange) -> Recorded:
@@ -132,3 +140,21 @@ def suppressed_rows(db: sqlite_utils.Database):
     return db.query(
         "SELECT wa_id, since, source, rule FROM suppressions WHERE suppressed = 1 ORDER BY since, wa_id"
     )
+
+
+CSV_COLUMNS = ("wa_id", "since", "source", "rule")
+
+
+def suppressions_csv(db: sqlite_utils.Database, chunk_chars: int = 64_000) -> Iterator[str]:
+    """The suppression list as CSV text (header first), in chunks of about `chunk_chars`,
+    streamed from the database: the API's download and `flask suppressions export`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for row in suppressed_rows(db):
+        writer.writerow([row["wa_id"], row["since"], row["source"], row["rule"] or ""])
+        if buffer.tell() > chunk_chars:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

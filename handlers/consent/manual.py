@@ -30,7 +30,7 @@ BATCH = 500
 
 
 def set_by_hand(db: sqlite_utils.Database, wa_id: str, action: Action, actor: str, reason: str) -> bool:
-    reason = " ".join((reason or "").split())
+    reason = ledger.clean_reason(reason)
     if not reason:
         raise ValueError("a reason is required")
     with transaction(db):

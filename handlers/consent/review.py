@@ -8,6 +8,7 @@ import json
 
 import sqlite_utils
 
+from handlers.settings import WHATSAPP_TEXT_LIMIT
 from handlers.storage import clock
 from handlers.consent import ledger
 from handlers.staff import audit
@@ -26,7 +27,7 @@ def add(db: sqlite_utils.Database, message_id: str, wa_id: str, text: str,
         classification: Classification, language: str | None = None) -> None:
     """Queue a message (inside the delivery's transaction); a redelivery adds nothing."""
     insert_row(db, "review_queue", {
-        "message_id": message_id, "wa_id": wa_id, "text": text[:4096],
+        "message_id": message_id, "wa_id": wa_id, "text": text[:WHATSAPP_TEXT_LIMIT],
         "classification": json.dumps({
             "intent": classification.intent.value, "rule": classification.rule,
             "keyword": classification.keyword, "language": classification.language,
@@ -53,7 +54,7 @@ def decide(db: sqlite_utils.Database, message_id: str, decision: str, actor: str
     """Record a person's decision; "opt_out" suppresses the sender (source staff)."""
     if decision not in DECISIONS:
         raise ReviewError(f"unknown decision {decision!r}: use opt_out or not_opt_out")
-    reason = " ".join((reason or "").split())
+    reason = ledger.clean_reason(reason)
     with transaction(db):
         item = get(db, message_id)
         if item is None:

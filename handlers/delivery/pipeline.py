@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from handlers.storage import clock
-from handlers.consent import dedupe, ledger, review
+from handlers.consent import contacts, dedupe, ledger, review
 from handlers.staff import impact
 from handlers.delivery import outbox
 from handlers.detection.classify import Classification, Classifier, classify_words
 from handlers.settings import Settings
 from handlers.consent.ledger import Action, ConsentChange, Source
-from handlers.storage.db import fsync_wal, insert_row, transaction, upsert_row
+from handlers.storage.db import fsync_wal, insert_row, transaction
 from handlers.detection.intents import Intent
 from handlers.whatsapp.parse import Delivery, Malformed, Message, NumberChange, PreferenceChange, Status
 
@@ -180,7 +180,7 @@ def handle_message(ctx: Context, classified: ClassifiedMessage) -> Outcome:
             outcome.reply = "skipped: waiting for review"
         return outcome
     text = " ".join(message.words)
-    last_language = _last_language(ctx.db, message.sender)
+    last_language = contacts.last_language(ctx.db, message.sender)
     language = ctx.classifier.reply_language(classification, text, _phone(message.sender), last_language)
     outcome.language = language
     occurred = _occurred_at(message.timestamp)
@@ -281,14 +281,8 @@ def _queue_reply(ctx: Context, message: Message, intent: Intent, language: str) 
     )
     if not outbox.enqueue(ctx.db, reply, skip):
         return "skipped: already queued for this message"
-    upsert_row(ctx.db, "contacts", {"wa_id": message.sender, "language": language, "updated_at": clock.now_iso()},
-               key="wa_id")
+    contacts.remember_language(ctx.db, message.sender, language)
     return f"skipped: {skip}" if skip else "queued"
-
-
-def _last_language(db: sqlite_utils.Database, wa_id: str) -> str | None:
-    rows = list(db.query("SELECT language FROM contacts WHERE wa_id = ?", [wa_id]))
-    return rows[0]["language"] if rows else None
 
 
 def _phone(wa_id: str | None) -> str | None:

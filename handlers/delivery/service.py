@@ -3,7 +3,6 @@ connections and the outbox worker. Flask-free, so the CLI, tests and replay
 build the same thing the webhook uses."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -18,10 +17,7 @@ from handlers.delivery.pipeline import Context, Result, process_delivery
 from handlers.whatsapp.parse import parse_delivery
 from handlers.delivery.sender import OutboxWorker
 
-# How often a worker looks for staff edits (one single-row read); edits reach every
-# worker within about this long. settings.extra["config_poll_seconds"] or the
-# environment's OPTOUT_CONFIG_POLL_SECONDS overrides it.
-CONFIG_POLL_SECONDS = 0.5
+EXTENSION = "optout"  # the Service's key in a Flask app's extensions (see handlers/current.py)
 
 
 class Service:
@@ -32,8 +28,7 @@ class Service:
         self._lock = threading.Lock()
         migrate(self.db)
         self.file_locales = load_locales(settings.locales_dir)
-        self._poll_seconds = float(settings.extra.get(
-            "config_poll_seconds", os.environ.get("OPTOUT_CONFIG_POLL_SECONDS") or CONFIG_POLL_SECONDS))
+        self._poll_seconds = settings.config_poll_seconds
         self._classifier_lock = threading.Lock()
         self._config_version = -1
         self._checked_at = float("-inf")

@@ -14,6 +14,8 @@ class Match(str, Enum):
     ANYWHERE = "anywhere"     # an unambiguous phrase that counts wherever it appears
 
 
-# When one message (or one keyword shared by several languages) points at several
-# intents, the first in this order wins: honouring an opt-out is never the wrong call.
-INTENT_PRIORITY = (Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP)
+# The intents a keyword can express, in priority order: when one message (or one
+# keyword shared by several languages) points at several, the first wins, since
+# honouring an opt-out is never the wrong call.
+KEYWORD_INTENTS = (Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP)
+INTENT_PRIORITY = KEYWORD_INTENTS

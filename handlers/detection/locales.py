@@ -12,11 +12,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from handlers.detection.intents import Intent, Match
+from handlers.detection.intents import KEYWORD_INTENTS, Intent, Match
 from handlers.detection.normalize import normalize_text
+from handlers.settings import WHATSAPP_TEXT_LIMIT
 
-MAX_REPLY_CHARS = 4096
-KEYWORD_INTENTS = (Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP)
 _TOP_LEVEL = {"language", "name", "countries", "fillers", "negations", "ordinary_words",
               *(intent.value for intent in KEYWORD_INTENTS)}
 _SECTION = {Match.WHOLE.value, Match.ANYWHERE.value, "reply"}
@@ -116,8 +115,8 @@ def locale_from_dict(data: dict, source: str = "<locale>", text: str = "",
         reply = section.get("reply")
         if not isinstance(reply, str) or not reply.strip():
             raise fail(f"[{intent.value}] reply must be a non-empty string", f"[{intent.value}]")
-        if len(reply) > MAX_REPLY_CHARS:
-            raise fail(f"[{intent.value}] reply is {len(reply)} characters; WhatsApp allows {MAX_REPLY_CHARS}",
+        if len(reply) > WHATSAPP_TEXT_LIMIT:
+            raise fail(f"[{intent.value}] reply is {len(reply)} characters; WhatsApp allows {WHATSAPP_TEXT_LIMIT}",
                        f"[{intent.value}]")
         replies[intent] = reply
     return Locale(code=code, name=name, countries=countries,

@@ -1,6 +1,6 @@
 """Prometheus metrics, summed across gunicorn workers.
 
-Under gunicorn, `PROMETHEUS_MULTIPROC_DIR` is set by gunicorn.conf.py before the
+Under gunicorn, `PROMETHEUS_MULTIPROC_DIR` (settings.metrics_dir) is set by gunicorn.conf.py before the
 workers import this module, so every worker writes its counts to files there and
 a scrape of any worker sums them all. Without it (tests, the CLI) the ordinary
 single-process registry is used. The outbox backlog is not counted: it is read
@@ -30,8 +30,6 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
 from prometheus_client.core import GaugeMetricFamily
-
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 REQUESTS = Counter(
     "optout_webhook_requests", "Webhook deliveries (POST /webhook) by HTTP status answered", ["status"]
@@ -155,11 +153,12 @@ class _Proxy:
         return self._registry.collect()
 
 
-def render(read_backlog: Callable[[], dict]) -> tuple[bytes, str]:
-    """The text exposition format: this process's (or all workers') metrics plus the backlog."""
+def render(read_backlog: Callable[[], dict], multiprocess_dir: str = "") -> tuple[bytes, str]:
+    """The text exposition format: this process's metrics, or all workers' when they share
+    `multiprocess_dir` (settings.metrics_dir), plus the backlog."""
     flush()
     registry = CollectorRegistry(auto_describe=False)
-    if os.environ.get(MULTIPROC_ENV):
+    if multiprocess_dir:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_Proxy(REGISTRY))

@@ -22,14 +22,13 @@ import sqlite_utils
 import tomli_w
 
 from handlers.staff import audit
+from handlers.settings import WHATSAPP_TEXT_LIMIT
 from handlers.storage import clock
 from handlers.storage.db import transaction
-from handlers.detection.intents import Intent, Match
+from handlers.detection.intents import KEYWORD_INTENTS, Intent, Match
 from handlers.detection.locales import Locale
 
-WHATSAPP_TEXT_LIMIT = 4096
 KEYWORD_MAX_LENGTH = 200
-EDITABLE_INTENTS = (Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP)
 
 
 class KeywordError(ValueError):
@@ -58,7 +57,7 @@ def parse_intent(value) -> Intent:
         intent = Intent(str(value).strip().lower())
     except ValueError:
         intent = None
-    if intent not in EDITABLE_INTENTS:
+    if intent not in KEYWORD_INTENTS:
         raise KeywordError(f"unknown intent {value!r}: use opt_out, opt_in or help")
     return intent
 
@@ -125,7 +124,7 @@ def placements(locale: Locale, keyword: str) -> list[tuple[Intent, Match]]:
 
 def keyword_table(locale: Locale) -> dict[str, dict[str, list[str]]]:
     return {intent.value: {kind.value: list(locale.keywords.get(intent, {}).get(kind, [])) for kind in Match}
-            for intent in EDITABLE_INTENTS}
+            for intent in KEYWORD_INTENTS}
 
 
 def with_change(locales: dict[str, Locale], change: Change) -> dict[str, Locale]:
@@ -189,7 +188,7 @@ def undo(db: sqlite_utils.Database, file_locales: dict[str, Locale], entry_id: i
             raise KeywordError(f"entry {entry_id} ({entry['action']}) cannot be undone here")
         if entry["undone_by"]:
             raise KeywordError(f"entry {entry_id} was already undone by entry {entry['undone_by']}")
-        before, after = json.loads(entry["before"]), json.loads(entry["after"])
+        before = json.loads(entry["before"])
         merged = merged_locales(db, file_locales)
         if "reply" in before:
             language, intent = before["language"], Intent(before["intent"])
@@ -218,7 +217,7 @@ def export_toml(locale: Locale, shipped_file: Path | None = None) -> str:
     data = tomllib.loads(shipped_file.read_text("utf-8")) if shipped_file and shipped_file.exists() else {
         "language": locale.code, "name": locale.name, "countries": list(locale.countries),
         "fillers": list(locale.fillers), "negations": list(locale.negations)}
-    for intent in EDITABLE_INTENTS:
+    for intent in KEYWORD_INTENTS:
         section = dict(data.get(intent.value, {}))
         for kind in Match:
             section[kind.value] = list(locale.keywords.get(intent, {}).get(kind, []))
@@ -240,7 +239,7 @@ def import_toml(db: sqlite_utils.Database, file_locales: dict[str, Locale], text
         raise KeywordError("the file names no language (language = \"es\")")
     wanted: dict[str, list[tuple[Intent, Match]]] = {}
     replies: dict[Intent, str] = {}
-    for intent in EDITABLE_INTENTS:
+    for intent in KEYWORD_INTENTS:
         section = data.get(intent.value, {})
         if not isinstance(section, dict):
             raise KeywordError(f"[{intent.value}] must be a table")
@@ -329,7 +328,7 @@ def _write_placements(db, shipped: Locale, language: str, keyword: str, target, 
     for row in list(db.query("SELECT keyword FROM keyword_edits WHERE language = ?", [language])):
         if same_word(row["keyword"]) == form:
             db.execute("DELETE FROM keyword_edits WHERE language = ? AND keyword = ?", [language, row["keyword"]])
-    for intent in EDITABLE_INTENTS:
+    for intent in KEYWORD_INTENTS:
         for kind in Match:
             wanted, shipped_there = (intent, kind) in target, (intent, kind) in in_file
             if wanted and shipped_there:

@@ -3,24 +3,23 @@ the review queue and the audit log. Server-rendered; login and CSRF on every for
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import logging
-import os
 from datetime import timedelta
 
-from flask import (Blueprint, current_app, flash, g, redirect, render_template, request, session,
+from flask import (Blueprint, flash, g, redirect, render_template, request, session,
                    url_for)
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from handlers import current
+from handlers.delivery.service import EXTENSION
 from handlers.consent import ledger, manual as manual_consent, review
 from handlers.staff import accounts, audit, keyword_store
-from handlers.detection.classify import explain
+from handlers.staff.tryit import try_message
 from handlers.consent.ledger import Action
 from handlers.consent.identity import InvalidIdentity, mask, normalize
 from handlers.staff.impact import preview as impact_preview
-from handlers.detection.intents import Intent, Match
+from handlers.detection.intents import KEYWORD_INTENTS, Intent, Match
 from handlers.staff.keyword_store import Change, KeywordError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
@@ -28,7 +27,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="template
 log = logging.getLogger("optout.admin")
 csrf = CSRFProtect()
 
-INTENTS = [intent.value for intent in keyword_store.EDITABLE_INTENTS]
+INTENTS = [intent.value for intent in KEYWORD_INTENTS]
 MATCHES = [kind.value for kind in Match]
 OPEN_ENDPOINTS = {"admin.login", "admin.static"}
 
@@ -36,11 +35,9 @@ OPEN_ENDPOINTS = {"admin.login", "admin.static"}
 def register(app, exempt=()) -> None:
     """CSRF on every form of the app except the blueprints that authenticate otherwise
     (the webhook by signature, the API by bearer token)."""
-    settings = app.extensions["optout"].settings
-    secret = os.environ.get("OPTOUT_SECRET_KEY") or hmac.new(
-        settings.app_secret.encode(), b"optout admin session key", hashlib.sha256).hexdigest()
+    settings = app.extensions[EXTENSION].settings
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = secret
+        app.config["SECRET_KEY"] = settings.session_key
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=8))
     app.session_interface = AdminOnlySessions()
@@ -68,19 +65,15 @@ class AdminOnlySessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
-def _service():
-    return current_app.extensions["optout"]
-
-
 @bp.before_request
 def require_login():
     g.staff = None
     name = session.get("staff")
-    if name and accounts.exists(_service().db, name):
+    if name and accounts.exists(current.service().db, name):
         g.staff = name
     if g.staff is None and request.endpoint not in OPEN_ENDPOINTS:
         return redirect(url_for("admin.login", next=request.path))
-    _service().refresh(force=True)  # staff always see the latest saved edits
+    current.service().refresh(force=True)  # staff always see the latest saved edits
     return None
 
 
@@ -120,7 +113,7 @@ def login():
     if request.method == "GET":
         return render_template("admin/login.html", next=request.args.get("next", ""))
     name = request.form.get("name", "")
-    result = accounts.login(_service().db, name, request.form.get("password", ""), request.remote_addr or "-")
+    result = accounts.login(current.service().db, name, request.form.get("password", ""), request.remote_addr or "-")
     if not result.ok:
         log.warning("admin login refused (%s)", "throttled" if result.throttled else "wrong name or password")
         return render_template("admin/login.html", error=result.message, name=name,
@@ -148,21 +141,7 @@ def home():
 
 
 def _try(classifier, text: str, number: str) -> dict | None:
-    if not text.strip():
-        return None
-    wa_id, error = None, None
-    if number.strip():
-        try:
-            wa_id = normalize(number)
-        except InvalidIdentity as problem:
-            error = str(problem)
-    last = None
-    if wa_id:
-        row = _service().db.execute("SELECT language FROM contacts WHERE wa_id = ?", [wa_id]).fetchone()
-        last = row[0] if row else None
-    result = explain(classifier, text, wa_id=wa_id if wa_id and wa_id.isdigit() else None, last_language=last)
-    result["number_error"] = error
-    return result
+    return try_message(current.service().db, classifier, text, number) if text.strip() else None
 
 
 def _language_arg(locales) -> str:
@@ -172,7 +151,7 @@ def _language_arg(locales) -> str:
 
 @bp.get("/keywords")
 def keywords():
-    service = _service()
+    service = current.service()
     locales = service.locales
     language = _language_arg(locales)
     try_text, try_from = request.args.get("try_text", ""), request.args.get("try_from", "")
@@ -193,7 +172,7 @@ def _change_from_form() -> Change:
 @bp.post("/keywords/preview")
 def preview():
     """An unsaved change: try-it before/after, and which received messages it would reclassify."""
-    service = _service()
+    service = current.service()
     try:
         change = _change_from_form()
         proposed = service.build_classifier(keyword_store.with_change(service.locales, change))
@@ -212,7 +191,7 @@ def preview():
 @bp.post("/keywords/save")
 @_keep_on_error
 def save_keyword():
-    service = _service()
+    service = current.service()
     change = _change_from_form()
     entry = keyword_store.apply_change(service.db, service.file_locales, change, _actor())
     service.refresh(force=True)
@@ -226,7 +205,7 @@ def save_keyword():
 @bp.post("/replies")
 @_keep_on_error
 def save_reply():
-    service = _service()
+    service = current.service()
     language, intent = request.form.get("language", ""), request.form.get("intent", "")
     keyword_store.set_reply(service.db, service.file_locales, language, intent, request.form.get("reply", ""),
                             _actor())
@@ -252,7 +231,7 @@ def find_number():
 
 @bp.get("/numbers/<wa_id>")
 def number(wa_id: str):
-    db = _service().db
+    db = current.service().db
     try:
         key = normalize(wa_id)
     except InvalidIdentity as error:
@@ -264,14 +243,14 @@ def number(wa_id: str):
 
 @bp.post("/numbers/<wa_id>/consent")
 def change_consent(wa_id: str):
-    db = _service().db
+    db = current.service().db
     key = normalize(wa_id)
     try:
         action = Action(request.form.get("action", ""))
     except ValueError:
         flash("Choose opt out or opt in.", "error")
         return redirect(url_for("admin.number", wa_id=key))
-    reason = " ".join(request.form.get("reason", "").split())
+    reason = ledger.clean_reason(request.form.get("reason"))
     if not reason:
         flash("A reason is required (for example: asked by phone on 12 May).", "error")
         return redirect(url_for("admin.number", wa_id=key))
@@ -286,14 +265,14 @@ def change_consent(wa_id: str):
 
 @bp.get("/review")
 def review_queue():
-    db = _service().db
+    db = current.service().db
     return render_template("admin/review.html", pending=review.pending(db), decided=review.decided(db))
 
 
 @bp.post("/review/<message_id>")
 @_keep_on_error
 def decide(message_id: str):
-    item = review.decide(_service().db, message_id, request.form.get("decision", ""), _actor(),
+    item = review.decide(current.service().db, message_id, request.form.get("decision", ""), _actor(),
                          request.form.get("reason", ""))
     log.info("review %s for %s by %s", item["decision"], mask(item["wa_id"]), _actor())
     flash("Decision recorded.", "ok")
@@ -302,13 +281,13 @@ def decide(message_id: str):
 
 @bp.get("/audit")
 def audit_log():
-    return render_template("admin/audit.html", entries=audit.entries(_service().db))
+    return render_template("admin/audit.html", entries=audit.entries(current.service().db))
 
 
 @bp.post("/audit/<int:entry_id>/undo")
 @_keep_on_error
 def undo(entry_id: int):
-    service = _service()
+    service = current.service()
     keyword_store.undo(service.db, service.file_locales, entry_id, _actor())
     service.refresh(force=True)
     flash(f"Undone: entry {entry_id}.", "ok")

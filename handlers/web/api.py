@@ -1,11 +1,9 @@
 """The API campaign systems ask before sending: is this number suppressed?"""
 from __future__ import annotations
 
-import csv
-import io
+from flask import Blueprint, Response, request
 
-from flask import Blueprint, Response, current_app, request
-
+from handlers import current
 from handlers.consent import ledger
 from handlers.whatsapp import signature
 from handlers.consent.identity import InvalidIdentity, normalize
@@ -16,15 +14,11 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_CHECK = 10_000
 
 
-def _service():
-    return current_app.extensions["optout"]
-
-
 @bp.before_request
 def require_bearer_token():
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not signature.tokens_match(token.strip(), _service().settings.admin_token):
+    if scheme.lower() != "bearer" or not signature.tokens_match(token.strip(), current.service().settings.admin_token):
         response = json_error(401, "missing or invalid bearer token (Authorization: Bearer <ADMIN_TOKEN>)")
         response.headers["WWW-Authenticate"] = 'Bearer realm="optout"'
         return response
@@ -39,7 +33,7 @@ def invalid_identity(error: InvalidIdentity):
 @bp.get("/suppressions/<path:wa_id>")
 def suppression(wa_id: str):
     key = normalize(wa_id)
-    row = ledger.state(_service().db, key)
+    row = ledger.state(current.service().db, key)
     suppressed = bool(row and row["suppressed"])
     return {
         "wa_id": key,
@@ -52,7 +46,7 @@ def suppression(wa_id: str):
 @bp.get("/suppressions/<path:wa_id>/history")
 def suppression_history(wa_id: str):
     key = normalize(wa_id)
-    return {"wa_id": key, "events": ledger.history(_service().db, key)}
+    return {"wa_id": key, "events": ledger.history(current.service().db, key)}
 
 
 @bp.post("/suppressions/check")
@@ -69,7 +63,7 @@ def check_many():
             valid[normalize(number)] = number
         except InvalidIdentity as error:
             invalid.append({"wa_id": number if isinstance(number, str) else repr(number), "error": str(error)})
-    suppressed = ledger.suppressed_among(_service().db, list(valid))
+    suppressed = ledger.suppressed_among(current.service().db, list(valid))
     return {
         "suppressed": sorted(suppressed),
         "not_suppressed": sorted(set(valid) - suppressed),
@@ -79,19 +73,5 @@ def check_many():
 
 @bp.get("/suppressions.csv")
 def export_csv():
-    db = _service().db
-
-    def rows():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["wa_id", "since", "source", "rule"])
-        for row in ledger.suppressed_rows(db):
-            writer.writerow([row["wa_id"], row["since"], row["source"], row["rule"] or ""])
-            if buffer.tell() > 64_000:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    return Response(rows(), mimetype="text/csv",
+    return Response(ledger.suppressions_csv(current.service().db), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=suppressions.csv"})

@@ -2,10 +2,13 @@
 impact preview, audit log and undo, the review queue and consent by hand."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 
+from handlers import current
 from handlers.consent import ledger, manual as manual_consent, review
+from handlers.detection.intents import KEYWORD_INTENTS
 from handlers.staff import audit, keyword_store
+from handlers.staff.tryit import try_message
 from handlers.detection.classify import explain
 from handlers.consent.ledger import Action
 from handlers.consent.identity import InvalidIdentity, normalize
@@ -16,10 +19,6 @@ from handlers.web.errors import json_error
 
 bp = Blueprint("api_keywords", __name__, url_prefix="/api")
 bp.before_request(api.require_bearer_token)
-
-
-def _service():
-    return current_app.extensions["optout"]
 
 
 def _body() -> dict:
@@ -50,7 +49,7 @@ def refused(error):
 
 @bp.get("/keywords")
 def list_keywords():
-    service = _service()
+    service = current.service()
     service.refresh(force=True)
     locales = service.locales
     language = request.args.get("language")
@@ -59,12 +58,12 @@ def list_keywords():
         return json_error(404, f"unknown language {language!r}")
     return {"languages": {code: {"keywords": keyword_store.keyword_table(locales[code]),
                                  "replies": {i.value: locales[code].replies.get(i, "")
-                                             for i in keyword_store.EDITABLE_INTENTS}}
+                                             for i in KEYWORD_INTENTS}}
                           for code in codes}}
 
 
 def _save(op: str):
-    service = _service()
+    service = current.service()
     body = _body()
     change = _change(body, op)
     entry = keyword_store.apply_change(service.db, service.file_locales, change, _actor(body))
@@ -90,7 +89,7 @@ def move_keyword():
 
 @bp.put("/replies/<language>/<intent>")
 def set_reply(language: str, intent: str):
-    service = _service()
+    service = current.service()
     body = _body()
     entry = keyword_store.set_reply(service.db, service.file_locales, language, intent, body.get("reply"),
                                     _actor(body))
@@ -101,7 +100,7 @@ def set_reply(language: str, intent: str):
 @bp.post("/keywords/preview")
 def preview():
     """The impact of an unsaved change: {op, language, intent, keyword, match[, text, wa_id]}."""
-    service = _service()
+    service = current.service()
     body = _body()
     change = _change(body, str(body.get("op", "add")))
     proposed = service.build_classifier(keyword_store.with_change(service.locales, change))
@@ -118,23 +117,22 @@ def test_text():
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         return json_error(400, 'expected {"text": "...", "wa_id": "+593..."}')
-    wa_id = None
-    if body.get("wa_id"):
-        try:
-            wa_id = normalize(body["wa_id"])
-        except InvalidIdentity as error:
-            return json_error(400, f"invalid wa_id: {error}")
-    return explain(_service().classifier, text, wa_id=wa_id)
+    service = current.service()
+    result = try_message(service.db, service.classifier, text, body.get("wa_id"))
+    error = result.pop("number_error")
+    if error:
+        return json_error(400, f"invalid wa_id: {error}")
+    return result
 
 
 @bp.get("/audit")
 def audit_log():
-    return {"entries": audit.entries(_service().db, limit=int(request.args.get("limit", 200)))}
+    return {"entries": audit.entries(current.service().db, limit=int(request.args.get("limit", 200)))}
 
 
 @bp.post("/audit/<int:entry_id>/undo")
 def undo(entry_id: int):
-    service = _service()
+    service = current.service()
     new_id = keyword_store.undo(service.db, service.file_locales, entry_id, _actor(_body()))
     service.refresh(force=True)
     return {"undone": entry_id, "audit_id": new_id}
@@ -142,13 +140,13 @@ def undo(entry_id: int):
 
 @bp.get("/review")
 def review_queue():
-    return {"pending": review.pending(_service().db)}
+    return {"pending": review.pending(current.service().db)}
 
 
 @bp.post("/review/<message_id>")
 def decide(message_id: str):
     body = _body()
-    return review.decide(_service().db, message_id, str(body.get("decision", "")), _actor(body),
+    return review.decide(current.service().db, message_id, str(body.get("decision", "")), _actor(body),
                          str(body.get("reason", "")))
 
 
@@ -159,9 +157,9 @@ def consent_by_hand(wa_id: str, action: str):
         key = normalize(wa_id)
     except InvalidIdentity as error:
         return json_error(400, f"invalid wa_id: {error}")
-    reason = " ".join(str(body.get("reason") or "").split())
+    reason = ledger.clean_reason(body.get("reason"))
     if not reason:
         return json_error(400, 'a reason is required: {"reason": "asked by phone", "actor": "ana"}')
-    changed = manual_consent.set_by_hand(_service().db, key, Action(action.replace("-", "_")), _actor(body), reason)
-    row = ledger.state(_service().db, key)
+    changed = manual_consent.set_by_hand(current.service().db, key, Action(action.replace("-", "_")), _actor(body), reason)
+    row = ledger.state(current.service().db, key)
     return {"wa_id": key, "changed": changed, "suppressed": bool(row and row["suppressed"])}

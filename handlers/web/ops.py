@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
+from handlers import current
 from handlers.ops import metrics
 from handlers.delivery import outbox
 from handlers.whatsapp import signature
@@ -19,12 +20,8 @@ from handlers.web.errors import json_error
 bp = Blueprint("ops", __name__)
 
 
-def _service():
-    return current_app.extensions["optout"]
-
-
 def _backlog() -> dict:
-    db = _service().db
+    db = current.service().db
     return {"counts": outbox.backlog(db), "oldest_pending_seconds": outbox.oldest_pending_seconds(db)}
 
 
@@ -45,7 +42,7 @@ def healthz():
 
 @bp.get("/metrics")
 def prometheus_metrics():
-    token = _service().settings.metrics_token
+    token = current.service().settings.metrics_token
     if token:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not signature.tokens_match(given.strip(), token):
@@ -53,7 +50,7 @@ def prometheus_metrics():
             response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
     try:
-        body, content_type = metrics.render(_backlog)
+        body, content_type = metrics.render(_backlog, current.service().settings.metrics_dir)
     except sqlite3.Error as error:
         return json_error(503, f"database unavailable: {error}")
     return Response(body, content_type=content_type)

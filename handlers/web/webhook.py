@@ -6,8 +6,9 @@ import logging
 import sqlite3
 import time
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 
+from handlers import current
 from handlers.ops import metrics, recording
 from handlers.whatsapp import signature
 from handlers.consent.identity import mask
@@ -23,16 +24,12 @@ MAX_DEPTH = 64
 _TOO_DEEP = object()
 
 
-def _service():
-    return current_app.extensions["optout"]
-
-
 @bp.get("/webhook")
 def verify_subscription():
     """Meta's subscription handshake: echo the challenge when the token matches."""
     args = request.args
     if args.get("hub.mode") == "subscribe" and signature.tokens_match(
-        args.get("hub.verify_token"), _service().settings.verify_token
+        args.get("hub.verify_token"), current.service().settings.verify_token
     ):
         return args.get("hub.challenge", ""), 200, {"Content-Type": "text/plain; charset=utf-8"}
     return json_error(403, "verification failed: hub.mode must be 'subscribe' and hub.verify_token must match")
@@ -41,7 +38,7 @@ def verify_subscription():
 @bp.post("/webhook")
 def receive_delivery():
     started = time.perf_counter()
-    service = _service()
+    service = current.service()
     raw = request.get_data(cache=True)
     if not signature.is_valid(raw, request.headers.get("X-Hub-Signature-256"), service.settings.app_secret):
         _log_line(401, started, reason="bad or missing signature")

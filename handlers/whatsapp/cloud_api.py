@@ -8,7 +8,8 @@ import urllib.request
 from dataclasses import dataclass
 from enum import Enum
 
-MAX_TEXT_CHARS = 4096
+from handlers.settings import WHATSAPP_TEXT_LIMIT
+
 
 
 class Disposition(str, Enum):
@@ -54,7 +55,7 @@ def send_text(api_url: str, access_token: str, phone_number_id: str, to: str, bo
         "recipient_type": "individual",
         "to": to,
         "type": "text",
-        "text": {"body": body[:MAX_TEXT_CHARS], "preview_url": False},
+        "text": {"body": body[:WHATSAPP_TEXT_LIMIT], "preview_url": False},
     }
     if callback_data:
         payload["biz_opaque_callback_data"] = callback_data
