@@ -6,9 +6,9 @@ import time
 
 from flask import Flask
 
-from handlers.settings import Settings
-from handlers.delivery.service import Service
 from handlers import cli
+from handlers.delivery.service import Service
+from handlers.settings import Settings
 from handlers.web import admin, api, api_keywords, errors, ops, webhook
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from handlers.ops.accuracy import evaluate, load_corpus  # noqa: E402
 from handlers.detection.classify import Classifier  # noqa: E402
 from handlers.detection.locales import load_locales  # noqa: E402
+from handlers.ops.accuracy import evaluate, load_corpus  # noqa: E402
 
 
 def main() -> int:

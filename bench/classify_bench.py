@@ -16,10 +16,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from handlers.ops.accuracy import load_corpus  # noqa: E402
 from handlers.detection.classify import Classifier  # noqa: E402
-from handlers.detection.intents import Intent, Match  # noqa: E402
+from handlers.detection.intents import KEYWORD_INTENTS, Intent, Match  # noqa: E402
 from handlers.detection.locales import Locale, load_locales  # noqa: E402
+from handlers.ops.accuracy import load_corpus  # noqa: E402
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzáéíóúñçабвгдежзиклмнопрстуф"
 
@@ -41,9 +41,10 @@ def synthetic_locales(total_keywords: int, seed: int = 0) -> dict[str, Locale]:
 
         def word() -> str:
             return "".join(rng.choice(LETTERS) for _ in range(rng.randint(5, 11)))
-        keywords = {intent: {Match.WHOLE: [], Match.ANYWHERE: []} for intent in (Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP)}
+        keywords: dict[Intent, dict[Match, list[str]]] = {
+            intent: {Match.WHOLE: [], Match.ANYWHERE: []} for intent in KEYWORD_INTENTS}
         for n in range(count):
-            intent = (Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP)[n % 3]
+            intent = KEYWORD_INTENTS[n % 3]
             if n % 2:
                 keywords[intent][Match.WHOLE].append(word())
             else:

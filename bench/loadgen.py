@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
-    queue = multiprocessing.Queue()
+    queue: multiprocessing.Queue = multiprocessing.Queue()
     start_at = time.monotonic() + 1.0  # every process loaded its bodies by then
     procs = [multiprocessing.Process(target=_process, args=(args, n, start_at, queue)) for n in range(args.procs)]
     for proc in procs:

@@ -25,10 +25,10 @@ import threading
 import time
 from pathlib import Path
 
+from handlers.testing import payloads
+from handlers.testing.cloud_api_standin import CloudApiStandIn
 from handlers.testing.gunicorn import PROJECT, Gunicorn
 from handlers.whatsapp.signature import sign
-from handlers.testing.cloud_api_standin import CloudApiStandIn
-from handlers.testing import payloads
 
 SECRET = "bench-secret"
 ORDINARY = ["Hola, ¿a qué hora abren mañana?", "Where is my order #4411?", "Gracias!", "Привет, есть доставка?",
@@ -105,8 +105,9 @@ def bench_target(name: str, server: Gunicorn, peak_bodies: Path, half_bodies: Pa
         with MemorySampler(server) as memory:
             peak = load(server.url, peak_bodies, args.seconds, 0, args.procs, args.threads)
             half = load(server.url, half_bodies, args.seconds, peak["rps"] / 2, args.procs, args.threads * 2)
-        if server.process.poll() is not None:
-            raise SystemExit(f"{name}: gunicorn exited during the run (code {server.process.returncode}); "
+        process = server.process
+        if process is None or process.poll() is not None:
+            raise SystemExit(f"{name}: gunicorn exited during the run (code {process and process.returncode}); "
                              f"see {server.log_path}")
         return {"name": name, "peak": peak, "half": half, "rss_mb": memory.peak / 2**20}
     finally:

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_API_URL = "https://graph.facebook.com/v26.0"
@@ -141,10 +142,10 @@ class Settings:
     config_poll_seconds: float = 0.5
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Settings:
         env = os.environ if env is None else env
         known = {f.name for f in fields(cls)}
-        values: dict[str, object] = {"app_secret": "", "verify_token": "", "admin_token": ""}
+        values: dict[str, Any] = {"app_secret": "", "verify_token": "", "admin_token": ""}
         for variable in VARIABLES:
             if variable.field in known:
                 value = _read(variable, env)
@@ -160,7 +161,7 @@ class Settings:
         return self.secret_key or hmac.new(self.app_secret.encode(), b"optout admin session key",
                                            hashlib.sha256).hexdigest()
 
-    def checked(self) -> "Settings":
+    def checked(self) -> Settings:
         """Fill development defaults when explicitly allowed; refuse to run without secrets otherwise."""
         settings = self
         if settings.dev_mode:

@@ -1,13 +1,13 @@
 """Fixtures for the staff tools: a staff account, a logged-in client, keyword helpers.
 
-Import the fixtures into a test module: `from tests.admin_client import admin, staff_account`.
+The fixtures `admin` and `staff_account` are registered in conftest.py.
 """
 import re
 
 import pytest
 
-from handlers.staff import accounts, keyword_store
 from handlers.detection.intents import Intent, Match
+from handlers.staff import accounts, keyword_store
 
 STAFF_NAME = "ana"
 STAFF_PASSWORD = "correct horse battery"

@@ -4,8 +4,9 @@ import pytest
 
 from app import create_app
 from handlers.settings import Settings
-from handlers.testing.cloud_api_standin import CloudApiStandIn
 from handlers.testing import payloads
+from handlers.testing.cloud_api_standin import CloudApiStandIn
+from tests.admin_client import admin, staff_account  # noqa: F401 (fixtures of the admin tests)
 
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from handlers.staff import accounts, keyword_store
-from handlers.settings import Settings
-from handlers.detection.intents import Intent
 from handlers.delivery.service import Service
+from handlers.detection.intents import Intent
+from handlers.settings import Settings
+from handlers.staff import accounts, keyword_store
 from handlers.testing import payloads
 from handlers.testing.gunicorn import GunicornService
 

@@ -1,8 +1,8 @@
 """The staff tools through the command line and the JSON API."""
 import pytest
 
-from handlers.staff import accounts
 from handlers.detection.intents import Intent
+from handlers.staff import accounts
 from handlers.testing import payloads
 from tests.admin_client import add_keyword, ensure_absent
 

@@ -8,7 +8,6 @@ from handlers.detection import classify
 from handlers.detection.intents import Intent, Match
 from handlers.testing import payloads
 from tests.admin_client import STAFF_PASSWORD, Admin, add_keyword, csrf_token, ensure_absent
-from tests.admin_client import admin, staff_account  # noqa: F401 (fixtures)
 from tests.conftest import ADMIN_TOKEN, APP_SECRET
 
 

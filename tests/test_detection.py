@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handlers.ops.accuracy import evaluate, load_corpus
 from handlers.detection.classify import Classifier, explain, format_explanation
 from handlers.detection.intents import Intent, Match
 from handlers.detection.locales import Locale, LocaleError, load_locales
 from handlers.detection.normalize import normalize, normalize_text
+from handlers.ops.accuracy import evaluate, load_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"

@@ -10,12 +10,13 @@ import json
 import sqlite3
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app import create_app
 from handlers.settings import Settings
-from handlers.whatsapp.signature import sign
 from handlers.testing import payloads
+from handlers.whatsapp.signature import sign
 
 SECRET = "hostile-secret"
 TABLES = ("processed", "suppressions", "consent_events", "contacts", "outbox", "dead_letters")

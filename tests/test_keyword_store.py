@@ -1,10 +1,10 @@
 """Staff keyword edits: validation, merge over the files, audit and undo, reload across workers."""
 import pytest
 
-from handlers.staff import audit, keyword_store
-from handlers.detection.intents import Intent, Match
-from handlers.staff.keyword_store import Change, KeywordError
 from handlers.delivery.service import Service
+from handlers.detection.intents import Intent, Match
+from handlers.staff import audit, keyword_store
+from handlers.staff.keyword_store import Change, KeywordError
 from tests.admin_client import add_keyword, ensure_absent
 
 

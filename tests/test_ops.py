@@ -3,7 +3,6 @@ import sqlite3
 import time
 
 from handlers.ops import metrics
-
 from handlers.testing import payloads
 from handlers.testing.gunicorn import GunicornService
 

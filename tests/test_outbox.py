@@ -2,8 +2,8 @@
 import time
 
 from handlers.delivery.service import Service
-from handlers.testing.cloud_api_standin import Answer
 from handlers.testing import payloads
+from handlers.testing.cloud_api_standin import Answer
 
 
 def test_opt_out_queues_one_confirmation_sent_with_the_cloud_api_shape(post, drain, cloud_api):

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from handlers.ops.replay import encode, restamp
-from handlers.testing import payloads
-from tests.conftest import APP_SECRET
 from handlers.testing.gunicorn import GunicornService
+from tests.conftest import APP_SECRET
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 EXPECTED = json.loads((SAMPLES / "expected.json").read_text())

@@ -10,10 +10,10 @@ import click
 from flask.cli import with_appcontext
 
 from handlers import current
-from handlers.detection.intents import KEYWORD_INTENTS
-from handlers.staff import audit, keyword_store
-from handlers.staff.tryit import try_message
 from handlers.detection.classify import format_explanation
+from handlers.detection.intents import KEYWORD_INTENTS
+from handlers.ops.tryit import try_message
+from handlers.staff import audit, keyword_store
 from handlers.staff.keyword_store import Change, KeywordError
 
 INTENTS = click.Choice([intent.value for intent in KEYWORD_INTENTS])

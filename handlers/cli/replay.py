@@ -12,9 +12,9 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from handlers import current
-from handlers.whatsapp import signature
 from handlers.consent.identity import InvalidIdentity, mask
 from handlers.ops.replay import ReplayError, Row, encode, payload_files, restamp, summarise, text_delivery
+from handlers.whatsapp import signature
 
 PROGRESS_FROM = 20
 
@@ -67,9 +67,8 @@ def replay_command(paths, url, dry_run, text, sender, now, show_numbers, verbose
 
 
 def _post_in_process(dry_run: bool):
-    app = current_app._get_current_object()
     service = current.service()
-    client = app.test_client()
+    client = current_app.test_client()
 
     def post(raw: bytes):
         if dry_run:

@@ -1,9 +1,9 @@
 """Meta redelivers, to every worker and for days: remember what was processed, in the database."""
 from __future__ import annotations
 
-import sqlite_utils
-
 from datetime import timedelta
+
+import sqlite_utils
 
 from handlers.storage import clock
 
@@ -20,6 +20,6 @@ def claim(db: sqlite_utils.Database, key: str, kind: str) -> bool:
         "INSERT OR IGNORE INTO processed (key, kind, received_at) VALUES (?, ?, ?)",
         [key, kind, clock.iso(now)],
     )
-    if cursor.rowcount == 1 and cursor.lastrowid % PRUNE_EVERY == 0:
+    if cursor.rowcount == 1 and (cursor.lastrowid or 0) % PRUNE_EVERY == 0:
         db.execute("DELETE FROM processed WHERE received_at < ?", [clock.iso(now - timedelta(days=KEEP_DAYS))])
     return cursor.rowcount == 1

@@ -11,7 +11,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import sqlite_utils
 
@@ -19,12 +19,12 @@ from handlers.storage import clock
 from handlers.storage.db import insert_row, upsert_row
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     KEYWORD = "keyword"
     BUTTON = "button"
     META_PREFERENCE = "meta_preference"

@@ -10,16 +10,16 @@ import io
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlite_utils
 
-from handlers.storage import clock
 from handlers.consent import ledger
-from handlers.staff import audit
-from handlers.consent.ledger import Action, ConsentChange, Source
-from handlers.storage.db import transaction
 from handlers.consent.identity import InvalidIdentity, mask, normalize
+from handlers.consent.ledger import Action, ConsentChange, Source
+from handlers.staff import audit
+from handlers.storage import clock
+from handlers.storage.db import transaction
 
 log = logging.getLogger("optout.consent")
 
@@ -81,9 +81,13 @@ def read_rows(text: str) -> tuple[list[tuple[int, dict]], str]:
     for line, row in rows[1:] if has_header else rows:
         if not any(cell.strip() for cell in row):
             continue
-        cell = lambda at: row[at].strip() if at is not None and at < len(row) else ""  # noqa: E731
-        out.append((line, {"number": cell(number_at), "date": cell(date_at), "reason": cell(reason_at)}))
+        out.append((line, {"number": _cell(row, number_at), "date": _cell(row, date_at),
+                           "reason": _cell(row, reason_at)}))
     return out, column
+
+
+def _cell(row: list[str], at: int | None) -> str:
+    return row[at].strip() if at is not None and at < len(row) else ""
 
 
 def parse_date(value: str) -> str:
@@ -96,7 +100,7 @@ def parse_date(value: str) -> str:
     except ValueError:
         raise ValueError(f"unreadable date {text!r} (use YYYY-MM-DD or ISO 8601)") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     if moment > clock.utcnow():
         raise ValueError(f"date {text!r} is in the future")
     return clock.iso(moment)

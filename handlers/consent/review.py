@@ -8,12 +8,12 @@ import json
 
 import sqlite_utils
 
-from handlers.settings import WHATSAPP_TEXT_LIMIT
-from handlers.storage import clock
 from handlers.consent import ledger
-from handlers.staff import audit
-from handlers.detection.classify import Classification
 from handlers.consent.ledger import Action, ConsentChange, Source
+from handlers.detection.classify import Classification
+from handlers.settings import WHATSAPP_TEXT_LIMIT
+from handlers.staff import audit
+from handlers.storage import clock
 from handlers.storage.db import insert_row, transaction
 
 DECISIONS = ("opt_out", "not_opt_out")
@@ -73,9 +73,9 @@ def decide(db: sqlite_utils.Database, message_id: str, decision: str, actor: str
             "UPDATE review_queue SET state = 'decided', decision = ?, decided_by = ?, reason = ?, decided_at = ?"
             " WHERE message_id = ?", [decision, actor, reason or None, now, message_id])
         audit.record(db, actor, f"review.{decision}", item["wa_id"],
-                            {"message_id": message_id, "state": "pending"},
-                            {"message_id": message_id, "decision": decision, "reason": reason})
-        return get(db, message_id)
+                     {"message_id": message_id, "state": "pending"},
+                     {"message_id": message_id, "decision": decision, "reason": reason})
+        return get(db, message_id) or item
 
 
 def _rows(db, sql, params) -> list[dict]:

@@ -126,7 +126,7 @@ def retry_later(db: sqlite_utils.Database, row: dict, reason: str, delay: float 
 def pause_number(db: sqlite_utils.Database, phone_number_id: str, seconds: float, reason: str) -> None:
     """Hold every send from one business number (throughput limits apply per number)."""
     with transaction(db):
-        db["send_pauses"].upsert(
+        db.table("send_pauses").upsert(
             {"phone_number_id": phone_number_id, "until": clock.later(seconds), "reason": reason},
             pk="phone_number_id",
         )

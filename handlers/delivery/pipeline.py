@@ -17,21 +17,22 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import assert_never
 
 import sqlite_utils
 
-from handlers.storage import clock
 from handlers.consent import contacts, dedupe, ledger, review
-from handlers.staff import impact
+from handlers.consent.ledger import Action, ConsentChange, Source
 from handlers.delivery import outbox
 from handlers.detection.classify import Classification, Classifier, classify_words
-from handlers.settings import Settings
-from handlers.consent.ledger import Action, ConsentChange, Source
-from handlers.storage.db import fsync_wal, insert_row, transaction
 from handlers.detection.intents import Intent
-from handlers.whatsapp.parse import Delivery, Malformed, Message, NumberChange, PreferenceChange, Status
+from handlers.settings import Settings
+from handlers.staff import impact
+from handlers.storage import clock
+from handlers.storage.db import fsync_wal, insert_row, transaction
+from handlers.whatsapp.parse import Delivery, Item, Malformed, Message, NumberChange, PreferenceChange, Status
 
 log = logging.getLogger("optout.pipeline")
 
@@ -47,19 +48,30 @@ class Context:
     dry_run: bool = False
 
 
+class Confirmation(StrEnum):
+    """What became of the confirmation for one item; the value is what the webhook's
+    answer and replay show."""
+    QUEUED = "queued"
+    WAITING_FOR_REVIEW = "skipped: waiting for review"
+    NO_CHANGE = "skipped: no change in consent"
+    NO_BUSINESS_NUMBER = "skipped: no business phone_number_id in the delivery"
+    ALREADY_QUEUED = "skipped: already queued for this message"
+    OUTSIDE_WINDOW = "skipped: outside the 24-hour customer-service window"
+
+
 @dataclass
 class Outcome:
     """What happened to one item; the webhook logs these and replay prints them."""
-    kind: str
+    kind: str                           # message, status, user_preference, number_change, or what broke
     id: str | None = None
     wa_id: str | None = None
     duplicate: bool = False
-    intent: str | None = None
+    intent: Intent | None = None
     rule: str | None = None
     language: str | None = None
-    consent: str | None = None          # opt_out / opt_in when the list changed
-    source: str | None = None
-    reply: str | None = None            # queued / skipped: <why> / None
+    consent: Action | None = None       # when the list changed
+    source: Source | None = None
+    reply: Confirmation | None = None          # None: nothing to confirm
     certain: bool = True
     error: str | None = None
 
@@ -70,7 +82,7 @@ class Result:
 
     @property
     def replies_queued(self) -> int:
-        return sum(1 for outcome in self.outcomes if outcome.reply == "queued")
+        return sum(1 for outcome in self.outcomes if outcome.reply is Confirmation.QUEUED)
 
     def count(self, **match) -> int:
         return sum(all(getattr(o, k) == v for k, v in match.items()) for o in self.outcomes)
@@ -94,21 +106,30 @@ def is_inert(item: object) -> bool:
 class ClassifiedMessage:
     """A message with what its words mean, worked out before the transaction."""
     message: Message
-    classification: Classification | None
+    classification: Classification
     said: str                           # which of the user's strings decided it
-    error: Exception | None = None      # the classifier failed: a dead letter, in its turn
 
 
-def classify_item(ctx: Context, item: object) -> object:
+@dataclass(frozen=True)
+class UnclassifiableMessage:
+    """The classifier failed on this message: it becomes a dead letter, in its turn."""
+    message: Message
+    error: Exception
+
+
+Pending = ClassifiedMessage | UnclassifiableMessage | NumberChange | Status | PreferenceChange | Malformed
+
+
+def classify_item(ctx: Context, item: Item) -> Pending:
     if isinstance(item, Message):
         try:
             return ClassifiedMessage(item, *classify_words(ctx.classifier, item.words))
         except Exception as error:  # one message must not cost its neighbours
-            return ClassifiedMessage(item, None, "", error)
+            return UnclassifiableMessage(item, error)
     return item
 
 
-def needs_fsync(item: object) -> bool:
+def needs_fsync(item: Pending) -> bool:
     """Whether committing this item must wait for the disk before Meta gets its 200.
 
     Only a message classified as certainly nothing (no intent, nothing for review)
@@ -118,16 +139,16 @@ def needs_fsync(item: object) -> bool:
     a message seen again would be classified as nothing again. Everything else
     (consent, replies, the review queue, dead letters, outbox confirmations) is fsynced.
     """
-    if isinstance(item, ClassifiedMessage) and item.classification is not None:
+    if isinstance(item, ClassifiedMessage):
         return item.classification.intent is not Intent.NONE or not item.classification.certain
     return True
 
 
 def process_delivery(ctx: Context, delivery: Delivery) -> Result:
     result = Result()
-    pending = []
+    pending: list[Pending] = []
     for item in delivery.items:
-        if is_inert(item):
+        if isinstance(item, Status) and is_inert(item):
             result.outcomes.append(Outcome("status", id=item.id, wa_id=item.recipient))
         else:
             pending.append(classify_item(ctx, item))
@@ -136,15 +157,14 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
     durable = any(needs_fsync(item) for item in pending)
     try:
         with transaction(ctx.db, durable=durable):
-            for item in pending:
-                handler = HANDLERS[type(item)]
+            for work in pending:
                 try:
                     with ctx.db.atomic():
-                        outcome = handler(ctx, item)
+                        outcome = handle(ctx, work)
                 except sqlite3.OperationalError:
                     raise  # the database, not the item: refuse the delivery so Meta retries it
                 except Exception as error:
-                    outcome = _dead_letter(ctx, getattr(item, "message", item), error)
+                    outcome = _dead_letter(ctx, work, error)
                 result.outcomes.append(outcome)
             if ctx.dry_run:
                 raise _DryRun  # classify and show, change nothing
@@ -160,24 +180,38 @@ class _DryRun(Exception):
     """Rolls a dry run's transaction back."""
 
 
+def handle(ctx: Context, item: Pending) -> Outcome:
+    """The one dispatch: each kind of item to its handler (inside the item's savepoint)."""
+    match item:
+        case ClassifiedMessage():
+            return handle_message(ctx, item)
+        case UnclassifiableMessage():
+            raise item.error
+        case NumberChange():
+            return handle_number_change(ctx, item)
+        case Status():
+            return handle_status(ctx, item)
+        case PreferenceChange():
+            return handle_preference(ctx, item)
+        case Malformed():
+            return handle_malformed(ctx, item)
+    assert_never(item)
+
+
 def handle_message(ctx: Context, classified: ClassifiedMessage) -> Outcome:
-    if classified.error is not None:
-        raise classified.error
     message, classification, said = classified.message, classified.classification, classified.said
     outcome = Outcome("message", id=message.id, wa_id=message.sender)
     if not dedupe.claim(ctx.db, message.dedupe_key, "message"):
         outcome.duplicate = True
         return outcome
-    outcome.intent, outcome.rule, outcome.certain = (
-        classification.intent.value, classification.rule, classification.certain
-    )
+    outcome.intent, outcome.rule, outcome.certain = classification.intent, classification.rule, classification.certain
     # Kept (bounded) so staff can preview what a keyword edit would do to real messages.
     impact.remember(ctx.db, message.id, message.sender, message.words, outcome.intent, outcome.rule)
     if classification.intent is Intent.NONE:
         if not classification.certain:
             # Looks like an opt-out but may not be one: a person decides (see handlers/review.py).
             review.add(ctx.db, message.id, message.sender, " / ".join(message.words), classification)
-            outcome.reply = "skipped: waiting for review"
+            outcome.reply = Confirmation.WAITING_FOR_REVIEW
         return outcome
     text = " ".join(message.words)
     last_language = contacts.last_language(ctx.db, message.sender)
@@ -196,11 +230,11 @@ def handle_message(ctx: Context, classified: ClassifiedMessage) -> Outcome:
         ))
         changed = recorded.changed
         if changed:
-            outcome.consent, outcome.source = action.value, source.value
+            outcome.consent, outcome.source = action, source
     if changed:
         outcome.reply = _queue_reply(ctx, message, classification.intent, language)
     else:
-        outcome.reply = "skipped: no change in consent"
+        outcome.reply = Confirmation.NO_CHANGE
     return outcome
 
 
@@ -249,7 +283,7 @@ def _record_signal(ctx: Context, outcome: Outcome, item, wa_id: str, action: Act
         business_display_number=item.business.display_phone_number, reason=reason,
     ))
     if recorded.changed:
-        outcome.consent, outcome.source = action.value, source.value
+        outcome.consent, outcome.source = action, source
 
 
 def handle_malformed(ctx: Context, item: Malformed) -> Outcome:
@@ -257,32 +291,22 @@ def handle_malformed(ctx: Context, item: Malformed) -> Outcome:
     return Outcome(item.kind, error=item.reason)
 
 
-HANDLERS: dict[type, Callable[[Context, object], Outcome]] = {
-    ClassifiedMessage: handle_message,
-    NumberChange: handle_number_change,
-    Status: handle_status,
-    PreferenceChange: handle_preference,
-    Malformed: handle_malformed,
-}
-
-
-def _queue_reply(ctx: Context, message: Message, intent: Intent, language: str) -> str:
+def _queue_reply(ctx: Context, message: Message, intent: Intent, language: str) -> Confirmation:
     if not message.business.phone_number_id:
-        return "skipped: no business phone_number_id in the delivery"
+        return Confirmation.NO_BUSINESS_NUMBER
     sent_at = clock.from_epoch(message.timestamp) if message.timestamp else clock.utcnow()
     deadline = clock.later(ctx.settings.reply_window_seconds, sent_at)
-    skip = None
-    if deadline <= clock.now_iso():
-        skip = "outside the 24-hour customer-service window"
+    fate = Confirmation.OUTSIDE_WINDOW if deadline <= clock.now_iso() else Confirmation.QUEUED
     reply = outbox.Reply(
         event_key=f"reply:{message.id}", wa_id=message.sender,
         phone_number_id=message.business.phone_number_id, intent=intent.value, language=language,
         body=ctx.classifier.reply_text(intent, language), deadline=deadline,
     )
-    if not outbox.enqueue(ctx.db, reply, skip):
-        return "skipped: already queued for this message"
+    skip_reason = None if fate is Confirmation.QUEUED else fate.value.removeprefix("skipped: ")
+    if not outbox.enqueue(ctx.db, reply, skip_reason):
+        return Confirmation.ALREADY_QUEUED
     contacts.remember_language(ctx.db, message.sender, language)
-    return f"skipped: {skip}" if skip else "queued"
+    return fate
 
 
 def _phone(wa_id: str | None) -> str | None:
@@ -293,12 +317,13 @@ def _occurred_at(timestamp: int | None) -> str:
     return clock.iso(clock.from_epoch(timestamp)) if timestamp else clock.now_iso()
 
 
-def _dead_letter(ctx: Context, item: object, error: Exception) -> Outcome:
-    kind = type(item).__name__.lower()
+def _dead_letter(ctx: Context, item: Pending, error: Exception) -> Outcome:
+    broken = item.message if isinstance(item, (ClassifiedMessage, UnclassifiableMessage)) else item
+    kind = type(broken).__name__.lower()
     reason = f"{type(error).__name__}: {error}"
     log.exception("item could not be processed; kept in dead_letters")
-    _store_dead_letter(ctx, kind, reason, getattr(item, "raw", None))
-    return Outcome(kind, id=getattr(item, "id", None), error=reason)
+    _store_dead_letter(ctx, kind, reason, broken.raw)
+    return Outcome(kind, id=getattr(broken, "id", None), error=reason)
 
 
 def _store_dead_letter(ctx: Context, kind: str, reason: str, raw: object) -> None:

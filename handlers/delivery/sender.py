@@ -12,13 +12,13 @@ import logging
 import threading
 from collections.abc import Callable
 
-from handlers.whatsapp import cloud_api
-from handlers.ops import metrics
+from handlers.consent.identity import mask
 from handlers.delivery import outbox
-from handlers.whatsapp.cloud_api import Disposition, SendResult
+from handlers.ops import metrics
 from handlers.settings import Settings
 from handlers.storage.db import connect
-from handlers.consent.identity import mask
+from handlers.whatsapp import cloud_api
+from handlers.whatsapp.cloud_api import Disposition, SendResult
 
 log = logging.getLogger("optout.sender")
 

@@ -8,14 +8,14 @@ import time
 
 import sqlite_utils
 
-from handlers.staff import keyword_store
-from handlers.detection.classify import Classifier
-from handlers.settings import Settings
-from handlers.storage.db import connect, migrate
-from handlers.detection.locales import load_locales
 from handlers.delivery.pipeline import Context, Result, process_delivery
-from handlers.whatsapp.parse import parse_delivery
 from handlers.delivery.sender import OutboxWorker
+from handlers.detection.classify import Classifier
+from handlers.detection.locales import load_locales
+from handlers.settings import Settings
+from handlers.staff import keyword_store
+from handlers.storage.db import connect, migrate
+from handlers.whatsapp.parse import parse_delivery
 
 EXTENSION = "optout"  # the Service's key in a Flask app's extensions (see handlers/current.py)
 
@@ -42,6 +42,8 @@ class Service:
         """The classifier of the shipped locales plus staff edits, rebuilt when an edit
         (from any worker, the CLI or the API) bumped the database's config version."""
         self.refresh()
+        if self._classifier is None:  # refresh(force=True) in __init__ built one
+            raise RuntimeError("the service has no classifier")
         return self._classifier
 
     @property

@@ -40,9 +40,6 @@ class Classification:
     certain: bool                # False for borderline cases a person should review
 
 
-_UNSEEN = object()
-
-
 @dataclass(frozen=True)
 class _Entry:
     intent: Intent
@@ -105,7 +102,7 @@ class Classifier:
                                               [*self._entries, *self._fillers, *self._negations]] or [1]))
 
     @classmethod
-    def from_locales(cls, locales: dict[str, Locale], default_language: str = "en") -> "Classifier":
+    def from_locales(cls, locales: dict[str, Locale], default_language: str = "en") -> Classifier:
         return cls(locales, default_language)
 
     @property
@@ -143,7 +140,7 @@ class Classifier:
         tokens, clauses = normalized.tokens, normalized.clauses
         n = len(tokens)
         # best[i]: cheapest cover of tokens[i:] as (cost, segments); cost counts segments, typos dear.
-        best: list[tuple[int, list[tuple[str, object]]] | None] = [None] * (n + 1)
+        best: list[tuple[int, list[tuple[str, _Hit | None]]] | None] = [None] * (n + 1)
         best[n] = (0, [])
         for i in range(n - 1, -1, -1):
             for size in range(1, min(self._max_ngram, n - i) + 1):
@@ -151,29 +148,31 @@ class Classifier:
                 if rest is None:
                     continue
                 key = " ".join(tokens[i:i + size])
-                options: list[tuple[int, tuple[str, object]]] = []
+                options: list[tuple[int, tuple[str, _Hit | None]]] = []
                 hit = self._exact_hit(key, i, i + size)
                 if hit:
                     options.append((1, ("keyword", hit)))
                 if key in self._fillers:
                     options.append((1, ("filler", None)))
                 if key in self._negations:
-                    options.append((1, ("negation", i + size)))
+                    options.append((1, ("negation", None)))
                 if size == 1 and not hit:
                     typo = self._typo_hit(key, i, whole_message=True)
                     if typo:
                         options.append((10, ("keyword", typo)))
                 for cost, segment in options:
                     total = cost + rest[0]
-                    if best[i] is None or total < best[i][0]:
+                    current = best[i]
+                    if current is None or total < current[0]:
                         best[i] = (total, [segment, *rest[1]])
-        if best[0] is None:
+        cover = best[0]
+        if cover is None:
             return None
-        segments = best[0][1]
+        segments = cover[1]
         hits: list[_Hit] = []
         negated: list[_Hit] = []
         for index, (kind, value) in enumerate(segments):
-            if kind != "keyword":
+            if kind != "keyword" or value is None:
                 continue
             previous = segments[index - 1] if index else None
             if previous and previous[0] == "negation" and clauses[value.start - 1] == clauses[value.start]:
@@ -250,8 +249,9 @@ class Classifier:
         if len(token) > self._longest_typo_token:
             return None
         memo_key = (token, whole_message)
-        key = self._typo_memo.get(memo_key, _UNSEEN)
-        if key is _UNSEEN:
+        if memo_key in self._typo_memo:
+            key = self._typo_memo[memo_key]
+        else:
             key = self._typo_keyword(token, whole_message)
             if len(self._typo_memo) >= TYPO_MEMO_SIZE:
                 self._typo_memo.clear()

@@ -1,15 +1,15 @@
 """What a customer's words ask for, and how a keyword may match them."""
-from enum import Enum
+from enum import StrEnum
 
 
-class Intent(str, Enum):
+class Intent(StrEnum):
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
     HELP = "help"
     NONE = "none"
 
 
-class Match(str, Enum):
+class Match(StrEnum):
     WHOLE = "whole_message"   # the keyword must be (nearly) the whole message
     ANYWHERE = "anywhere"     # an unambiguous phrase that counts wherever it appears
 

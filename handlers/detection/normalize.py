@@ -32,7 +32,7 @@ _LETTER_MAP = {"ł": "l", "đ": "d", "ø": "o", "ı": "i", "æ": "ae", "œ": "oe
 _LATIN_TO_CYRILLIC = {"a": "а", "b": "в", "c": "с", "e": "е", "h": "н", "k": "к", "m": "м", "n": "п", "o": "о",
                       "p": "р", "t": "т", "u": "и", "x": "х", "y": "у", "i": "і"}
 # Only close lookalikes go back to Latin: "п" and "и" resemble "n" and "u" only in handwriting-like fonts.
-_CYRILLIC_TO_LATIN = {c: l for l, c in _LATIN_TO_CYRILLIC.items() if l not in "nu"} | {"ѕ": "s", "ј": "j", "ԁ": "d"}
+_CYRILLIC_TO_LATIN = {cyr: lat for lat, cyr in _LATIN_TO_CYRILLIC.items() if lat not in "nu"} | {"ѕ": "s", "ј": "j", "ԁ": "d"}
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def fold_token(token: str) -> str:
 
 
 def _fold(token: str) -> str:
-    out = []
+    out: list[str] = []
     for char in unicodedata.normalize("NFD", token):
         if unicodedata.category(char) == "Mn":
             base = out[-1] if out else ""

@@ -54,7 +54,7 @@ def restamp(payload: object, now: int | None = None) -> object:
     """Move every timestamp to now, as if the delivery arrived today (keeps types)."""
     now = now or int(time.time())
     if isinstance(payload, dict):
-        out = {}
+        out: dict[str, object] = {}
         for key, value in payload.items():
             if key == "timestamp" and isinstance(value, str) and value.isdigit():
                 out[key] = str(now)

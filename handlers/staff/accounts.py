@@ -42,7 +42,7 @@ def add(db: sqlite_utils.Database, name: str, password: str) -> None:
     with transaction(db):
         if exists(db, name):
             raise StaffError(f"staff account {name!r} already exists")
-        db["staff"].insert({"name": name, "password_hash": generate_password_hash(password),
+        db.table("staff").insert({"name": name, "password_hash": generate_password_hash(password),
                             "created_at": clock.now_iso()})
 
 
@@ -88,6 +88,6 @@ def login(db: sqlite_utils.Database, name: str, password: str, ip: str) -> Login
         else:
             check_password_hash(_DUMMY_HASH, password or "")
             ok = False
-        db["login_attempts"].insert({"name": name, "ip": ip, "ok": int(ok), "at": clock.now_iso()})
+        db.table("login_attempts").insert({"name": name, "ip": ip, "ok": int(ok), "at": clock.now_iso()})
         db.execute("DELETE FROM login_attempts WHERE at < ?", [clock.iso(clock.utcnow() - 4 * WINDOW)])
     return LoginResult(ok, message="" if ok else "Wrong name or password.")

@@ -9,6 +9,7 @@ import json
 import sqlite_utils
 
 from handlers.storage import clock
+from handlers.storage.db import insert_row
 
 UNDOABLE = {"keyword.add", "keyword.remove", "keyword.move", "reply.set", "undo"}
 
@@ -28,12 +29,12 @@ def record(db: sqlite_utils.Database, actor: str, action: str, target: str, befo
     """Append an entry inside the caller's transaction; returns its id. `config_changed`
     (keyword and reply edits) also bumps config_version, so every worker reloads."""
     now = clock.now_iso()
-    entry = db["audit_log"].insert({
+    entry = insert_row(db, "audit_log", {
         "actor": actor, "action": action, "target": target,
         "before": json.dumps(before, ensure_ascii=False) if before is not None else None,
         "after": json.dumps(after, ensure_ascii=False) if after is not None else None,
         "at": now, "undoes": undoes, "undone_by": None,
-    }).last_pk
+    })
     if config_changed:
         db.execute("UPDATE config_version SET version = version + 1, updated_at = ? WHERE id = 1", [now])
     return entry

@@ -13,8 +13,8 @@ from datetime import timedelta
 
 import sqlite_utils
 
-from handlers.storage import clock
 from handlers.detection.classify import Classifier, classify_words
+from handlers.storage import clock
 
 KEEP_MESSAGES = 50_000
 KEEP_DAYS = 90
@@ -52,7 +52,7 @@ def remember(db: sqlite_utils.Database, message_id: str, wa_id: str, words: tupl
         "VALUES (?, ?, ?, ?, ?, ?)",
         [message_id, wa_id, json.dumps(list(words), ensure_ascii=False), clock.iso(now), intent, rule],
     )
-    if cursor.lastrowid % PRUNE_EVERY == 0:
+    if (cursor.lastrowid or 0) % PRUNE_EVERY == 0:
         prune(db, now)
 
 

@@ -17,16 +17,17 @@ import tomllib
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 import tomli_w
 
-from handlers.staff import audit
-from handlers.settings import WHATSAPP_TEXT_LIMIT
-from handlers.storage import clock
-from handlers.storage.db import transaction
 from handlers.detection.intents import KEYWORD_INTENTS, Intent, Match
 from handlers.detection.locales import Locale
+from handlers.settings import WHATSAPP_TEXT_LIMIT
+from handlers.staff import audit
+from handlers.storage import clock
+from handlers.storage.db import transaction
 
 KEYWORD_MAX_LENGTH = 200
 
@@ -45,7 +46,7 @@ class Change:
     match: Match = Match.WHOLE   # add/remove: this kind; move: the kind it moves TO
 
     @classmethod
-    def parse(cls, op, language, intent, keyword, match=Match.WHOLE.value) -> "Change":
+    def parse(cls, op, language, intent, keyword, match=Match.WHOLE.value) -> Change:
         if op not in ("add", "remove", "move"):
             raise KeywordError(f"unknown operation {op!r}: use add, remove or move")
         return cls(op, str(language or "").strip(), parse_intent(intent), clean_keyword(keyword),
@@ -214,7 +215,7 @@ def undo(db: sqlite_utils.Database, file_locales: dict[str, Locale], entry_id: i
 def export_toml(locale: Locale, shipped_file: Path | None = None) -> str:
     """A locale file with the merged keywords and replies. Other keys of the shipped file
     (name, countries, fillers, ...) are kept as they are; comments are not."""
-    data = tomllib.loads(shipped_file.read_text("utf-8")) if shipped_file and shipped_file.exists() else {
+    data: dict[str, Any] = tomllib.loads(shipped_file.read_text("utf-8")) if shipped_file and shipped_file.exists() else {
         "language": locale.code, "name": locale.name, "countries": list(locale.countries),
         "fillers": list(locale.fillers), "negations": list(locale.negations)}
     for intent in KEYWORD_INTENTS:
@@ -334,7 +335,7 @@ def _write_placements(db, shipped: Locale, language: str, keyword: str, target, 
             if wanted and shipped_there:
                 continue  # the file already says so; nothing to store
             if wanted or shipped_there:
-                db["keyword_edits"].insert({
+                db.table("keyword_edits").insert({
                     "language": language, "intent": intent.value, "match": kind.value, "keyword": keyword,
                     "state": "added" if wanted else "removed", "updated_by": actor, "updated_at": now,
                 })
@@ -344,7 +345,7 @@ def _write_reply(db, shipped: Locale, language: str, intent: Intent, text: str, 
     if shipped.replies.get(intent, "") == text:
         db.execute("DELETE FROM reply_overrides WHERE language = ? AND intent = ?", [language, intent.value])
     else:
-        db["reply_overrides"].upsert({"language": language, "intent": intent.value, "reply": text,
+        db.table("reply_overrides").upsert({"language": language, "intent": intent.value, "reply": text,
                                       "updated_by": actor, "updated_at": clock.now_iso()},
                                      pk=("language", "intent"))
 

@@ -2,17 +2,17 @@
 
 Fixed width, so text comparison in SQL orders the same as time does.
 """
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime(_FORMAT)
+    return moment.astimezone(UTC).strftime(_FORMAT)
 
 
 def now_iso() -> str:
@@ -20,11 +20,11 @@ def now_iso() -> str:
 
 
 def from_epoch(seconds: int | float) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc)
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def parse_iso(text: str) -> datetime:
-    return datetime.strptime(text, _FORMAT).replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, _FORMAT).replace(tzinfo=UTC)
 
 
 def later(seconds: float, start: datetime | None = None) -> str:

@@ -182,7 +182,17 @@ MIGRATIONS: list[str] = [
 ]
 
 
-def connect(path: str) -> sqlite_utils.Database:
+class Store(sqlite_utils.Database):
+    """A connection opened by connect(): sqlite-utils' Database, plus where its write-lock
+    file (see transaction()) and WAL file (see fsync_wal()) live."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str):
+        super().__init__(conn)
+        self.write_lock_path = path + "-writelock"
+        self.wal_path = path + "-wal"
+
+
+def connect(path: str) -> Store:
     """Open a connection with the service's pragmas. One per thread."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -194,10 +204,7 @@ def connect(path: str) -> sqlite_utils.Database:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
-    db = sqlite_utils.Database(conn)
-    db.write_lock_path = os.path.abspath(path) + "-writelock"  # see transaction()
-    db.wal_path = os.path.abspath(path) + "-wal"                # see fsync_wal()
-    return db
+    return Store(conn, os.path.abspath(path))
 
 
 MIGRATE_TIMEOUT_SECONDS = 30.0
@@ -251,7 +258,7 @@ def insert_row(db: sqlite_utils.Database, table: str, row: dict, ignore: bool = 
     columns = ", ".join(f'"{column}"' for column in row)
     cursor = db.execute(f'{verb} INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(row))})',
                         list(row.values()))
-    return cursor.lastrowid
+    return cursor.lastrowid or 0
 
 
 def upsert_row(db: sqlite_utils.Database, table: str, row: dict, key: str) -> None:

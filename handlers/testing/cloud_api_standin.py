@@ -120,7 +120,7 @@ class CloudApiStandIn:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def script(self, *answers: Answer) -> None:
         """Answer the next requests with these, then fall back to `default`."""
@@ -150,9 +150,9 @@ class CloudApiStandIn:
                     "metadata": {"display_phone_number": "15550001111", "phone_number_id": phone_number_id},
                     "statuses": [status]}}]}]}
             raw = json.dumps(delivery, separators=(",", ":")).encode()
-            signature = "sha256=" + hmac.new(self.callback_secret.encode(), raw, hashlib.sha256).hexdigest()
+            signature = "sha256=" + hmac.new((self.callback_secret or "").encode(), raw, hashlib.sha256).hexdigest()
             while not self._stopping.is_set():
-                request = urllib.request.Request(self.callback_url, data=raw, method="POST", headers={
+                request = urllib.request.Request(self.callback_url or "", data=raw, method="POST", headers={
                     "Content-Type": "application/json", "X-Hub-Signature-256": signature})
                 try:
                     with urllib.request.urlopen(request, timeout=5) as response:
@@ -170,7 +170,7 @@ class CloudApiStandIn:
 
     def texts_to(self, wa_id: str) -> list[str]:
         with self._lock:
-            return [r.text for r in self.received if r.to == wa_id]
+            return [r.text or "" for r in self.received if r.to == wa_id]
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         deadline = time.monotonic() + timeout
@@ -182,7 +182,7 @@ class CloudApiStandIn:
         with self._lock:
             return list(self.received)
 
-    def start(self) -> "CloudApiStandIn":
+    def start(self) -> CloudApiStandIn:
         self._thread.start()
         if self.callback_url:
             for _ in range(4):  # Meta posts statuses concurrently, not one after another

@@ -29,10 +29,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from handlers.testing import payloads
+from handlers.testing.cloud_api_standin import CloudApiStandIn
 from handlers.testing.gunicorn import Gunicorn
 from handlers.whatsapp.signature import sign
-from handlers.testing.cloud_api_standin import CloudApiStandIn
-from handlers.testing import payloads
 
 SECRET = "crash-secret"
 

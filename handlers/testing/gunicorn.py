@@ -41,11 +41,14 @@ class Gunicorn:
         if workers:
             self.env["OPTOUT_WORKERS"] = str(workers)
         self.env.pop("OPTOUT_DEV_MODE", None)
-        self._log_file = None if log_path else tempfile.NamedTemporaryFile(prefix="gunicorn-", suffix=".log")
-        self.log_path = log_path or self._log_file.name
+        self._log_file = None
+        if not log_path:
+            self._log_file = tempfile.NamedTemporaryFile(prefix="gunicorn-", suffix=".log")
+            log_path = self._log_file.name
+        self.log_path = log_path
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0, probe: str = "/healthz") -> "Gunicorn":
+    def start(self, timeout: float = 30.0, probe: str = "/healthz") -> Gunicorn:
         gunicorn = Path(sys.executable).with_name("gunicorn")
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(

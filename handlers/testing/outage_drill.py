@@ -27,11 +27,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from handlers.testing.gunicorn import Gunicorn
 from handlers.storage import clock
-from handlers.whatsapp.signature import sign
-from handlers.testing.cloud_api_standin import Answer, CloudApiStandIn
 from handlers.testing import payloads
+from handlers.testing.cloud_api_standin import Answer, CloudApiStandIn
+from handlers.testing.gunicorn import Gunicorn
+from handlers.whatsapp.signature import sign
 
 SECRET = "outage-secret"
 UNDELIVERABLE = "15559990000"

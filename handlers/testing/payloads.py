@@ -27,7 +27,7 @@ def text(body: str, **kwargs) -> dict:
 
 def status(id: str, state: str, recipient: str = "593991234567", errors: list | None = None,
            callback: str | None = None) -> dict:
-    item = {"id": id, "status": state, "timestamp": str(int(time.time())), "recipient_id": recipient}
+    item: dict[str, object] = {"id": id, "status": state, "timestamp": str(int(time.time())), "recipient_id": recipient}
     if errors:
         item["errors"] = errors
     if callback:
@@ -57,7 +57,7 @@ def change(messages=(), statuses=(), preferences=None, contacts=None) -> dict:
 
 def delivery(*changes: dict, entries: int = 1) -> dict:
     """One delivery; `changes` are split round-robin over `entries` entries."""
-    buckets = [[] for _ in range(entries)]
+    buckets: list[list[dict]] = [[] for _ in range(entries)]
     for index, item in enumerate(changes):
         buckets[index % entries].append(item)
     return {"object": "whatsapp_business_account",

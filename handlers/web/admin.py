@@ -6,20 +6,20 @@ import functools
 import logging
 from datetime import timedelta
 
-from flask import (Blueprint, flash, g, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from handlers import current
-from handlers.delivery.service import EXTENSION
-from handlers.consent import ledger, manual as manual_consent, review
-from handlers.staff import accounts, audit, keyword_store
-from handlers.staff.tryit import try_message
-from handlers.consent.ledger import Action
+from handlers.consent import ledger, review
+from handlers.consent import manual as manual_consent
 from handlers.consent.identity import InvalidIdentity, mask, normalize
-from handlers.staff.impact import preview as impact_preview
+from handlers.consent.ledger import Action
+from handlers.delivery.service import EXTENSION
 from handlers.detection.intents import KEYWORD_INTENTS, Intent, Match
+from handlers.ops.tryit import try_message
+from handlers.staff import accounts, audit, keyword_store
+from handlers.staff.impact import preview as impact_preview
 from handlers.staff.keyword_store import Change, KeywordError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",

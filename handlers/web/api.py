@@ -5,9 +5,9 @@ from flask import Blueprint, Response, request
 
 from handlers import current
 from handlers.consent import ledger
-from handlers.whatsapp import signature
 from handlers.consent.identity import InvalidIdentity, normalize
 from handlers.web.errors import json_error
+from handlers.whatsapp import signature
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from handlers import current
-from handlers.consent import ledger, manual as manual_consent, review
-from handlers.detection.intents import KEYWORD_INTENTS
-from handlers.staff import audit, keyword_store
-from handlers.staff.tryit import try_message
-from handlers.detection.classify import explain
-from handlers.consent.ledger import Action
+from handlers.consent import ledger, review
+from handlers.consent import manual as manual_consent
 from handlers.consent.identity import InvalidIdentity, normalize
+from handlers.consent.ledger import Action
+from handlers.detection.classify import explain
+from handlers.detection.intents import KEYWORD_INTENTS
+from handlers.ops.tryit import try_message
+from handlers.staff import audit, keyword_store
 from handlers.staff.impact import preview as impact_preview
 from handlers.staff.keyword_store import Change, KeywordError
 from handlers.web import api

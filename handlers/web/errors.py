@@ -15,4 +15,5 @@ def register(app) -> None:
         messages = {
             413: f"request body too large (limit {app.config.get('MAX_CONTENT_LENGTH')} bytes)",
         }
-        return json_error(error.code or 500, messages.get(error.code, error.description or error.name))
+        code = error.code or 500
+        return json_error(code, messages.get(code, error.description or error.name))

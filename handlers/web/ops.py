@@ -12,10 +12,10 @@ import sqlite3
 from flask import Blueprint, Response, request
 
 from handlers import current
-from handlers.ops import metrics
 from handlers.delivery import outbox
-from handlers.whatsapp import signature
+from handlers.ops import metrics
 from handlers.web.errors import json_error
+from handlers.whatsapp import signature
 
 bp = Blueprint("ops", __name__)
 

@@ -9,10 +9,10 @@ import time
 from flask import Blueprint, request
 
 from handlers import current
-from handlers.ops import metrics, recording
-from handlers.whatsapp import signature
 from handlers.consent.identity import mask
+from handlers.ops import metrics, recording
 from handlers.web.errors import json_error
+from handlers.whatsapp import signature
 
 bp = Blueprint("webhook", __name__)
 log = logging.getLogger("optout.webhook")

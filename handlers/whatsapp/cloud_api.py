@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from handlers.settings import WHATSAPP_TEXT_LIMIT
 
 
-
-class Disposition(str, Enum):
+class Disposition(StrEnum):
     SENT = "sent"
     RETRY = "retry"                    # transient: back off and try again
     PAIR_RATE_LIMIT = "pair_rate"      # too many messages to this user: delay this one
@@ -72,7 +70,7 @@ def send_text(api_url: str, access_token: str, phone_number_id: str, to: str, bo
             return SendResult(Disposition.SENT, message_id=message_id, http_status=response.status)
     except urllib.error.HTTPError as error:
         return classify_error(error.code, _json(error.read()), error.headers.get("Retry-After"))
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as error:
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
         return SendResult(Disposition.RETRY, detail=f"{type(error).__name__}: {error}")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 
 def _dict(value: Any) -> dict:
@@ -55,7 +55,7 @@ class Business:
 @dataclass(frozen=True)
 class Message:
     id: str
-    sender: str | None            # wa_id, or the business-scoped user id when there is no number
+    sender: str                   # wa_id, or the business-scoped user id when there is no number
     type: str
     words: tuple[str, ...]        # everything the user typed or tapped, most specific first
     timestamp: int | None
@@ -105,7 +105,7 @@ class Status:
 @dataclass(frozen=True)
 class PreferenceChange:
     """Meta's own opt-out signal (`user_preferences`): category + stop/resume. Has no id."""
-    wa_id: str | None
+    wa_id: str
     category: str
     value: str
     timestamp: int | None
@@ -126,7 +126,7 @@ class Malformed:
     raw: Any = field(repr=False, compare=False)
 
 
-Item = Union[Message, NumberChange, Status, PreferenceChange, Malformed]
+Item = Message | NumberChange | Status | PreferenceChange | Malformed
 
 
 @dataclass(frozen=True)
