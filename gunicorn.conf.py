@@ -15,12 +15,14 @@ def on_starting(server):
     """Give the workers one fresh folder for their Prometheus counts, so /metrics sums them.
 
     Set before any worker imports prometheus_client (it picks its storage at import).
-    Without PROMETHEUS_MULTIPROC_DIR it is `metrics/` beside the database; either way
+    Without PROMETHEUS_MULTIPROC_DIR it is `metrics/` beside the SQLite database, or
+    `var/metrics-<address>` with PostgreSQL (counts are per host either way); either way
     the previous run's files are removed (counters restart with the service, as
     Prometheus expects)."""
     directory = server_value(METRICS_DIR_VARIABLE, None)
     if not directory:
-        directory = default_metrics_dir(server_value("OPTOUT_DB", DEFAULT_DB))
+        database = server_value("OPTOUT_DATABASE_URL", "") or server_value("OPTOUT_DB", DEFAULT_DB)
+        directory = default_metrics_dir(database, bind)
         os.environ[METRICS_DIR_VARIABLE] = directory  # for the workers' Settings and prometheus_client
     os.makedirs(directory, exist_ok=True)
     for stale in glob.glob(os.path.join(directory, "*.db")):
@@ -28,7 +30,7 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """Each worker runs an outbox sender thread; they share the queue through SQLite."""
+    """Each worker runs an outbox sender thread; they share the queue through the database."""
     service = _service(worker)
     if service is not None:
         service.worker.start()

@@ -62,7 +62,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("WHATSAPP_ACCESS_TOKEN", "access_token", "empty (sends fail with an operator alert)",
              "token used to send confirmations"),
     Variable("WHATSAPP_API_URL", "api_url", f"`{DEFAULT_API_URL}`", "Graph API base URL"),
-    Variable("OPTOUT_DB", "db_path", "`var/optout.db` under the project", "the SQLite file"),
+    Variable("OPTOUT_DATABASE_URL", "database_url", "`sqlite:///` + `OPTOUT_DB`",
+             "the database: `sqlite:///path/to/file.db`, or `postgresql://user:password@host:5432/name` "
+             "for several hosts sharing one (see docs/deployment.md)"),
+    Variable("OPTOUT_DB", "db_path", "`var/optout.db` under the project",
+             "the SQLite file (when `OPTOUT_DATABASE_URL` is not set)"),
     Variable("OPTOUT_DEFAULT_LANGUAGE", "default_language", "`en`", "reply language when nothing else decides"),
     Variable("OPTOUT_LOCALES_DIR", "locales_dir", "`locales/` under the project",
              "the folder of locale files (keywords and replies per language)"),
@@ -87,7 +91,8 @@ VARIABLES: tuple[Variable, ...] = (
              "how often an idle sender looks for due confirmations", _number),
     Variable("OPTOUT_MAX_BODY_BYTES", "max_body_bytes", "`8388608` (8 MB)",
              "largest delivery accepted (Meta sends up to about 3 MB)", _count),
-    Variable(METRICS_DIR_VARIABLE, "metrics_dir", "`metrics/` beside the database (under gunicorn)",
+    Variable(METRICS_DIR_VARIABLE, "metrics_dir",
+             "`metrics/` beside the SQLite file, or `var/metrics-<address>` with PostgreSQL (under gunicorn)",
              "where gunicorn workers keep their Prometheus counts so `/metrics` sums them"),
     Variable("OPTOUT_DEV_MODE", "dev_mode", "off",
              "`1`: start with fixed development secrets (`dev-app-secret`, `dev-verify-token`, "
@@ -113,8 +118,26 @@ def server_value(name: str, fallback, env: Mapping[str, str] | None = None):
     return fallback if value is None else value
 
 
-def default_metrics_dir(db_path: str) -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(db_path)), "metrics")
+def default_metrics_dir(database: str, bind: str = "") -> str:
+    """`metrics/` beside a SQLite file; for PostgreSQL, `var/metrics-<address>` under the
+    project (one folder per service instance on the machine)."""
+    path = sqlite_file(database)
+    if path is None:
+        return str(PROJECT_DIR / "var" / ("metrics-" + "".join(c if c.isalnum() else "-" for c in bind)).rstrip("-"))
+    return os.path.join(os.path.dirname(os.path.abspath(path)), "metrics")
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def sqlite_file(database: str) -> str | None:
+    """The SQLite file a database setting names (a path, or `sqlite:///path`, with
+    `sqlite:////abs/path` absolute as in SQLAlchemy), or None for a PostgreSQL URL."""
+    if database.startswith(POSTGRES_SCHEMES):
+        return None
+    if database.startswith("sqlite:///"):
+        return database[len("sqlite:///"):]
+    return database
 
 
 @dataclass(frozen=True)
@@ -125,6 +148,7 @@ class Settings:
     access_token: str = ""
     api_url: str = DEFAULT_API_URL
     db_path: str = DEFAULT_DB
+    database_url: str = ""           # sqlite:///path or postgresql://...; empty: the SQLite file db_path
     locales_dir: str = str(PROJECT_DIR / "locales")
     default_language: str = "en"
     dev_mode: bool = False
@@ -153,6 +177,11 @@ class Settings:
                     values[variable.field] = value
         values.update(overrides)
         return cls(**values).checked()
+
+    @property
+    def database(self) -> str:
+        """What the storage layer opens: OPTOUT_DATABASE_URL, or else the SQLite file OPTOUT_DB."""
+        return self.database_url or self.db_path
 
     @property
     def session_key(self) -> str:
@@ -185,6 +214,9 @@ class Settings:
                 f"{', '.join(missing)} not set. Set them (see .env.example), or set "
                 "OPTOUT_DEV_MODE=1 to run locally with development-only secrets."
             )
+        if settings.database_url and not settings.database_url.startswith(("sqlite:///", *POSTGRES_SCHEMES)):
+            raise ConfigError("OPTOUT_DATABASE_URL must start with sqlite:/// or postgresql://, got "
+                              f"{settings.database_url.split('://')[0]!r}://...")
         if not settings.api_url.startswith(("http://", "https://")):
             raise ConfigError(f"WHATSAPP_API_URL must be an http(s) URL, got {settings.api_url!r}")
         if settings.outbox_lease_seconds <= settings.send_timeout_seconds:

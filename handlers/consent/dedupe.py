@@ -3,16 +3,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import sqlite_utils
-
 from handlers.storage import clock
+from handlers.storage.db import Database
 
 # Meta retries a delivery for up to 7 days; keys older than this can go.
 KEEP_DAYS = 30
 PRUNE_EVERY = 1000
 
 
-def claim(db: sqlite_utils.Database, key: str, kind: str) -> bool:
+def claim(db: Database, key: str, kind: str) -> bool:
     """True the first time `key` is seen. Runs inside the delivery's transaction, so a
     delivery that fails to commit leaves its keys unclaimed for the retry."""
     now = clock.utcnow()

@@ -13,10 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-import sqlite_utils
-
 from handlers.storage import clock
-from handlers.storage.db import insert_row, upsert_row
+from handlers.storage.db import Database, insert_row, lock, upsert_row
 
 
 class Action(StrEnum):
@@ -62,7 +60,7 @@ def clean_reason(value: object) -> str:
     return " ".join(str(value or "").split())
 
 
-def record(db: sqlite_utils.Database, change: ConsentChange) -> Recorded:
+def record(db: Database, change: ConsentChange) -> Recorded:
     """Apply a consent change and append it to the history.
 
     A request that would not change anything (STOP while already suppressed) is
@@ -70,6 +68,7 @@ def record(db: sqlite_utils.Database, change: ConsentChange) -> Recorded:
     (Meta redelivers out of order, for days) is kept in the history with
     applied=0 and does not overturn the newer decision.
     """
+    lock(db, consent_lock(change.wa_id))  # the state read below decides the write
     current = state(db, change.wa_id)
     suppress = change.action is Action.OPT_OUT
     if current is not None and bool(current["suppressed"]) == suppress:
@@ -107,17 +106,22 @@ def record(db: sqlite_utils.Database, change: ConsentChange) -> Recorded:
     return Recorded(event_id, changed=applied, applied=applied)
 
 
-def state(db: sqlite_utils.Database, wa_id: str) -> dict | None:
+def consent_lock(wa_id: str) -> str:
+    """The lock (storage.db.lock) that serialises consent changes of one user, across hosts."""
+    return f"consent:{wa_id}"
+
+
+def state(db: Database, wa_id: str) -> dict | None:
     rows = list(db.query("SELECT * FROM suppressions WHERE wa_id = ?", [wa_id]))
     return rows[0] if rows else None
 
 
-def is_suppressed(db: sqlite_utils.Database, wa_id: str) -> bool:
+def is_suppressed(db: Database, wa_id: str) -> bool:
     row = state(db, wa_id)
     return bool(row and row["suppressed"])
 
 
-def suppressed_among(db: sqlite_utils.Database, wa_ids: list[str]) -> set[str]:
+def suppressed_among(db: Database, wa_ids: list[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(wa_ids), 500):
         chunk = wa_ids[start:start + 500]
@@ -131,11 +135,11 @@ def suppressed_among(db: sqlite_utils.Database, wa_ids: list[str]) -> set[str]:
     return found
 
 
-def history(db: sqlite_utils.Database, wa_id: str) -> list[dict]:
+def history(db: Database, wa_id: str) -> list[dict]:
     return list(db.query("SELECT * FROM consent_events WHERE wa_id = ? ORDER BY id", [wa_id]))
 
 
-def suppressed_rows(db: sqlite_utils.Database):
+def suppressed_rows(db: Database):
     """Every suppressed identity, oldest first, streamed (for CSV export)."""
     return db.query(
         "SELECT wa_id, since, source, rule FROM suppressions WHERE suppressed = 1 ORDER BY since, wa_id"
@@ -145,7 +149,7 @@ def suppressed_rows(db: sqlite_utils.Database):
 CSV_COLUMNS = ("wa_id", "since", "source", "rule")
 
 
-def suppressions_csv(db: sqlite_utils.Database, chunk_chars: int = 64_000) -> Iterator[str]:
+def suppressions_csv(db: Database, chunk_chars: int = 64_000) -> Iterator[str]:
     """The suppression list as CSV text (header first), in chunks of about `chunk_chars`,
     streamed from the database: the API's download and `flask suppressions export`."""
     buffer = io.StringIO()

@@ -12,14 +12,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import sqlite_utils
-
 from handlers.consent import ledger
 from handlers.consent.identity import InvalidIdentity, mask, normalize
 from handlers.consent.ledger import Action, ConsentChange, Source
 from handlers.staff import audit
 from handlers.storage import clock
-from handlers.storage.db import transaction
+from handlers.storage.db import Database, lock, transaction
 
 log = logging.getLogger("optout.consent")
 
@@ -29,11 +27,12 @@ REASON_COLUMNS = ("reason", "note", "motivo")
 BATCH = 500
 
 
-def set_by_hand(db: sqlite_utils.Database, wa_id: str, action: Action, actor: str, reason: str) -> bool:
+def set_by_hand(db: Database, wa_id: str, action: Action, actor: str, reason: str) -> bool:
     reason = ledger.clean_reason(reason)
     if not reason:
         raise ValueError("a reason is required")
     with transaction(db):
+        lock(db, ledger.consent_lock(wa_id))
         before = ledger.state(db, wa_id)
         recorded = ledger.record(db, ConsentChange(
             wa_id=wa_id, action=action, source=Source.STAFF, occurred_at=clock.now_iso(),
@@ -106,7 +105,7 @@ def parse_date(value: str) -> str:
     return clock.iso(moment)
 
 
-def import_rows(db: sqlite_utils.Database, rows: Iterable[tuple[int, dict]], actor: str,
+def import_rows(db: Database, rows: Iterable[tuple[int, dict]], actor: str,
                 progress: Callable[[int], None] = lambda n: None) -> ImportSummary:
     """Suppress each valid number (source import, actor = the file), in batches so the
     webhook is never kept waiting on the write lock for long."""

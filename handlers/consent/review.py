@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 
-import sqlite_utils
-
 from handlers.consent import ledger
 from handlers.consent.ledger import Action, ConsentChange, Source
 from handlers.detection.classify import Classification
 from handlers.settings import WHATSAPP_TEXT_LIMIT
 from handlers.staff import audit
 from handlers.storage import clock
-from handlers.storage.db import insert_row, transaction
+from handlers.storage.db import Database, insert_row, lock, transaction
 
 DECISIONS = ("opt_out", "not_opt_out")
 
@@ -23,7 +21,7 @@ class ReviewError(ValueError):
     pass
 
 
-def add(db: sqlite_utils.Database, message_id: str, wa_id: str, text: str,
+def add(db: Database, message_id: str, wa_id: str, text: str,
         classification: Classification, language: str | None = None) -> None:
     """Queue a message (inside the delivery's transaction); a redelivery adds nothing."""
     insert_row(db, "review_queue", {
@@ -37,25 +35,26 @@ def add(db: sqlite_utils.Database, message_id: str, wa_id: str, text: str,
     }, ignore=True)
 
 
-def pending(db: sqlite_utils.Database, limit: int = 200) -> list[dict]:
+def pending(db: Database, limit: int = 200) -> list[dict]:
     return _rows(db, "SELECT * FROM review_queue WHERE state = 'pending' ORDER BY received_at LIMIT ?", [limit])
 
 
-def decided(db: sqlite_utils.Database, limit: int = 50) -> list[dict]:
+def decided(db: Database, limit: int = 50) -> list[dict]:
     return _rows(db, "SELECT * FROM review_queue WHERE state = 'decided' ORDER BY decided_at DESC LIMIT ?", [limit])
 
 
-def get(db: sqlite_utils.Database, message_id: str) -> dict | None:
+def get(db: Database, message_id: str) -> dict | None:
     rows = _rows(db, "SELECT * FROM review_queue WHERE message_id = ?", [message_id])
     return rows[0] if rows else None
 
 
-def decide(db: sqlite_utils.Database, message_id: str, decision: str, actor: str, reason: str) -> dict:
+def decide(db: Database, message_id: str, decision: str, actor: str, reason: str) -> dict:
     """Record a person's decision; "opt_out" suppresses the sender (source staff)."""
     if decision not in DECISIONS:
         raise ReviewError(f"unknown decision {decision!r}: use opt_out or not_opt_out")
     reason = ledger.clean_reason(reason)
     with transaction(db):
+        lock(db, f"review:{message_id}")
         item = get(db, message_id)
         if item is None:
             raise ReviewError(f"no message {message_id!r} in the review queue")

@@ -10,10 +10,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import sqlite_utils
-
 from handlers.storage import clock
-from handlers.storage.db import transaction
+from handlers.storage.db import Database, skip_locked, transaction
 
 LEASE_SECONDS = 60
 MAX_BACKOFF_SECONDS = 3600
@@ -30,7 +28,7 @@ class Reply:
     deadline: str
 
 
-def enqueue(db: sqlite_utils.Database, reply: Reply, skip_reason: str | None = None) -> bool:
+def enqueue(db: Database, reply: Reply, skip_reason: str | None = None) -> bool:
     """Queue a reply (or record why it is not sent). False if this event already has one."""
     now = clock.now_iso()
     cursor = db.execute(
@@ -46,7 +44,7 @@ def enqueue(db: sqlite_utils.Database, reply: Reply, skip_reason: str | None = N
     return cursor.rowcount == 1
 
 
-def claim_next(db: sqlite_utils.Database, lease_seconds: float = LEASE_SECONDS) -> dict | None:
+def claim_next(db: Database, lease_seconds: float = LEASE_SECONDS) -> dict | None:
     """Take the next due row for this sender, or None. Rows of a paused number wait.
 
     The lease must outlast a send (its timeout) plus the time Meta takes to post the
@@ -56,12 +54,14 @@ def claim_next(db: sqlite_utils.Database, lease_seconds: float = LEASE_SECONDS) 
     again as soon as the service is back rather than when its lease runs out; if the
     first send had gone out, the user gets the confirmation twice (a durable claim
     would only delay that duplicate, unless Meta's `sent` callback arrived first).
-    Recording the send (mark_sent) is fsynced and carries the claim to disk with it."""
+    Recording the send (mark_sent) is fsynced and carries the claim to disk with it.
+    On PostgreSQL the row is taken FOR UPDATE SKIP LOCKED: senders on other hosts pass
+    over it instead of waiting, and none can take it until its lease runs out."""
     now = clock.now_iso()
     with transaction(db, durable=False):
         rows = list(
             db.query(
-                """UPDATE outbox
+                f"""UPDATE outbox
                    SET state = 'sending', lease_until = :lease, attempts = attempts + 1
                    WHERE id = (
                        SELECT id FROM outbox
@@ -69,7 +69,7 @@ def claim_next(db: sqlite_utils.Database, lease_seconds: float = LEASE_SECONDS) 
                               OR (state = 'sending' AND lease_until <= :now))
                          AND phone_number_id NOT IN
                              (SELECT phone_number_id FROM send_pauses WHERE until > :now)
-                       ORDER BY next_attempt_at, id LIMIT 1)
+                       ORDER BY next_attempt_at, id LIMIT 1{skip_locked(db)})
                    RETURNING *""",
                 {"now": now, "lease": clock.later(lease_seconds)},
             )
@@ -77,7 +77,7 @@ def claim_next(db: sqlite_utils.Database, lease_seconds: float = LEASE_SECONDS) 
     return rows[0] if rows else None
 
 
-def mark_sent(db: sqlite_utils.Database, row_id: int, provider_message_id: str | None) -> None:
+def mark_sent(db: Database, row_id: int, provider_message_id: str | None) -> None:
     with transaction(db):
         db.execute(
             "UPDATE outbox SET state = 'sent', provider_message_id = ?, sent_at = ?, lease_until = NULL, "
@@ -86,7 +86,7 @@ def mark_sent(db: sqlite_utils.Database, row_id: int, provider_message_id: str |
         )
 
 
-def mark_failed(db: sqlite_utils.Database, row: dict, reason: str) -> None:
+def mark_failed(db: Database, row: dict, reason: str) -> None:
     """Only while this sender still holds the row (see `_HELD`)."""
     with transaction(db):
         db.execute(
@@ -101,7 +101,7 @@ def mark_failed(db: sqlite_utils.Database, row: dict, reason: str) -> None:
 _HELD = "id = ? AND state = 'sending' AND attempts = ?"
 
 
-def retry_later(db: sqlite_utils.Database, row: dict, reason: str, delay: float | None = None,
+def retry_later(db: Database, row: dict, reason: str, delay: float | None = None,
                 max_attempts: int = 12, count_attempt: bool = True) -> str:
     """Put a row back with exponential backoff, or give up past its attempts or its deadline.
 
@@ -123,7 +123,7 @@ def retry_later(db: sqlite_utils.Database, row: dict, reason: str, delay: float 
     return "retry"
 
 
-def pause_number(db: sqlite_utils.Database, phone_number_id: str, seconds: float, reason: str) -> None:
+def pause_number(db: Database, phone_number_id: str, seconds: float, reason: str) -> None:
     """Hold every send from one business number (throughput limits apply per number)."""
     with transaction(db):
         db.table("send_pauses").upsert(
@@ -132,7 +132,7 @@ def pause_number(db: sqlite_utils.Database, phone_number_id: str, seconds: float
         )
 
 
-def confirm_by_callback(db: sqlite_utils.Database, callback_data: str | None, provider_message_id: str) -> None:
+def confirm_by_callback(db: Database, callback_data: str | None, provider_message_id: str) -> None:
     """A status callback names the outbox row we sent: proof it went out, even if its sender died
     before recording so. Must run inside the caller's transaction."""
     if not callback_data or not callback_data.startswith("outbox:"):
@@ -153,14 +153,14 @@ def backoff_seconds(attempts: int) -> float:
     return base * random.uniform(0.8, 1.2)
 
 
-def oldest_pending_seconds(db: sqlite_utils.Database) -> float | None:
+def oldest_pending_seconds(db: Database) -> float | None:
     row = db.execute("SELECT min(created_at) FROM outbox WHERE state = 'pending'").fetchone()
     if not row or not row[0]:
         return None
     return max(0.0, (clock.utcnow() - clock.parse_iso(row[0])).total_seconds())
 
 
-def backlog(db: sqlite_utils.Database) -> dict[str, int]:
+def backlog(db: Database) -> dict[str, int]:
     counts = {state: 0 for state in ("pending", "sending", "sent", "failed", "skipped")}
     for row in db.query("SELECT state, count(*) AS n FROM outbox GROUP BY state"):
         counts[row["state"]] = row["n"]

@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import assert_never
-
-import sqlite_utils
 
 from handlers.consent import contacts, dedupe, ledger, review
 from handlers.consent.ledger import Action, ConsentChange, Source
@@ -31,7 +28,7 @@ from handlers.detection.intents import Intent
 from handlers.settings import Settings
 from handlers.staff import impact
 from handlers.storage import clock
-from handlers.storage.db import fsync_wal, insert_row, transaction
+from handlers.storage.db import Database, OperationalError, fsync_wal, insert_row, transaction
 from handlers.whatsapp.parse import Delivery, Item, Malformed, Message, NumberChange, PreferenceChange, Status
 
 log = logging.getLogger("optout.pipeline")
@@ -42,7 +39,7 @@ OPTED_OUT_BY_META = 131050
 @dataclass
 class Context:
     """What every handler may use: passed explicitly, never looked up globally."""
-    db: sqlite_utils.Database
+    db: Database
     classifier: Classifier
     settings: Settings
     dry_run: bool = False
@@ -161,7 +158,7 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
                 try:
                     with ctx.db.atomic():
                         outcome = handle(ctx, work)
-                except sqlite3.OperationalError:
+                except OperationalError:
                     raise  # the database, not the item: refuse the delivery so Meta retries it
                 except Exception as error:
                     outcome = _dead_letter(ctx, work, error)

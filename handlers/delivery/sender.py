@@ -57,7 +57,7 @@ class OutboxWorker:
         self._wake.set()
 
     def _run(self) -> None:
-        db = connect(self.settings.db_path)
+        db = connect(self.settings.database)
         try:
             while not self._stop.is_set():
                 try:

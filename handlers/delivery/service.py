@@ -1,12 +1,10 @@
 """What one service process holds: settings, the classifier, per-thread database
-connections and the outbox worker. Flask-free, so the CLI, tests and replay
+connections (or handles on one PostgreSQL pool) and the outbox worker. Flask-free, so the CLI, tests and replay
 build the same thing the webhook uses."""
 from __future__ import annotations
 
 import threading
 import time
-
-import sqlite_utils
 
 from handlers.delivery.pipeline import Context, Result, process_delivery
 from handlers.delivery.sender import OutboxWorker
@@ -14,7 +12,7 @@ from handlers.detection.classify import Classifier
 from handlers.detection.locales import load_locales
 from handlers.settings import Settings
 from handlers.staff import keyword_store
-from handlers.storage.db import connect, migrate
+from handlers.storage.db import Database, Opener, migrate
 from handlers.whatsapp.parse import parse_delivery
 
 EXTENSION = "optout"  # the Service's key in a Flask app's extensions (see handlers/current.py)
@@ -24,7 +22,8 @@ class Service:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._local = threading.local()
-        self._connections: list[sqlite_utils.Database] = []
+        self._opener = Opener(settings.database)
+        self._connections: list[Database] = []
         self._lock = threading.Lock()
         migrate(self.db)
         self.file_locales = load_locales(settings.locales_dir)
@@ -69,11 +68,12 @@ class Service:
         return Classifier.from_locales(locales, default_language=self.settings.default_language)
 
     @property
-    def db(self) -> sqlite_utils.Database:
-        """This thread's connection (SQLite connections are not shared between threads)."""
+    def db(self) -> Database:
+        """This thread's connection (SQLite connections are not shared between threads;
+        PostgreSQL handles share the process's pool)."""
         db = getattr(self._local, "db", None)
         if db is None:
-            db = connect(self.settings.db_path)
+            db = self._opener.connect()
             self._local.db = db
             with self._lock:
                 self._connections.append(db)
@@ -94,4 +94,5 @@ class Service:
             for db in self._connections:
                 db.close()
             self._connections.clear()
+        self._opener.close()
         self._local = threading.local()

@@ -2,14 +2,13 @@
 what the service would make of a message from a number, explained."""
 from __future__ import annotations
 
-import sqlite_utils
-
 from handlers.consent import contacts
 from handlers.consent.identity import InvalidIdentity, normalize
 from handlers.detection.classify import Classifier, explain
+from handlers.storage.db import Database
 
 
-def try_message(db: sqlite_utils.Database, classifier: Classifier, text: str, number: str | None) -> dict:
+def try_message(db: Database, classifier: Classifier, text: str, number: str | None) -> dict:
     """`explain()` for `text` as if sent from `number` (its country and last reply language
     help pick the reply language). A number that cannot be read is reported in
     `number_error`, and the text is explained without it."""

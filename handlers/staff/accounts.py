@@ -9,11 +9,10 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-import sqlite_utils
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from handlers.storage import clock
-from handlers.storage.db import transaction
+from handlers.storage.db import Database, lock, transaction
 
 MAX_FAILURES = 5
 WINDOW = timedelta(minutes=15)
@@ -34,7 +33,7 @@ class LoginResult:
     message: str = ""
 
 
-def add(db: sqlite_utils.Database, name: str, password: str) -> None:
+def add(db: Database, name: str, password: str) -> None:
     if not _NAME.match(name or ""):
         raise StaffError("a staff name is 2-64 letters, digits or . _ @ -")
     if len(password or "") < MIN_PASSWORD_LENGTH:
@@ -46,7 +45,7 @@ def add(db: sqlite_utils.Database, name: str, password: str) -> None:
                             "created_at": clock.now_iso()})
 
 
-def set_password(db: sqlite_utils.Database, name: str, password: str) -> None:
+def set_password(db: Database, name: str, password: str) -> None:
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise StaffError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
     with transaction(db):
@@ -55,26 +54,27 @@ def set_password(db: sqlite_utils.Database, name: str, password: str) -> None:
         db.execute("UPDATE staff SET password_hash = ? WHERE name = ?", [generate_password_hash(password), name])
 
 
-def remove(db: sqlite_utils.Database, name: str) -> None:
+def remove(db: Database, name: str) -> None:
     with transaction(db):
         if not exists(db, name):
             raise StaffError(f"no staff account {name!r}")
         db.execute("DELETE FROM staff WHERE name = ?", [name])
 
 
-def exists(db: sqlite_utils.Database, name: str) -> bool:
+def exists(db: Database, name: str) -> bool:
     return db.execute("SELECT 1 FROM staff WHERE name = ?", [name]).fetchone() is not None
 
 
-def names(db: sqlite_utils.Database) -> list[dict]:
+def names(db: Database) -> list[dict]:
     return list(db.query("SELECT name, created_at FROM staff ORDER BY name"))
 
 
-def login(db: sqlite_utils.Database, name: str, password: str, ip: str) -> LoginResult:
+def login(db: Database, name: str, password: str, ip: str) -> LoginResult:
     """Check a password, unless this name or address failed too often lately."""
     name, ip = (name or "").strip()[:64], (ip or "-")[:64]
     since = clock.iso(clock.utcnow() - WINDOW)
     with transaction(db):
+        lock(db, f"login:name:{name}", f"login:ip:{ip}")  # no two hosts check one name or address at once
         failures = db.execute(
             "SELECT count(*) FROM login_attempts WHERE ok = 0 AND at > ? AND (name = ? OR ip = ?)",
             [since, name, ip]).fetchone()[0]

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 
-import sqlite_utils
-
 from handlers.storage import clock
-from handlers.storage.db import insert_row
+from handlers.storage.db import Database, insert_row
 
 UNDOABLE = {"keyword.add", "keyword.remove", "keyword.move", "reply.set", "undo"}
 
 
-def entries(db: sqlite_utils.Database, limit: int = 200) -> list[dict]:
+def entries(db: Database, limit: int = 200) -> list[dict]:
     """The newest entries first, before/after decoded, with whether each can be undone."""
     rows = list(db.query("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", [limit]))
     for row in rows:
@@ -24,7 +22,7 @@ def entries(db: sqlite_utils.Database, limit: int = 200) -> list[dict]:
     return rows
 
 
-def record(db: sqlite_utils.Database, actor: str, action: str, target: str, before, after, *,
+def record(db: Database, actor: str, action: str, target: str, before, after, *,
            undoes: int | None = None, config_changed: bool = False) -> int:
     """Append an entry inside the caller's transaction; returns its id. `config_changed`
     (keyword and reply edits) also bumps config_version, so every worker reloads."""

@@ -11,10 +11,9 @@ import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import sqlite_utils
-
 from handlers.detection.classify import Classifier, classify_words
 from handlers.storage import clock
+from handlers.storage.db import Database
 
 KEEP_MESSAGES = 50_000
 KEEP_DAYS = 90
@@ -37,7 +36,7 @@ class Impact:
 PRUNE_EVERY = 500
 
 
-def remember(db: sqlite_utils.Database, message_id: str, wa_id: str, words: tuple[str, ...],
+def remember(db: Database, message_id: str, wa_id: str, words: tuple[str, ...],
              intent: str, rule: str | None) -> None:
     """Keep a received message's words (inside the delivery's transaction), bounded.
 
@@ -56,14 +55,14 @@ def remember(db: sqlite_utils.Database, message_id: str, wa_id: str, words: tupl
         prune(db, now)
 
 
-def prune(db: sqlite_utils.Database, now=None) -> None:
+def prune(db: Database, now=None) -> None:
     now = now or clock.utcnow()
     db.execute("DELETE FROM inbound_messages WHERE received_at < ?", [clock.iso(now - timedelta(days=KEEP_DAYS))])
     db.execute("DELETE FROM inbound_messages WHERE rowid <= (SELECT max(rowid) FROM inbound_messages) - ?",
                [KEEP_MESSAGES])
 
 
-def preview(db: sqlite_utils.Database, before: Classifier, after: Classifier, limit: int = PREVIEW_LIMIT) -> Impact:
+def preview(db: Database, before: Classifier, after: Classifier, limit: int = PREVIEW_LIMIT) -> Impact:
     impact = Impact()
     for row in db.query("SELECT * FROM inbound_messages ORDER BY received_at DESC LIMIT ?", [limit]):
         words = tuple(json.loads(row["words"]))

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 import tomli_w
 
 from handlers.detection.intents import KEYWORD_INTENTS, Intent, Match
@@ -27,9 +26,10 @@ from handlers.detection.locales import Locale
 from handlers.settings import WHATSAPP_TEXT_LIMIT
 from handlers.staff import audit
 from handlers.storage import clock
-from handlers.storage.db import transaction
+from handlers.storage.db import Database, lock, transaction
 
 KEYWORD_MAX_LENGTH = 200
+CONFIG_LOCK = "config"  # edits validate against the current keywords: one at a time, on every host
 
 
 class KeywordError(ValueError):
@@ -87,12 +87,12 @@ def same_word(keyword: str) -> str:
 # -- reading ---------------------------------------------------------------------------
 
 
-def config_version(db: sqlite_utils.Database) -> int:
+def config_version(db: Database) -> int:
     row = db.execute("SELECT version FROM config_version WHERE id = 1").fetchone()
     return row[0] if row else 0
 
 
-def merged_locales(db: sqlite_utils.Database, file_locales: dict[str, Locale]) -> dict[str, Locale]:
+def merged_locales(db: Database, file_locales: dict[str, Locale]) -> dict[str, Locale]:
     """The shipped locales with the staff edits applied; the input is not modified."""
     edits = list(db.query("SELECT * FROM keyword_edits ORDER BY updated_at, keyword"))
     overrides = list(db.query("SELECT * FROM reply_overrides"))
@@ -138,10 +138,11 @@ def with_change(locales: dict[str, Locale], change: Change) -> dict[str, Locale]
 # -- writing ---------------------------------------------------------------------------
 
 
-def apply_change(db: sqlite_utils.Database, file_locales: dict[str, Locale], change: Change,
+def apply_change(db: Database, file_locales: dict[str, Locale], change: Change,
                  actor: str) -> int:
     """Validate and save a keyword change; returns the audit entry id."""
     with transaction(db):
+        lock(db, CONFIG_LOCK)
         merged = merged_locales(db, file_locales)
         locale = _locale(merged, change.language)
         before = placements(locale, change.keyword)
@@ -152,11 +153,12 @@ def apply_change(db: sqlite_utils.Database, file_locales: dict[str, Locale], cha
                       _placement_json(change.language, change.keyword, after), config_changed=True)
 
 
-def set_reply(db: sqlite_utils.Database, file_locales: dict[str, Locale], language: str, intent,
+def set_reply(db: Database, file_locales: dict[str, Locale], language: str, intent,
               reply, actor: str) -> int:
     intent = parse_intent(intent)
     text = validate_reply(reply)
     with transaction(db):
+        lock(db, CONFIG_LOCK)
         merged = merged_locales(db, file_locales)
         locale = _locale(merged, language)
         before = locale.replies.get(intent, "")
@@ -178,9 +180,10 @@ def validate_reply(reply) -> str:
     return text
 
 
-def undo(db: sqlite_utils.Database, file_locales: dict[str, Locale], entry_id: int, actor: str) -> int:
+def undo(db: Database, file_locales: dict[str, Locale], entry_id: int, actor: str) -> int:
     """Put back what an audited edit changed; the undo is itself audited (and undoable)."""
     with transaction(db):
+        lock(db, CONFIG_LOCK)
         rows = list(db.query("SELECT * FROM audit_log WHERE id = ?", [entry_id]))
         if not rows:
             raise KeywordError(f"no audit entry {entry_id}")
@@ -227,7 +230,7 @@ def export_toml(locale: Locale, shipped_file: Path | None = None) -> str:
     return tomli_w.dumps(data)
 
 
-def import_toml(db: sqlite_utils.Database, file_locales: dict[str, Locale], text: str, actor: str,
+def import_toml(db: Database, file_locales: dict[str, Locale], text: str, actor: str,
                 language: str | None = None) -> list[int]:
     """Make a language's keywords and replies what a locale file says, as audited edits.
     All or nothing: one refused keyword refuses the file."""
@@ -251,6 +254,7 @@ def import_toml(db: sqlite_utils.Database, file_locales: dict[str, Locale], text
             replies[intent] = validate_reply(section["reply"])
     ids = []
     with transaction(db):
+        lock(db, CONFIG_LOCK)
         merged = merged_locales(db, file_locales)
         locale = _locale(merged, code)
         by_form = {same_word(k): k for k in wanted}

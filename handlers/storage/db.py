@@ -1,10 +1,21 @@
-"""The one place that opens the SQLite database and owns its schema.
+"""The one place that opens the database and owns its schema: SQLite (embedded, the
+default) or PostgreSQL (several hosts sharing one database; see postgres.py).
 
-Every connection gets the same pragmas: WAL (set once, at migration), a busy
+SQLite: every connection gets the same pragmas: WAL (set once, at migration), a busy
 timeout so gunicorn workers queue instead of failing, and synchronous=FULL so a
 commit is fsynced before the webhook answers 200 (transaction(durable=False) is the
 one, explicit, exception). Writers queue on a lock file rather than on SQLite's
 sleeping busy handler.
+
+PostgreSQL: the same queries, translated (postgres.py); synchronous commits, and
+`SET LOCAL synchronous_commit = off` where SQLite would use NORMAL; advisory locks
+(`lock()`) where SQLite's single writer made a read-then-write safe.
+
+Code above this floor sees `Database` (connect(), Opener.connect()) and uses only:
+execute/query with SQLite-dialect SQL (`?` or `:name` placeholders, INSERT OR IGNORE,
+INSERT OR REPLACE, lastrowid), table(name).insert/upsert, atomic() (a savepoint), and
+this module's transaction(), lock(), skip_locked(), insert_row(), upsert_row() and
+fsync_wal(). Catch OperationalError / Error / IntegrityError from here, not sqlite3's.
 """
 from __future__ import annotations
 
@@ -12,16 +23,50 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
+import psycopg
 import sqlite_utils
+
+from handlers.settings import sqlite_file
+from handlers.storage import postgres
+from handlers.storage.postgres import PostgresStore, Shared
+
+# What a caller may catch, whichever database is in use.
+OperationalError = (sqlite3.OperationalError, psycopg.OperationalError)   # unavailable, locked, timed out: retry
+IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)         # a constraint or trigger refused it
+Error = (sqlite3.Error, psycopg.Error)
 
 BUSY_TIMEOUT_MS = 10_000
 
-# Ordered migrations: each runs once, in its own transaction; the applied
-# version is kept in PRAGMA user_version. Append, never edit.
-MIGRATIONS: list[str] = [
+
+
+@dataclass(frozen=True)
+class Migration:
+    """A migration written twice, for a change the translation cannot make (see MIGRATIONS)."""
+    sqlite: str
+    postgresql: str
+
+
+# Ordered migrations, one schema description for both databases: each runs once, and
+# the number applied is the schema version (SQLite: PRAGMA user_version; PostgreSQL:
+# the schema_version table). Append, never edit.
+#
+# How to add one: append a string of SQLite DDL, as below. The same text is
+# translated for PostgreSQL (postgres.schema_statements): CREATE TABLE / INDEX,
+# ALTER TABLE ADD COLUMN, DROP, INSERT/UPDATE of seed rows, and append-only triggers
+# of the form `BEGIN SELECT RAISE(ABORT, 'why'); END` translate as they are; use the
+# types INTEGER, REAL, TEXT and BLOB (TEXT compares bytewise on both). What does not
+# translate (another kind of trigger, COLLATE NOCASE, a table rebuilt by copying)
+# raises when the service starts on PostgreSQL: append a Migration(sqlite=...,
+# postgresql=...) pair instead, whose PostgreSQL text runs as one script. Check
+# both with `pytest tests/test_migrations.py` (it runs on PostgreSQL when one can be
+# started, see tests/conftest.py).
+MIGRATIONS: list[str | Migration] = [
     """
     CREATE TABLE processed (
         key TEXT PRIMARY KEY,            -- message:<wamid>, status:<id>:<status>, preference:<hash>
@@ -182,9 +227,32 @@ MIGRATIONS: list[str] = [
 ]
 
 
+class Cursor(Protocol):
+    """What execute() returns: sqlite3's cursor, or postgres.Result."""
+    @property
+    def rowcount(self) -> int: ...
+    @property
+    def lastrowid(self) -> int | None: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Database(Protocol):
+    """A connection opened by connect() or Opener.connect(): the SQLite Store (sqlite-utils'
+    Database) or a PostgresStore. SQL is written in SQLite's dialect (see the module doc)."""
+    def execute(self, sql: str, parameters: Any = None) -> Cursor: ...
+    def query(self, sql: str, params: Any = None) -> Iterator[dict]: ...
+    def table(self, table_name: str) -> Any: ...
+    def atomic(self) -> contextlib.AbstractContextManager[Any]: ...
+    def close(self) -> None: ...
+
+
 class Store(sqlite_utils.Database):
-    """A connection opened by connect(): sqlite-utils' Database, plus where its write-lock
-    file (see transaction()) and WAL file (see fsync_wal()) live."""
+    """A SQLite connection opened by connect(): sqlite-utils' Database, plus where its
+    write-lock file (see transaction()) and WAL file (see fsync_wal()) live."""
+
+    dialect = "sqlite"
 
     def __init__(self, conn: sqlite3.Connection, path: str):
         super().__init__(conn)
@@ -192,8 +260,17 @@ class Store(sqlite_utils.Database):
         self.wal_path = path + "-wal"
 
 
-def connect(path: str) -> Store:
-    """Open a connection with the service's pragmas. One per thread."""
+def connect(target: str) -> Database:
+    """Open a connection: `target` is a SQLite file, `sqlite:///path` or `postgresql://...`.
+    One per thread. A PostgreSQL connection opened here has a small pool of its own; a
+    process that opens one per thread shares one pool through Opener instead."""
+    if postgres.is_url(target):
+        return PostgresStore(Shared(target, max_size=2), owns=True)
+    return connect_sqlite(sqlite_file(target) or target)
+
+
+def connect_sqlite(path: str) -> Store:
+    """Open a SQLite connection with the service's pragmas. One per thread."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     # isolation_level=None: no implicit transactions; every write runs inside
@@ -207,13 +284,65 @@ def connect(path: str) -> Store:
     return Store(conn, os.path.abspath(path))
 
 
+class Opener:
+    """One process's way to its database: a SQLite connection per thread, or per-thread
+    handles on one PostgreSQL connection pool (the pool per gunicorn worker). The pool is
+    made on first use, so after gunicorn's fork."""
+
+    def __init__(self, target: str):
+        self.target = target
+        self._shared: Shared | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def is_postgres(self) -> bool:
+        return postgres.is_url(self.target)
+
+    def connect(self) -> Database:
+        if not self.is_postgres:
+            return connect(self.target)
+        with self._lock:
+            if self._shared is None:
+                self._shared = Shared(self.target)
+            return PostgresStore(self._shared)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._shared is not None:
+                self._shared.close()
+                self._shared = None
+
+
 MIGRATE_TIMEOUT_SECONDS = 30.0
 
 
-def migrate(db: sqlite_utils.Database) -> None:
-    """Bring the schema up to date; safe to run from every worker at start-up.
+def migrate(db: Database) -> None:
+    """Bring the schema up to date; safe to run from every worker (on every host) at start-up."""
+    if isinstance(db, PostgresStore):
+        postgres.migrate(db, postgres_scripts())
+    else:
+        _migrate_sqlite(cast(sqlite_utils.Database, db))
 
-    gunicorn starts its workers together, and each migrates. They take turns on the
+
+def schema_version(db: Database) -> int:
+    if isinstance(db, PostgresStore):
+        return postgres.version(db)
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def postgres_scripts() -> list[list[str]]:
+    """Each migration's PostgreSQL statements (translated, or its own text)."""
+    scripts = []
+    for migration in MIGRATIONS:
+        if isinstance(migration, Migration):
+            scripts.append([migration.postgresql])
+        else:
+            scripts.append([pg for statement in _statements(migration) for pg in postgres.schema_statements(statement)])
+    return scripts
+
+
+def _migrate_sqlite(db: sqlite_utils.Database) -> None:
+    """gunicorn starts its workers together, and each migrates. They take turns on the
     write lock file, switching the file to WAL included (a journal-mode change can be
     refused with 'database is locked' at once, without waiting out the busy timeout),
     and a refusal from a writer outside the lock file is retried for a while.
@@ -226,7 +355,8 @@ def migrate(db: sqlite_utils.Database) -> None:
                     db.enable_wal()
                 with _immediate(db, durable=True):
                     version = db.execute("PRAGMA user_version").fetchone()[0]
-                    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+                        script = migration.sqlite if isinstance(migration, Migration) else migration
                         for statement in _statements(script):
                             db.execute(statement)
                         db.execute(f"PRAGMA user_version = {number}")
@@ -250,7 +380,7 @@ def _statements(script: str) -> Iterator[str]:
         yield buffer
 
 
-def insert_row(db: sqlite_utils.Database, table: str, row: dict, ignore: bool = False) -> int:
+def insert_row(db: Database, table: str, row: dict, ignore: bool = False) -> int:
     """One plain INSERT; returns the rowid. For the per-delivery writes: sqlite-utils'
     table.insert() reads the schema on every call (about ten queries per row), which
     made an opt-out cost some forty statements. `table` and the keys are our own names."""
@@ -261,16 +391,40 @@ def insert_row(db: sqlite_utils.Database, table: str, row: dict, ignore: bool = 
     return cursor.lastrowid or 0
 
 
-def upsert_row(db: sqlite_utils.Database, table: str, row: dict, key: str) -> None:
+def upsert_row(db: Database, table: str, row: dict, key: str | tuple[str, ...]) -> None:
     """Insert, or update the given columns of the row with the same `key` (see insert_row)."""
+    keys = (key,) if isinstance(key, str) else key
     columns = ", ".join(f'"{column}"' for column in row)
-    updates = ", ".join(f'"{column}" = excluded."{column}"' for column in row if column != key)
+    updates = ", ".join(f'"{column}" = excluded."{column}"' for column in row if column not in keys)
+    conflict = ", ".join(f'"{column}"' for column in keys)
     db.execute(f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(row))}) '
-               f'ON CONFLICT("{key}") DO UPDATE SET {updates}', list(row.values()))
+               f'ON CONFLICT({conflict}) DO UPDATE SET {updates}', list(row.values()))
+
+
+def transaction(db: Database, durable: bool = True) -> contextlib.AbstractContextManager[Any]:
+    """A write transaction; see _sqlite_transaction and PostgresStore.transaction."""
+    if isinstance(db, PostgresStore):
+        return db.transaction(durable)
+    return _sqlite_transaction(cast(sqlite_utils.Database, db), durable)
+
+
+def lock(db: Database, *keys: str) -> None:
+    """Inside a write transaction: serialise with every other transaction, on every host,
+    that locks one of the same keys (e.g. `consent:<wa_id>`), until this one ends. Call
+    it before reading what the transaction's writes depend on. SQLite: nothing to do
+    (transaction() already lets one writer in at a time); PostgreSQL: advisory locks."""
+    if isinstance(db, PostgresStore):
+        db.lock(keys)
+
+
+def skip_locked(db: Database) -> str:
+    """The clause that lets a SELECT inside an UPDATE pass over rows another transaction
+    holds (an outbox claim on another host), or nothing on SQLite (one writer at a time)."""
+    return " FOR UPDATE SKIP LOCKED" if isinstance(db, PostgresStore) else ""
 
 
 @contextlib.contextmanager
-def transaction(db: sqlite_utils.Database, durable: bool = True) -> Iterator[sqlite_utils.Database]:
+def _sqlite_transaction(db: sqlite_utils.Database, durable: bool = True) -> Iterator[sqlite_utils.Database]:
     """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).
 
     A deferred transaction that reads and then writes can fail with 'database is
@@ -352,8 +506,11 @@ def _write_lock(path: str | None) -> Iterator[None]:
         os.close(fd)
 
 
-def fsync_wal(db: sqlite_utils.Database) -> None:
+def fsync_wal(db: Database) -> None:
     """Force what a durable=False transaction committed to disk, as a durable commit would."""
+    if isinstance(db, PostgresStore):
+        db.flush_wal()
+        return
     path = getattr(db, "wal_path", None)
     if path is None:
         return

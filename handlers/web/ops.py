@@ -7,13 +7,12 @@ route only /webhook (and /api for campaign systems) through the public proxy.
 """
 from __future__ import annotations
 
-import sqlite3
-
 from flask import Blueprint, Response, request
 
 from handlers import current
 from handlers.delivery import outbox
 from handlers.ops import metrics
+from handlers.storage.db import Error
 from handlers.web.errors import json_error
 from handlers.whatsapp import signature
 
@@ -29,7 +28,7 @@ def _backlog() -> dict:
 def healthz():
     try:
         snapshot = _backlog()
-    except sqlite3.Error as error:
+    except Error as error:
         return {"status": "unavailable", "database": f"error: {type(error).__name__}: {error}"}, 503
     counts = snapshot["counts"]
     oldest = snapshot["oldest_pending_seconds"]
@@ -51,6 +50,6 @@ def prometheus_metrics():
             return response
     try:
         body, content_type = metrics.render(_backlog, current.service().settings.metrics_dir)
-    except sqlite3.Error as error:
+    except Error as error:
         return json_error(503, f"database unavailable: {error}")
     return Response(body, content_type=content_type)

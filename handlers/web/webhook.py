@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 
 from flask import Blueprint, request
@@ -11,6 +10,7 @@ from flask import Blueprint, request
 from handlers import current
 from handlers.consent.identity import mask
 from handlers.ops import metrics, recording
+from handlers.storage.db import OperationalError
 from handlers.web.errors import json_error
 from handlers.whatsapp import signature
 
@@ -63,7 +63,7 @@ def receive_delivery():
         _record(service, raw, payload)
     try:
         result = service.handle(payload)
-    except sqlite3.OperationalError as error:
+    except OperationalError as error:
         # Nothing was committed; Meta retries a non-200 delivery, so nothing is lost.
         log.error("database unavailable, delivery refused for retry: %s", error)
         _log_line(503, started, reason="database unavailable")
