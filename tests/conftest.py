@@ -1,16 +1,69 @@
-import sqlite3
+"""Fixtures. The database: SQLite in a temporary folder by default; with
+`pytest --database postgresql`, every test that uses the `database` fixture (through
+`settings`, `service`, `post`, `read_db`...) gets a fresh schema on a throwaway
+PostgreSQL server started for the session (handlers/testing/postgres.py), and tests
+marked `sqlite_only` (the SQLite file, its pragmas and lock file) are skipped. Tests
+that need PostgreSQL whatever the option (`postgres_server`) are skipped where no
+server binaries are installed, and fail under CI, which installs them."""
+import os
 
 import pytest
 
 from app import create_app
 from handlers.settings import Settings
+from handlers.storage.db import connect
 from handlers.testing import payloads
 from handlers.testing.cloud_api_standin import CloudApiStandIn
+from handlers.testing.postgres import PostgresServer, Unavailable
 from tests.admin_client import admin, staff_account  # noqa: F401 (fixtures of the admin tests)
 
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 ADMIN_TOKEN = "test-admin-token"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                     help="the database behind the service in tests (postgresql: a throwaway local server)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--database") == "postgresql":
+        skip = pytest.mark.skip(reason="about the SQLite file itself (pragmas, lock file); see tests/test_postgres.py")
+        for item in items:
+            if "sqlite_only" in item.keywords:
+                item.add_marker(skip)
+
+
+def on_postgres(config) -> bool:
+    return config.getoption("--database") == "postgresql"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    try:
+        server = PostgresServer()
+    except Unavailable as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"{error}; .ci/run installs Debian's postgresql package")
+        pytest.skip(f"{error}; CI runs these tests")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty schema on the session's server."""
+    return postgres_server.fresh_database_url()
+
+
+@pytest.fixture
+def database(request, tmp_path):
+    """What the service under test opens: a SQLite file, or a PostgreSQL URL (--database postgresql)."""
+    if on_postgres(request.config):
+        return request.getfixturevalue("postgres_url")
+    return str(tmp_path / "optout.db")
 
 
 @pytest.fixture
@@ -20,15 +73,20 @@ def cloud_api():
 
 
 @pytest.fixture
-def db_path(tmp_path):
+def db_path(request, tmp_path):
+    """The SQLite file itself, for tests about SQLite (skipped with --database postgresql)."""
+    if on_postgres(request.config):
+        pytest.skip("reads the SQLite file directly")
     return str(tmp_path / "optout.db")
 
 
 @pytest.fixture
-def settings(db_path, cloud_api):
+def settings(database, tmp_path, cloud_api):
+    postgres = database.startswith("postgresql://")
     return Settings(
         app_secret=APP_SECRET, verify_token=VERIFY_TOKEN, admin_token=ADMIN_TOKEN,
-        access_token="test-access-token", api_url=cloud_api.url, db_path=db_path,
+        access_token="test-access-token", api_url=cloud_api.url,
+        db_path=str(tmp_path / "optout.db") if postgres else database, database_url=database if postgres else "",
         outbox_poll_seconds=0.05, send_timeout_seconds=2.0,
     )
 
@@ -76,19 +134,18 @@ def api(client):
 
 
 @pytest.fixture
-def read_db(db_path):
-    """A separate connection, as another process would see the file."""
+def read_db(database):
+    """A separate connection, as another process would see the database."""
     connections = []
 
     def query(sql, params=()):
-        conn = sqlite3.connect(db_path)
-        conn.row_factory = sqlite3.Row
-        connections.append(conn)
-        return [dict(row) for row in conn.execute(sql, params)]
+        db = connect(database)
+        connections.append(db)
+        return list(db.query(sql, list(params)))
 
     yield query
-    for conn in connections:
-        conn.close()
+    for db in connections:
+        db.close()
 
 
 @pytest.fixture

@@ -1,15 +1,14 @@
 """The real service under gunicorn, a real SQLite file, a real HTTP stand-in for the Cloud API."""
 import json
-import sqlite3
 import time
 
+from handlers.storage.db import connect
 from handlers.testing import payloads
 from handlers.testing.gunicorn import GunicornService
 
 
-def test_gunicorn_service_suppresses_and_confirms_once(tmp_path, cloud_api):
-    db_path = str(tmp_path / "e2e.db")
-    with GunicornService(db_path, cloud_api.url) as service:
+def test_gunicorn_service_suppresses_and_confirms_once(database, cloud_api):
+    with GunicornService(database, cloud_api.url) as service:
         stop_es = payloads.text("Quiero darme de baja", wa_id="593991234567", id="wamid.E2E1")
         stop_ru = payloads.text("стоп", wa_id="79161234567", id="wamid.E2E2")
         ordinary = payloads.text("¿Hacen envíos a Baja California?", wa_id="593990000000", id="wamid.E2E3")
@@ -34,30 +33,28 @@ def test_gunicorn_service_suppresses_and_confirms_once(tmp_path, cloud_api):
         assert service.api("GET", "/api/suppressions/593991234567")[0] == 200
         assert service.request("GET", "/api/suppressions/593991234567")[0] == 401
 
-    conn = sqlite3.connect(db_path)
+    db = connect(database)
     try:
-        events = conn.execute("SELECT wa_id, action, source FROM consent_events ORDER BY wa_id").fetchall()
-        states = conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall()
+        events = [tuple(row) for row in db.execute("SELECT wa_id, action, source FROM consent_events ORDER BY wa_id")]
+        states = [tuple(row) for row in db.execute("SELECT state, count(*) FROM outbox GROUP BY state")]
     finally:
-        conn.close()
+        db.close()
     assert events == [("593991234567", "opt_out", "keyword"), ("79161234567", "opt_out", "keyword")]
     assert states == [("sent", 3)]
 
 
-def test_gunicorn_service_resumes_pending_replies_after_restart(tmp_path, cloud_api):
-    db_path = str(tmp_path / "e2e.db")
+def test_gunicorn_service_resumes_pending_replies_after_restart(database, cloud_api):
     from handlers.testing.cloud_api_standin import Answer
     cloud_api.default = Answer(503)  # the Cloud API is down while the opt-out arrives
-    with GunicornService(db_path, cloud_api.url) as service:
+    with GunicornService(database, cloud_api.url) as service:
         assert service.post_delivery(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))[0] == 200
         time.sleep(0.5)
     assert cloud_api.received == []
-    conn = sqlite3.connect(db_path)
-    conn.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00.000000Z'")
-    conn.commit()
-    conn.close()
+    db = connect(database)
+    db.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00.000000Z'")
+    db.close()
     cloud_api.default = Answer(200)
-    with GunicornService(db_path, cloud_api.url):
+    with GunicornService(database, cloud_api.url):
         assert len(cloud_api.wait_for(1, timeout=10)) == 1
         time.sleep(0.5)
     assert len(cloud_api.received) == 1

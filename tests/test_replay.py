@@ -102,7 +102,7 @@ def test_recording_writes_verified_deliveries_with_stable_fake_numbers(tmp_path,
     senders = [json.loads(t)["entry"][0]["changes"][0]["value"]["messages"][0]["from"] for t in texts]
     assert senders[0] == senders[1] and senders[0].startswith("593") and len(senders[0]) == 12
     # A recording replays with the same command.
-    replay = create_app({"settings": replace(settings, db_path=str(tmp_path / "replayed.db"))})
+    replay = create_app({"settings": replace(settings, db_path=str(tmp_path / "replayed.db"), database_url="")})
     try:
         result = replay.test_cli_runner().invoke(args=["replay", str(record_dir), "--show-numbers"])
     finally:

@@ -174,6 +174,7 @@ def test_user_without_a_number_is_keyed_on_the_business_scoped_user_id(post, api
     assert api.get("/api/suppressions/US.13491208655302741918").json["suppressed"] is True
 
 
+@pytest.mark.sqlite_only
 def test_delivery_is_refused_for_retry_when_the_database_is_locked(post, service, db_path, read_db):
     import sqlite3
     service.db.execute("PRAGMA busy_timeout = 50")
@@ -191,6 +192,7 @@ def test_delivery_is_refused_for_retry_when_the_database_is_locked(post, service
     assert post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123"))).status_code == 200
 
 
+@pytest.mark.sqlite_only
 def test_held_write_lock_is_answered_503_for_retry(post, service, monkeypatch, read_db):
     import fcntl
 

@@ -10,6 +10,8 @@ import pytest
 
 from handlers.storage.db import connect, migrate, transaction
 
+pytestmark = pytest.mark.sqlite_only  # PostgreSQL's counterparts: tests/test_postgres.py
+
 
 @pytest.fixture
 def two_connections(db_path):

@@ -1,5 +1,7 @@
 """Crash test: opt-outs pour in while gunicorn's workers, then the whole service, are SIGKILLed
-and restarted, again and again. Afterwards:
+and restarted, again and again. With `--database postgresql://...` and `--hosts 2`, two
+services (two "hosts", each its own gunicorn) share the database: the first host's
+workers are killed, and the whole second host. Afterwards:
 
 - every opt-out that was answered 200 is in the suppression list;
 - the consent history holds exactly one opt-out per user (no duplicates);
@@ -11,7 +13,10 @@ the same bytes, until it is. The Cloud API stand-in posts a signed `sent` status
 the message's biz_opaque_callback_data after accepting each message, as Meta does,
 retrying while the service is down.
 
-    python -m bench.crash_test [--cycles 3] [--clients 4] [--cycle-seconds 3]
+    python -m bench.crash_test [--cycles 3] [--clients 4] [--cycle-seconds 3] [--database URL --hosts 2]
+
+The load generator stands in for Meta and a load balancer: when a host does not
+answer, the same delivery goes to the next one.
 
 Exit status 1 on any loss or duplicate.
 """
@@ -20,7 +25,6 @@ from __future__ import annotations
 import argparse
 import collections
 import itertools
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -29,17 +33,21 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from handlers.storage.db import connect
 from handlers.testing import payloads
 from handlers.testing.cloud_api_standin import CloudApiStandIn
-from handlers.testing.gunicorn import Gunicorn
+from handlers.testing.gunicorn import Gunicorn, database_env
 from handlers.whatsapp.signature import sign
 
 SECRET = "crash-secret"
 
 
-def _post_until_200(url: str, body: bytes, stop: threading.Event) -> bool:
+def _post_until_200(urls: list[str], body: bytes, stop: threading.Event, first: int = 0) -> bool:
     headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, SECRET)}
+    attempt = first
     while True:
+        url = urls[attempt % len(urls)]
+        attempt += 1
         try:
             request = urllib.request.Request(url, data=body, headers=headers, method="POST")
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -53,18 +61,27 @@ def _post_until_200(url: str, body: bytes, stop: threading.Event) -> bool:
 
 
 def run(cycles: int = 3, clients: int = 4, cycle_seconds: float = 3.0, lease_seconds: float = 8.0,
-        workers: int = 2, out=print) -> list[str]:
-    """Run the crash test; returns the problems found (empty when none)."""
+        workers: int = 2, out=print, database: str | None = None, hosts: int = 1) -> list[str]:
+    """Run the crash test; returns the problems found (empty when none). `database`: a
+    PostgreSQL URL shared by `hosts` services (default: one service on a new SQLite file)."""
     workdir = Path(tempfile.mkdtemp(prefix="optout-crash-"))
-    db_path = str(workdir / "optout.db")
-    service = Gunicorn("app:app", {
-        "WHATSAPP_APP_SECRET": SECRET, "WHATSAPP_VERIFY_TOKEN": "v", "ADMIN_TOKEN": "a",
-        "WHATSAPP_ACCESS_TOKEN": "crash-access", "OPTOUT_DB": db_path,
-        "OPTOUT_OUTBOX_LEASE_SECONDS": str(lease_seconds), "OPTOUT_SEND_TIMEOUT_SECONDS": "2",
-        "OPTOUT_OUTBOX_POLL_SECONDS": "0.2", "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
-    }, log_path=str(workdir / "gunicorn.log"), workers=workers)
+    database = database or str(workdir / "optout.db")
+    services = []
+    for host in range(hosts):
+        env = {"PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{host}"), **database_env(database, str(workdir))}
+        if hosts == 1:
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "metrics")
+        services.append(Gunicorn("app:app", {
+            "WHATSAPP_APP_SECRET": SECRET, "WHATSAPP_VERIFY_TOKEN": "v", "ADMIN_TOKEN": "a",
+            "WHATSAPP_ACCESS_TOKEN": "crash-access",
+            "OPTOUT_OUTBOX_LEASE_SECONDS": str(lease_seconds), "OPTOUT_SEND_TIMEOUT_SECONDS": "2",
+            "OPTOUT_OUTBOX_POLL_SECONDS": "0.2", **env,
+        }, log_path=str(workdir / f"gunicorn-{host}.log"), workers=workers))
+    service, whole = services[0], services[-1]   # whose workers are killed; which host is killed whole
+    urls = [s.url + "/webhook" for s in services]
     stand_in = CloudApiStandIn(callback_url=service.url + "/webhook", callback_secret=SECRET).start()
-    service.env["WHATSAPP_API_URL"] = stand_in.url
+    for each in services:
+        each.env["WHATSAPP_API_URL"] = stand_in.url
     stop = threading.Event()
     answered: list[str] = []
     numbers = itertools.count(1)
@@ -75,13 +92,14 @@ def run(cycles: int = 3, clients: int = 4, cycle_seconds: float = 3.0, lease_sec
             n = next(numbers)
             wa_id = f"1555{n:07d}"
             body = payloads.encode(payloads.of_messages(payloads.text("STOP", wa_id=wa_id, id=f"wamid.CRASH{n}")))
-            if _post_until_200(service.url + "/webhook", body, stop):
+            if _post_until_200(urls, body, stop, first=n):
                 with lock:
                     answered.append(wa_id)
 
     problems: list[str] = []
     try:
-        service.start()
+        for each in services:
+            each.start()
         threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
         for thread in threads:
             thread.start()
@@ -92,10 +110,10 @@ def run(cycles: int = 3, clients: int = 4, cycle_seconds: float = 3.0, lease_sec
             worker_kills += len(killed)
             out(f"cycle {cycle}: SIGKILL workers {killed} ({len(answered)} opt-outs answered so far)")
             time.sleep(cycle_seconds)
-            service.kill_all()
+            whole.kill_all()
             full_kills += 1
-            out(f"cycle {cycle}: SIGKILL master and workers; restarting")
-            service.start()
+            out(f"cycle {cycle}: SIGKILL master and workers{' of the second host' if hosts > 1 else ''}; restarting")
+            whole.start()
         time.sleep(cycle_seconds)
         stop.set()
         for thread in threads:
@@ -104,19 +122,20 @@ def run(cycles: int = 3, clients: int = 4, cycle_seconds: float = 3.0, lease_sec
             f"(up to lease {lease_seconds:g}s + 30s)")
         deadline = time.monotonic() + lease_seconds + 30
         while time.monotonic() < deadline:
-            states = dict(_query(db_path, "SELECT state, count(*) FROM outbox GROUP BY state"))
+            states = dict(_query(database, "SELECT state, count(*) FROM outbox GROUP BY state"))
             if set(states) <= {"sent"} and stand_in.pending_callbacks() == 0:
                 break
             time.sleep(0.5)
         time.sleep(1.5)  # room for a duplicate to show up
-        service.stop()
+        for each in services:
+            each.stop()
 
-        suppressed = {row[0] for row in _query(db_path, "SELECT wa_id FROM suppressions WHERE suppressed = 1")}
+        suppressed = {row[0] for row in _query(database, "SELECT wa_id FROM suppressions WHERE suppressed = 1")}
         missing = [wa_id for wa_id in answered if wa_id not in suppressed]
-        history_dupes = _query(db_path, "SELECT wa_id, count(*) FROM consent_events GROUP BY wa_id, action "
+        history_dupes = _query(database, "SELECT wa_id, count(*) FROM consent_events GROUP BY wa_id, action "
                                         "HAVING count(*) > 1")
-        states = dict(_query(db_path, "SELECT state, count(*) FROM outbox GROUP BY state"))
-        outbox_per_user = dict(_query(db_path, "SELECT wa_id, count(*) FROM outbox GROUP BY wa_id"))
+        states = dict(_query(database, "SELECT state, count(*) FROM outbox GROUP BY state"))
+        outbox_per_user = dict(_query(database, "SELECT wa_id, count(*) FROM outbox GROUP BY wa_id"))
         sends_to = collections.Counter(r.to for r in stand_in.received)
         sends_per_row = collections.Counter(r.body.get("biz_opaque_callback_data") for r in stand_in.received)
         not_confirmed = [wa_id for wa_id in answered if sends_to[wa_id] == 0]
@@ -125,7 +144,8 @@ def run(cycles: int = 3, clients: int = 4, cycle_seconds: float = 3.0, lease_sec
         unanswered_but_stored = len(suppressed) - len(set(answered) & suppressed)
 
         out("")
-        out(f"  workers SIGKILLed: {worker_kills}; whole service SIGKILLed: {full_kills}")
+        out(f"  hosts: {hosts}; workers SIGKILLed: {worker_kills}; whole {'host' if hosts > 1 else 'service'} "
+            f"SIGKILLed: {full_kills}")
         out(f"  opt-outs answered 200:                 {len(answered)}")
         out(f"  ... in the suppression list:           {len(answered) - len(missing)}  (missing: {len(missing)})")
         out(f"  stored but cut off before the answer:  {unanswered_but_stored}  (allowed: Meta would redeliver)")
@@ -152,19 +172,20 @@ def run(cycles: int = 3, clients: int = 4, cycle_seconds: float = 3.0, lease_sec
             problems.append(f"confirmations sent twice: {dict(list(twice.items())[:3])} {dict(list(rows_twice.items())[:3])}")
     finally:
         stop.set()
-        service.stop()
+        for each in services:
+            each.stop()
         stand_in.stop()
     out("")
     out("FAIL: " + "; ".join(problems) if problems else "OK: no loss, no duplicate")
     return problems
 
 
-def _query(db_path: str, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(db_path)
+def _query(database: str, sql: str) -> list[tuple]:
+    db = connect(database)
     try:
-        return conn.execute(sql).fetchall()
+        return [tuple(row) for row in db.execute(sql).fetchall()]
     finally:
-        conn.close()
+        db.close()
 
 
 def main() -> int:
@@ -174,8 +195,13 @@ def main() -> int:
     parser.add_argument("--cycle-seconds", type=float, default=3.0)
     parser.add_argument("--lease-seconds", type=float, default=8.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--database", help="a PostgreSQL URL the hosts share (default: a new SQLite file)")
+    parser.add_argument("--hosts", type=int, default=1, help="services sharing the database (PostgreSQL only)")
     args = parser.parse_args()
-    problems = run(args.cycles, args.clients, args.cycle_seconds, args.lease_seconds, args.workers)
+    if args.hosts > 1 and not args.database:
+        parser.error("--hosts > 1 needs --database postgresql://... (SQLite cannot be shared between hosts)")
+    problems = run(args.cycles, args.clients, args.cycle_seconds, args.lease_seconds, args.workers,
+                   database=args.database, hosts=args.hosts)
     return 1 if problems else 0
 
 

@@ -138,17 +138,27 @@ class Gunicorn:
         self.stop()
 
 
+def database_env(database: str, workdir: str | None = None) -> dict[str, str]:
+    """The environment that points a service at `database` (a SQLite file or a PostgreSQL
+    URL). With PostgreSQL, each instance gets its own Prometheus folder (in `workdir`, or
+    a new temporary one), as each host has its own."""
+    if not database.startswith(("postgresql://", "postgres://")):
+        return {"OPTOUT_DB": database}
+    metrics = tempfile.mkdtemp(prefix="metrics-", dir=workdir)
+    return {"OPTOUT_DATABASE_URL": database, "PROMETHEUS_MULTIPROC_DIR": metrics}
+
+
 class GunicornService(Gunicorn):
     """The service itself (`app:app`) with its own secrets, database and Cloud API URL."""
 
-    def __init__(self, db_path: str, api_url: str, app_secret: str = "e2e-secret",
+    def __init__(self, database: str, api_url: str, app_secret: str = "e2e-secret",
                  admin_token: str = "e2e-admin", workers: int = 2, extra_env: dict | None = None,
                  log_path: str | None = None):
         self.app_secret, self.admin_token = app_secret, admin_token
         super().__init__("app:app", {
             "WHATSAPP_APP_SECRET": app_secret, "WHATSAPP_VERIFY_TOKEN": "e2e-verify",
             "WHATSAPP_ACCESS_TOKEN": "e2e-access", "WHATSAPP_API_URL": api_url,
-            "ADMIN_TOKEN": admin_token, "OPTOUT_DB": db_path,
+            "ADMIN_TOKEN": admin_token, **database_env(database),
             **(extra_env or {}),
         }, log_path=log_path, workers=workers)
 
