@@ -28,11 +28,19 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--database") == "postgresql":
-        skip = pytest.mark.skip(reason="about the SQLite file itself (pragmas, lock file); see tests/test_postgres.py")
-        for item in items:
-            if "sqlite_only" in item.keywords:
-                item.add_marker(skip)
+    """With --database postgresql, only the tests that use the service's database run
+    (the others would run exactly as on SQLite), less those about the SQLite file."""
+    if config.getoption("--database") != "postgresql":
+        return
+    skip = pytest.mark.skip(reason="about the SQLite file itself (pragmas, lock file); see tests/test_postgres.py")
+    kept, left = [], []
+    for item in items:
+        (kept if "database" in getattr(item, "fixturenames", ()) else left).append(item)
+        if "sqlite_only" in item.keywords:
+            item.add_marker(skip)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
 
 
 def on_postgres(config) -> bool:
