@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 
 def _worker(args, bodies, offset, stride, per_thread_rate, start_at, results):
-    url = urlsplit(args.url)
+    urls = args.url.split(",")  # several instances: threads take them in turn
+    url = urlsplit(urls[offset % len(urls)])
     latencies: list[float] = []
     errors = 0
     index = offset

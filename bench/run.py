@@ -1,6 +1,7 @@
 """Benchmark: the full service vs a bare Flask endpoint, both under gunicorn.conf.py.
 
     python -m bench.run [--seconds 10] [--procs 2] [--threads 4]
+    python -m bench.run --database postgresql://... [--instances 2]
 
 The service runs on its SQLite default (WAL, synchronous=FULL for consent changes)
 with the Cloud API stand-in answering confirmations. The load generator
@@ -25,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench.shared_db import Fleet, ScratchSchema
 from handlers.testing import payloads
 from handlers.testing.cloud_api_standin import CloudApiStandIn
 from handlers.testing.gunicorn import PROJECT, Gunicorn
@@ -79,7 +81,7 @@ def load(url: str, bodies: Path, seconds: float, rate: float, procs: int, thread
 
 
 class MemorySampler:
-    def __init__(self, server: Gunicorn):
+    def __init__(self, server: Gunicorn | Fleet):
         self.server, self.peak = server, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -98,7 +100,7 @@ class MemorySampler:
         self._thread.join()
 
 
-def bench_target(name: str, server: Gunicorn, peak_bodies: Path, half_bodies: Path, args) -> dict:
+def bench_target(name: str, server: Gunicorn | Fleet, peak_bodies: Path, half_bodies: Path, args) -> dict:
     server.start()
     try:
         load(server.url, peak_bodies, 2, 0, args.procs, args.threads)  # warm-up
@@ -122,7 +124,21 @@ def main() -> int:
     parser.add_argument("--bodies", type=int, default=30000, help="distinct signed deliveries per phase")
     parser.add_argument("--only", choices=["status", "message", "consent"],
                         help="send only this part of the mix (to see what each costs)")
+    parser.add_argument("--database", metavar="postgresql://...",
+                        help="run the service on PostgreSQL (a scratch schema on this server, dropped afterwards)")
+    parser.add_argument("--instances", type=int, default=1,
+                        help="gunicorn instances of each target (PostgreSQL only beyond 1), the load spread over them")
     args = parser.parse_args()
+    if args.instances > 1 and not args.database:
+        parser.error("--instances > 1 needs --database postgresql://... (SQLite cannot be shared between instances)")
+    if args.database:
+        with ScratchSchema(args.database) as scratch:
+            print(f"database: PostgreSQL, scratch schema {scratch.name}; {args.instances} instance(s) of each target")
+            return _run(args, scratch.url)
+    return _run(args, None)
+
+
+def _run(args, database: str | None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="optout-bench-"))
     print(f"machine: {os.cpu_count()} cpus, {_cpu_model()}, Python {platform.python_version()}; work dir {workdir}")
     tag = str(int(time.time()))
@@ -131,15 +147,21 @@ def main() -> int:
     total = sum(mix.values())
     print("mix: " + ", ".join(f"{k} {v / total:.0%}" for k, v in mix.items()))
 
-    bare = Gunicorn("bench.bare_app:app", {"OPTOUT_DB": str(workdir / "bare" / "x.db")},
-                    log_path=str(workdir / "bare.log"))
+    bare: Gunicorn | Fleet = Gunicorn("bench.bare_app:app", {"OPTOUT_DB": str(workdir / "bare" / "x.db")},
+                                      log_path=str(workdir / "bare.log"))
+    if database:
+        bare = Fleet.of(args.instances, "bench.bare_app:app", {}, None, str(workdir / "bare"))
     results = [bench_target("bare Flask endpoint", bare, workdir / "peak.bodies", workdir / "half.bodies", args)]
     with CloudApiStandIn() as stand_in:
-        service = Gunicorn("app:app", {
+        service: Gunicorn | Fleet = Gunicorn("app:app", {
             "WHATSAPP_APP_SECRET": SECRET, "WHATSAPP_VERIFY_TOKEN": "v", "ADMIN_TOKEN": "a",
             "WHATSAPP_ACCESS_TOKEN": "bench", "WHATSAPP_API_URL": stand_in.url,
             "OPTOUT_DB": str(workdir / "service" / "optout.db"),
         }, log_path=str(workdir / "service.log"))
+        if database:
+            service = Fleet.of(args.instances, "app:app", {
+                "WHATSAPP_APP_SECRET": SECRET, "WHATSAPP_VERIFY_TOKEN": "v", "ADMIN_TOKEN": "a",
+                "WHATSAPP_ACCESS_TOKEN": "bench", "WHATSAPP_API_URL": stand_in.url}, database, str(workdir / "service"))
         results.append(bench_target("full service", service, workdir / "peak.bodies", workdir / "half.bodies", args))
         confirmations = len(stand_in.received)
 
