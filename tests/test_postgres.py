@@ -448,3 +448,33 @@ def test_flask_db_upgrade_reports_the_schema_version(postgres_url):
         app.extensions["optout"].close()
     assert result.exit_code == 0, result.output
     assert f"schema version {len(storage.MIGRATIONS)}" in result.output and "postgresql://optout@" in result.output
+
+
+@pytest.mark.slow
+def test_a_database_restart_costs_503s_then_the_service_goes_on(cloud_api):
+    from app import create_app
+    from handlers.testing.postgres import PostgresServer
+    server = PostgresServer().start()
+    try:
+        app = create_app({"settings": _settings(server.url, api_url=cloud_api.url), "TESTING": True})
+        client = app.test_client()
+
+        def post(n):
+            body = payloads.encode(payloads.of_messages(payloads.text("STOP", wa_id=f"141555503{n:02d}")))
+            return client.post("/webhook", data=body, headers=payloads.signed_headers(body, "s")).status_code
+
+        try:
+            assert post(1) == 200
+            server.halt()
+            assert post(2) == 503
+            assert client.get("/healthz").status_code == 503
+            server.start()
+            deadline = time.monotonic() + 30
+            while post(2) != 200:
+                assert time.monotonic() < deadline, "the service did not reconnect"
+                time.sleep(0.5)
+            assert client.get("/healthz").status_code == 200
+        finally:
+            app.extensions["optout"].close()
+    finally:
+        server.stop()

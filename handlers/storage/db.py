@@ -262,10 +262,11 @@ class Store(sqlite_utils.Database):
 
 def connect(target: str) -> Database:
     """Open a connection: `target` is a SQLite file, `sqlite:///path` or `postgresql://...`.
-    One per thread. A PostgreSQL connection opened here has a small pool of its own; a
-    process that opens one per thread shares one pool through Opener instead."""
+    One per thread. A PostgreSQL connection opened here has a pool of one connection of
+    its own (the outbox sender's, the CLI's); a process that opens one per thread shares
+    one pool through Opener instead."""
     if postgres.is_url(target):
-        return PostgresStore(Shared(target, max_size=2), owns=True)
+        return PostgresStore(Shared(target, max_size=1), owns=True)
     return connect_sqlite(sqlite_file(target) or target)
 
 

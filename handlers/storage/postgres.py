@@ -36,7 +36,7 @@ from typing import Any
 import psycopg
 import psycopg_pool
 
-POOL_MAX_SIZE = 4          # connections per process: a request thread, the sender, the CLI or a test's own
+POOL_MAX_SIZE = 4          # a worker's pool: its request thread, and room for reads from other threads
 LOCK_TIMEOUT_MS = 10_000   # as SQLite's busy timeout: past it, the delivery is answered 503 and retried
 POOL_TIMEOUT_SECONDS = 10.0
 VERSION_TABLE = "schema_version"

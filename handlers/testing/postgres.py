@@ -81,10 +81,12 @@ class PostgresServer:
         return {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
 
     def start(self, timeout: float = 60.0) -> PostgresServer:
-        subprocess.run(
-            [str(self.binaries / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "--auth=trust",
-             "--encoding=UTF8", "--locale=C", "--no-instructions"],
-            check=True, capture_output=True, cwd=self.folder, **self._run_as_owner())
+        """initdb (the first time), then the server, and wait until it accepts connections."""
+        if not self.data.exists():
+            subprocess.run(
+                [str(self.binaries / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "--auth=trust",
+                 "--encoding=UTF8", "--locale=C", "--no-instructions"],
+                check=True, capture_output=True, cwd=self.folder, **self._run_as_owner())
         options = {"listen_addresses": "127.0.0.1", "port": str(self.port), "unix_socket_directories": str(self.folder),
                    "max_connections": "200", "logging_collector": "off"}
         if not self.durable:
@@ -132,14 +134,18 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{name}"
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server (fast shutdown: open connections are cut), keeping its data."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # fast shutdown
+            self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> PostgresServer:
