@@ -49,7 +49,9 @@ class Received:
 class CloudApiStandIn:
     """With `callback_url` and `callback_secret`, it also behaves as Meta does after
     accepting a message: it posts a signed `sent` status carrying the message's
-    `biz_opaque_callback_data` to the webhook, retrying until it is answered 200."""
+    `biz_opaque_callback_data` to the webhook, retrying until it is answered 200.
+    `callback_url` may list several hosts, comma-separated: a failed post goes to the
+    next one, as through a load balancer."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, callback_url: str | None = None,
                  callback_secret: str | None = None):
@@ -151,8 +153,12 @@ class CloudApiStandIn:
                     "statuses": [status]}}]}]}
             raw = json.dumps(delivery, separators=(",", ":")).encode()
             signature = "sha256=" + hmac.new((self.callback_secret or "").encode(), raw, hashlib.sha256).hexdigest()
+            urls = (self.callback_url or "").split(",")  # several hosts: the next one when one does not answer
+            attempt = self.callbacks_delivered
             while not self._stopping.is_set():
-                request = urllib.request.Request(self.callback_url or "", data=raw, method="POST", headers={
+                url = urls[attempt % len(urls)]
+                attempt += 1
+                request = urllib.request.Request(url, data=raw, method="POST", headers={
                     "Content-Type": "application/json", "X-Hub-Signature-256": signature})
                 try:
                     with urllib.request.urlopen(request, timeout=5) as response:
@@ -163,7 +169,8 @@ class CloudApiStandIn:
                             break
                 except (urllib.error.URLError, OSError):
                     pass
-                time.sleep(0.2)
+                if attempt % len(urls) == 0:
+                    time.sleep(0.2)
 
     def pending_callbacks(self) -> int:
         return self._callbacks.qsize()

@@ -79,7 +79,7 @@ def run(cycles: int = 3, clients: int = 4, cycle_seconds: float = 3.0, lease_sec
         }, log_path=str(workdir / f"gunicorn-{host}.log"), workers=workers))
     service, whole = services[0], services[-1]   # whose workers are killed; which host is killed whole
     urls = [s.url + "/webhook" for s in services]
-    stand_in = CloudApiStandIn(callback_url=service.url + "/webhook", callback_secret=SECRET).start()
+    stand_in = CloudApiStandIn(callback_url=",".join(urls), callback_secret=SECRET).start()
     for each in services:
         each.env["WHATSAPP_API_URL"] = stand_in.url
     stop = threading.Event()
