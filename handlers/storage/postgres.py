@@ -368,9 +368,9 @@ class PostgresStore:
             return Result([], cursor.rowcount, rows[0][0] if rows else None, [])
         names = [column.name for column in cursor.description]
         if translated.hide_rowid and "rowid" in names:
-            at = names.index("rowid")
-            names.pop(at)
-            rows = [row[:at] + row[at + 1:] for row in rows]
+            keep = [at for at, name in enumerate(names) if name != "rowid"]
+            names = [names[at] for at in keep]
+            rows = [tuple(row[at] for at in keep) for row in rows]
         return Result(rows, cursor.rowcount, None, names)
 
     def table(self, name: str) -> _Table:
