@@ -481,3 +481,29 @@ def test_a_database_restart_costs_503s_then_the_service_goes_on(cloud_api):
             app.extensions["optout"].close()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("sqlite,postgresql", [
+    ("UPDATE t SET exact = max(exact, excluded.exact)", "UPDATE t SET exact = GREATEST(exact, excluded.exact)"),
+    ("SELECT max(at), min(id) FROM t", "SELECT max(at), min(id) FROM t"),
+    ("SELECT ifnull(max(a, ?), 'max(x, y)') FROM t", "SELECT coalesce(GREATEST(a, %s), 'max(x, y)') FROM t"),
+    ("SELECT json_extract(classification, '$.rule') FROM review_queue",
+     "SELECT (classification::jsonb #>> '{rule}') FROM review_queue"),
+])
+def test_sqlite_functions_become_postgresql_ones(sqlite, postgresql):
+    assert _translate(sqlite).sql == postgresql
+
+
+def test_an_index_on_a_json_field_translates(postgres_url):
+    db = connect(postgres_url)
+    try:
+        migrate(db)
+        for statement in postgres.schema_statements(
+                "CREATE INDEX review_rule ON review_queue(state, json_extract(classification, '$.rule'), received_at)"):
+            db.execute(statement)
+        db.execute("INSERT INTO review_queue (message_id, wa_id, text, classification, state, received_at) "
+                   "VALUES ('m', 'w', 't', ?, 'pending', 'now')", [json.dumps({"rule": "contains:es:baja"})])
+        assert db.execute("SELECT json_extract(classification, '$.rule') FROM review_queue").fetchone()[0] == \
+            "contains:es:baja"
+    finally:
+        db.close()

@@ -109,8 +109,63 @@ def _lexemes(sql: str, with_params: bool) -> str:
     return _LEXEMES.sub(replace, sql)
 
 
+_FUNCTION = re.compile(r"\b(max|min|json_extract|ifnull)\s*\(", re.I)
+
+
+def _functions(text: str) -> str:
+    """SQLite's scalar max(a, b)/min(a, b) -> GREATEST/LEAST (one argument: the aggregate,
+    the same on both), ifnull -> coalesce, json_extract(x, '$.a.b') -> (x::jsonb #>> '{a,b}')."""
+    out, at = [], 0
+    while True:
+        match = _FUNCTION.search(text, at)
+        if match is None or _inside_quotes(text, match.start()):
+            if match is None:
+                out.append(text[at:])
+                return "".join(out)
+            out.append(text[at:match.end()])
+            at = match.end()
+            continue
+        close = _closing(text, match.end())
+        args = [_functions(arg) for arg in _split_top_level(text[match.end():close])]
+        name = match.group(1).lower()
+        out.append(text[at:match.start()])
+        if name in ("max", "min") and len(args) > 1:
+            out.append(f"{'GREATEST' if name == 'max' else 'LEAST'}({', '.join(args)})")
+        elif name == "ifnull":
+            out.append(f"coalesce({', '.join(args)})")
+        elif name == "json_extract" and len(args) == 2 and re.fullmatch(r"'\$(\.\w+)+'", args[1]):
+            path = args[1].strip("'")[2:].split(".")
+            out.append(f"({args[0]}::jsonb #>> '{{{','.join(path)}}}')")
+        elif name == "json_extract":
+            raise psycopg.NotSupportedError(f"json_extract with path {args[1:]}: only '$.key' paths translate")
+        else:
+            out.append(f"{match.group(1)}({', '.join(args)})")
+        at = close + 1
+
+
+def _inside_quotes(text: str, position: int) -> bool:
+    return text.count("'", 0, position) % 2 == 1
+
+
+def _closing(text: str, start: int) -> int:
+    depth, quote = 1, False
+    for at in range(start, len(text)):
+        char = text[at]
+        if char == "'":
+            quote = not quote
+        elif not quote and char == "(":
+            depth += 1
+        elif not quote and char == ")":
+            depth -= 1
+            if depth == 0:
+                return at
+    raise psycopg.ProgrammingError(f"unbalanced parentheses in: {text[:80]}")
+
+
 def translate(sql: str, with_params: bool, tables: dict[str, TableInfo]) -> Translated:
     text = _lexemes(sql, with_params).strip().rstrip(";")
+    if _FUNCTION.search(text):
+        text = _functions(text)
     if re.match(r"\s*PRAGMA\b", text, re.I):
         raise psycopg.NotSupportedError(f"{text.split()[0]} {text.split()[1]}: a SQLite setting, not a PostgreSQL statement")
     insert = _INSERT.match(text)
