@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
@@ -111,7 +112,7 @@ def _keep_on_error(function):
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "GET":
-        return render_template("admin/login.html", next=request.args.get("next", ""))
+        return render_template("admin/login.html", next=safe_next(request.args.get("next", "")) or "")
     name = request.form.get("name", "")
     result = accounts.login(current.service().db, name, request.form.get("password", ""), request.remote_addr or "-")
     if not result.ok:
@@ -122,8 +123,20 @@ def login():
     session.permanent = True
     session["staff"] = name.strip()
     log.info("admin login")
-    target = request.form.get("next", "")
-    return redirect(target if target.startswith("/admin/") else url_for("admin.keywords"))
+    return redirect(safe_next(request.form.get("next", "")) or url_for("admin.home"))
+
+
+def safe_next(target: str) -> str | None:
+    """Where to go after logging in: a path of this admin site, or None. Never another
+    host ("//evil", "/\\evil", "https:..."), never a header injection (control characters)."""
+    if not target.startswith("/admin/") or len(target) > 2000:
+        return None
+    if not target.isprintable() or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "/../" in parts.path + "/" or "//" in parts.path:
+        return None
+    return target
 
 
 @bp.post("/logout")
@@ -269,7 +282,8 @@ def review_queue():
     return render_template("admin/review.html", pending=review.pending(db), decided=review.decided(db))
 
 
-@bp.post("/review/<message_id>")
+# Message ids are base64 and may hold "/" (even "//"): the whole rest of the path is the id.
+@bp.post("/review/<path:message_id>", merge_slashes=False)
 @_keep_on_error
 def decide(message_id: str):
     item = review.decide(current.service().db, message_id, request.form.get("decision", ""), _actor(),
