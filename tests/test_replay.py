@@ -138,3 +138,40 @@ def test_separate_replay_runs_never_reuse_a_message_id(monkeypatch):
         module = importlib.reload(replay)  # a fresh process's module state
         ids.append(module.text_delivery("STOP", "+14155550123")["entry"][0]["changes"][0]["value"]["messages"][0]["id"])
     assert ids[0] != ids[1]
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Record where replay would post, and post nowhere."""
+    import urllib.error
+    import urllib.request
+    attempts = []
+
+    def refuse(request, timeout=None):
+        attempts.append(request.full_url)
+        raise urllib.error.URLError("test: no network")
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    return attempts
+
+
+@pytest.mark.parametrize("url", ["https://optout.example.com", "http://10.1.2.3:8000", "http://[2001:db8::1]/",
+                                 "http://localhost.example.com:8000"])
+def test_replay_to_another_machine_needs_allow_remote(app, no_network, url):
+    result = app.test_cli_runner().invoke(args=["replay", "--url", url, "--text", "STOP"])
+    assert result.exit_code == 2
+    assert "--allow-remote" in result.output and "app secret" in result.output
+    assert no_network == []
+
+
+def test_replay_to_another_machine_with_allow_remote_warns_then_posts(app, no_network):
+    result = app.test_cli_runner().invoke(args=["replay", "--url", "https://optout.example.com", "--allow-remote",
+                                                "--text", "STOP"])
+    assert "warning: posting deliveries signed with this environment's app secret to optout.example.com" in result.output
+    assert no_network == ["https://optout.example.com/webhook"]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9", "http://127.8.0.1:9"])
+def test_replay_to_this_machine_needs_no_flag_and_prints_no_warning(app, no_network, url):
+    result = app.test_cli_runner().invoke(args=["replay", "--url", url, "--text", "STOP"])
+    assert result.exit_code == 1 and "could not reach" in result.output
+    assert "warning" not in result.output and len(no_network) == 1
