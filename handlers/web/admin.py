@@ -193,7 +193,9 @@ def preview():
         flash(str(error), "error")
         return redirect(url_for("admin.keywords", language=request.form.get("language", "")))
     try_text, try_from = request.form.get("try_text", ""), request.form.get("try_from", "")
-    impact = impact_preview(service.db, service.classifier, proposed)
+    received_at, message_id = request.form.get("continue_received_at"), request.form.get("continue_message_id")
+    impact = impact_preview(service.db, service.classifier, proposed,
+                            continue_after=(received_at, message_id) if received_at and message_id else None)
     return render_template(
         "admin/preview.html", change=change, language=change.language, try_text=try_text, try_from=try_from,
         before=_try(service.classifier, try_text, try_from), after=_try(proposed, try_text, try_from),

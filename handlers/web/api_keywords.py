@@ -103,12 +103,18 @@ def set_reply(language: str, intent: str):
 
 @bp.post("/keywords/preview")
 def preview():
-    """The impact of an unsaved change: {op, language, intent, keyword, match[, text, wa_id]}."""
+    """The impact of an unsaved change: {op, language, intent, keyword, match[, text, continue_after]}.
+    Bounded: when `complete` is false, post again with the `continue_after` it returned."""
     service = current.service()
     body = _body()
     change = _change(body, str(body.get("op", "add")))
     proposed = service.build_classifier(keyword_store.with_change(service.locales, change))
-    answer = impact_preview(service.db, service.classifier, proposed).as_dict()
+    resume = body.get("continue_after")
+    if resume is not None and not (isinstance(resume, list) and len(resume) == 2
+                                   and all(isinstance(part, str) for part in resume)):
+        raise KeywordError("continue_after must be the [received_at, message_id] a previous preview returned")
+    answer = impact_preview(service.db, service.classifier, proposed,
+                            continue_after=(resume[0], resume[1]) if resume else None).as_dict()
     if body.get("text"):
         answer["try"] = {"before": explain(service.classifier, str(body["text"])),
                          "after": explain(proposed, str(body["text"]))}
