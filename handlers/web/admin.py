@@ -70,10 +70,12 @@ class AdminOnlySessions(SecureCookieSessionInterface):
 def require_login():
     g.staff = None
     name = session.get("staff")
-    if name and accounts.exists(current.service().db, name):
+    if name and accounts.session_is_valid(current.service().db, name, session.get("token")):
         g.staff = name
-    if g.staff is None and request.endpoint not in OPEN_ENDPOINTS:
-        return redirect(url_for("admin.login", next=request.path))
+    if g.staff is None:
+        # The login page needs no classifier: rebuilding one for every anonymous request
+        # would hand anyone a cheap way to load the server.
+        return None if request.endpoint in OPEN_ENDPOINTS else redirect(url_for("admin.login", next=request.path))
     current.service().refresh(force=True)  # staff always see the latest saved edits
     return None
 
@@ -117,11 +119,15 @@ def login():
     result = accounts.login(current.service().db, name, request.form.get("password", ""), request.remote_addr or "-")
     if not result.ok:
         log.warning("admin login refused (%s)", "throttled" if result.throttled else "wrong name or password")
-        return render_template("admin/login.html", error=result.message, name=name,
-                               next=request.form.get("next", "")), 429 if result.throttled else 401
+        page = render_template("admin/login.html", error=result.message, name=name,
+                               next=safe_next(request.form.get("next", "")) or "")
+        if result.throttled:
+            return page, 429, {"Retry-After": str(result.retry_after)}
+        return page, 401
     session.clear()
     session.permanent = True
     session["staff"] = name.strip()
+    session["token"] = result.session_token
     log.info("admin login")
     return redirect(safe_next(request.form.get("next", "")) or url_for("admin.home"))
 
@@ -141,6 +147,8 @@ def safe_next(target: str) -> str | None:
 
 @bp.post("/logout")
 def logout():
+    """Ends every session of this account (the cookie alone could be replayed until it expires)."""
+    accounts.end_sessions(current.service().db, g.staff)
     session.clear()
     return redirect(url_for("admin.login"))
 
