@@ -36,9 +36,13 @@ OPEN_ENDPOINTS = {"admin.login", "admin.static"}
 def register(app, exempt=()) -> None:
     """CSRF on every form of the app except the blueprints that authenticate otherwise
     (the webhook by signature, the API by bearer token)."""
-    settings = app.extensions[EXTENSION].settings
+    service = app.extensions[EXTENSION]
+    settings = service.settings
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = settings.session_key
+        # A key derived from a published development secret would let anyone sign an admin
+        # session: development mode then uses a random key kept in the database (shared by workers).
+        app.config["SECRET_KEY"] = (accounts.instance_secret(service.db, "session_key")
+                                    if settings.session_key_is_published else settings.session_key)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=8))
     app.session_interface = AdminOnlySessions()
