@@ -141,7 +141,8 @@ AUDIT_MAX_LIMIT = 1000
 @bp.get("/audit")
 def audit_log():
     text = request.args.get("limit", "200")
-    limit = int(text) if text.isascii() and text.strip().isdigit() else 0
+    digits = text.strip()
+    limit = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 6 else 0
     if not 1 <= limit <= AUDIT_MAX_LIMIT:
         return json_error(400, f"limit must be a whole number from 1 to {AUDIT_MAX_LIMIT}, got {text[:40]!r}")
     return {"entries": audit.entries(current.service().db, limit=limit)}
