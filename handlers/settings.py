@@ -212,11 +212,12 @@ class Settings:
                                            hashlib.sha256).hexdigest()
 
     @property
-    def session_key_is_published(self) -> bool:
-        """The derived cookie key would come from a published development secret: anyone
-        could sign an admin session with it (the web edge then uses a random key kept in
-        the database instead)."""
-        return not self.secret_key and self.app_secret == DEV_APP_SECRET
+    def session_key_from_database(self) -> bool:
+        """Whether the admin cookie needs a random key kept in the database (shared by the
+        workers) instead of `session_key`: derived from the published development secret,
+        anyone could sign an admin session; derived from a random per-process one
+        (development mode with some real secrets), each worker would refuse the others' cookies."""
+        return not self.secret_key and (self.app_secret == DEV_APP_SECRET or "WHATSAPP_APP_SECRET" in self.dev_randomized)
 
     def dev_mode_notes(self) -> list[str]:
         """What development mode did, for the start-up log."""

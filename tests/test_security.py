@@ -158,6 +158,15 @@ def test_a_cookie_signed_with_the_published_development_key_is_no_session(dev_ap
     assert with_cookie(other_worker, cookie_of(client)).get("/admin/keywords").status_code == 200
 
 
+def test_development_mode_with_a_random_app_secret_still_shares_sessions_between_workers(dev_app):
+    first, second = dev_app(ADMIN_TOKEN="real-admin-token"), dev_app(ADMIN_TOKEN="real-admin-token")
+    assert first.extensions["optout"].settings.app_secret != second.extensions["optout"].settings.app_secret
+    accounts.add(first.extensions["optout"].db, "ana", STAFF_PASSWORD)
+    client = first.test_client()
+    assert login(client).status_code == 302
+    assert with_cookie(second, cookie_of(client)).get("/admin/keywords").status_code == 200
+
+
 @pytest.mark.parametrize("variable", ["WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "ADMIN_TOKEN",
                                       "WHATSAPP_ACCESS_TOKEN", "OPTOUT_SECRET_KEY", "OPTOUT_METRICS_TOKEN"])
 @pytest.mark.parametrize("dev_mode", ["0", "1"])

@@ -39,10 +39,9 @@ def register(app, exempt=()) -> None:
     service = app.extensions[EXTENSION]
     settings = service.settings
     if not app.config.get("SECRET_KEY"):
-        # A key derived from a published development secret would let anyone sign an admin
-        # session: development mode then uses a random key kept in the database (shared by workers).
+        # Development mode signs with a random key kept in the database (see Settings.session_key_from_database).
         app.config["SECRET_KEY"] = (accounts.instance_secret(service.db, "session_key")
-                                    if settings.session_key_is_published else settings.session_key)
+                                    if settings.session_key_from_database else settings.session_key)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=8))
     app.session_interface = AdminOnlySessions()
