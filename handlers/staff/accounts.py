@@ -115,7 +115,7 @@ def login(db: sqlite_utils.Database, name: str, password: str, ip: str) -> Login
         if wait > 0:
             seconds = math.ceil(wait)
             return LoginResult(False, throttled=True, retry_after=seconds, message=(
-                f"Too many wrong passwords for this name from this address. Try again in {_duration(seconds)}."))
+                f"Too many wrong passwords for this name. Try again in {_duration(seconds)}."))
         # Counted as wrong until the hash says otherwise, so guesses sent in parallel see each other.
         attempt = insert_row(db, "login_attempts", {"name": name, "ip": ip, "ok": 0, "at": clock.iso(now)})
         if attempt % PRUNE_EVERY == 0:
