@@ -179,6 +179,20 @@ MIGRATIONS: list[str] = [
     -- Dedupe keys are kept for DEDUPE_KEEP_DAYS (Meta retries for up to 7 days).
     CREATE INDEX processed_received ON processed(received_at);
     """,
+    """
+    -- Staff sessions: the cookie carries the account's session token, checked on every
+    -- request; logout, a password change and removal replace it, ending every session.
+    ALTER TABLE staff ADD COLUMN session_token TEXT NOT NULL DEFAULT '';
+    UPDATE staff SET session_token = lower(hex(randomblob(16)));
+    -- Login throttling by name and address together.
+    CREATE INDEX login_attempts_name_ip ON login_attempts(name, ip, at);
+    -- Random secrets an installation makes for itself (the session key in development mode).
+    CREATE TABLE instance_secrets (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    """,
 ]
 
 
