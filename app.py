@@ -9,7 +9,7 @@ from flask import Flask
 from handlers import cli
 from handlers.delivery.service import Service
 from handlers.settings import Settings
-from handlers.web import admin, api, api_keywords, errors, ops, webhook
+from handlers.web import admin, api, api_keywords, errors, ops, security, webhook
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -23,6 +23,7 @@ def create_app(config: dict | None = None) -> Flask:
     _configure_logging(settings)
     app.extensions["optout"] = Service(settings)
     errors.register(app)
+    security.register(app, settings)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api_keywords.bp)
@@ -58,8 +59,8 @@ def _configure_logging(settings: Settings) -> None:
         # The file and line of each call are not in our lines; finding them walks the
         # stack on every call (the logging HOWTO's "Optimization" section).
         logging._srcfile = None
-    if settings.dev_mode:
-        logger.warning("OPTOUT_DEV_MODE is on: development secrets in use; never run this in production")
+    for note in settings.dev_mode_notes():
+        logger.warning(note)
 
 
 def __getattr__(name: str):

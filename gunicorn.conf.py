@@ -2,7 +2,7 @@
 import glob
 import os
 
-from handlers.settings import DEFAULT_DB, METRICS_DIR_VARIABLE, default_metrics_dir, server_value
+from handlers.settings import DEFAULT_DB, METRICS_DIR_VARIABLE, check_bind, default_metrics_dir, server_value
 
 bind = server_value("OPTOUT_BIND", "127.0.0.1:8000")
 workers = server_value("OPTOUT_WORKERS", 2)
@@ -19,6 +19,7 @@ def on_starting(server):
     `var/metrics-<address>` with PostgreSQL (counts are per host either way); either way
     the previous run's files are removed (counters restart with the service, as
     Prometheus expects)."""
+    check_bind(server.cfg.bind)  # dev mode: loopback only (a ConfigError: gunicorn prints one line, exits 1)
     directory = server_value(METRICS_DIR_VARIABLE, None)
     if not directory:
         database = server_value("OPTOUT_DATABASE_URL", "") or server_value("OPTOUT_DB", DEFAULT_DB)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
-from collections.abc import Callable, Mapping
+import secrets
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("OPTOUT_WORKERS", None, "`2`", "gunicorn's worker count", _count),
     Variable("OPTOUT_SECRET_KEY", "secret_key", "derived from `WHATSAPP_APP_SECRET`",
              "signs the admin session cookie"),
+    Variable("OPTOUT_TRUSTED_PROXIES", "trusted_proxies", "`0`",
+             "how many reverse proxies in front of the service set `X-Forwarded-For`, `-Proto` and `-Host` "
+             "(werkzeug ProxyFix); `0` believes none of these headers", _count),
     Variable("OPTOUT_CONFIG_POLL_SECONDS", "config_poll_seconds", "`0.5`",
              "how often a worker checks for staff keyword edits", _number),
     Variable("OPTOUT_RECORD_DIR", "record_dir", "off",
@@ -95,10 +100,20 @@ VARIABLES: tuple[Variable, ...] = (
              "`metrics/` beside the SQLite file, or `var/metrics-<address>` with PostgreSQL (under gunicorn)",
              "where gunicorn workers keep their Prometheus counts so `/metrics` sums them"),
     Variable("OPTOUT_DEV_MODE", "dev_mode", "off",
-             "`1`: start with fixed development secrets (`dev-app-secret`, `dev-verify-token`, "
-             "`dev-admin-token`). Never in production.", _flag),
+             "`1`: fill in missing secrets with fixed development values (`dev-app-secret`, `dev-verify-token`, "
+             "`dev-admin-token`) when none is set, or with random ones when some are; listen on loopback only. "
+             "Never in production.", _flag),
 )
 _BY_NAME = {variable.name: variable for variable in VARIABLES}
+# The secrets development mode may fill in: (Settings field, variable, published development value).
+DEV_SECRETS = (("app_secret", "WHATSAPP_APP_SECRET", DEV_APP_SECRET),
+               ("verify_token", "WHATSAPP_VERIFY_TOKEN", DEV_VERIFY_TOKEN),
+               ("admin_token", "ADMIN_TOKEN", DEV_ADMIN_TOKEN))
+# Every setting that is a secret: blank (whitespace) is refused, never taken for a value.
+SECRET_FIELDS = {"app_secret": "WHATSAPP_APP_SECRET", "verify_token": "WHATSAPP_VERIFY_TOKEN",
+                 "admin_token": "ADMIN_TOKEN", "access_token": "WHATSAPP_ACCESS_TOKEN",
+                 "secret_key": "OPTOUT_SECRET_KEY", "metrics_token": "OPTOUT_METRICS_TOKEN"}
+MAX_TRUSTED_PROXIES = 5
 
 
 def _read(variable: Variable, env: Mapping[str, str]):
@@ -116,6 +131,38 @@ def server_value(name: str, fallback, env: Mapping[str, str] | None = None):
     """A gunicorn-level setting (OPTOUT_BIND, OPTOUT_WORKERS, the metrics folder)."""
     value = _read(_BY_NAME[name], os.environ if env is None else env)
     return fallback if value is None else value
+
+
+def check_bind(addresses: Iterable[str], env: Mapping[str, str] | None = None) -> None:
+    """Development mode listens on this machine only: its secrets are published.
+    Called by gunicorn.conf.py with the addresses gunicorn is about to bind."""
+    if not server_value("OPTOUT_DEV_MODE", False, env):
+        return
+    public = [address for address in addresses if not is_loopback_bind(address)]
+    if public:
+        raise ConfigError(
+            f"OPTOUT_DEV_MODE=1 listens on this machine only (127.0.0.1, ::1, localhost or a unix socket), "
+            f"not {', '.join(public)}: its secrets are published. Set real secrets instead to serve beyond loopback.")
+
+
+def is_loopback_bind(address: str) -> bool:
+    """Whether a gunicorn bind address ("127.0.0.1:8000", "[::1]:8000", "unix:/run/x.sock",
+    "0.0.0.0:8000", ...) is reachable from this machine only."""
+    address = address.strip()
+    if address.startswith("unix:"):
+        return True
+    if address.startswith("["):
+        host = address[1:address.find("]")] if "]" in address else ""
+    elif address.count(":") == 1:
+        host = address.split(":")[0]
+    else:
+        host = address  # a bare host or a bare IPv6 address
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # "", "fd://3", a host name: could be anywhere
 
 
 def default_metrics_dir(database: str, bind: str = "") -> str:
@@ -164,6 +211,9 @@ class Settings:
     metrics_dir: str = ""            # gunicorn workers' shared Prometheus folder; empty: this process only
     secret_key: str = ""             # admin session cookie key; empty: derived from app_secret
     config_poll_seconds: float = 0.5
+    trusted_proxies: int = 0         # reverse proxies whose X-Forwarded-* headers are believed
+    dev_filled: tuple[str, ...] = ()     # variables development mode filled with published values
+    dev_randomized: tuple[str, ...] = ()  # ... and with random ones (real secrets were given)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -190,16 +240,50 @@ class Settings:
         return self.secret_key or hmac.new(self.app_secret.encode(), b"optout admin session key",
                                            hashlib.sha256).hexdigest()
 
+    @property
+    def session_key_from_database(self) -> bool:
+        """Whether the admin cookie needs a random key kept in the database (shared by the
+        workers) instead of `session_key`: derived from the published development secret,
+        anyone could sign an admin session; derived from a random per-process one
+        (development mode with some real secrets), each worker would refuse the others' cookies."""
+        return not self.secret_key and (self.app_secret == DEV_APP_SECRET or "WHATSAPP_APP_SECRET" in self.dev_randomized)
+
+    def dev_mode_notes(self) -> list[str]:
+        """What development mode did, for the start-up log."""
+        if not self.dev_mode:
+            return []
+        notes = ["OPTOUT_DEV_MODE is on: listening on loopback only; never run this in production"]
+        if self.dev_filled:
+            notes.append(f"development values in use for {', '.join(self.dev_filled)} (published: anyone can use them)")
+        if self.dev_randomized:
+            notes.append(f"{', '.join(self.dev_randomized)} not set: real secrets were given, so development mode "
+                         "filled in a random value that nobody knows (what needs it refuses everyone)")
+        return notes
+
     def checked(self) -> Settings:
         """Fill development defaults when explicitly allowed; refuse to run without secrets otherwise."""
         settings = self
+        for field, variable in SECRET_FIELDS.items():
+            value = getattr(settings, field)
+            if value and not value.strip():
+                raise ConfigError(f"{variable} is blank (only whitespace): set a real value, or leave it unset")
         if settings.dev_mode:
-            settings = replace(
-                settings,
-                app_secret=settings.app_secret or DEV_APP_SECRET,
-                verify_token=settings.verify_token or DEV_VERIFY_TOKEN,
-                admin_token=settings.admin_token or DEV_ADMIN_TOKEN,
-            )
+            # Development values only when no secret at all is given: with real secrets
+            # (testing against Meta, say), a published value must never authenticate.
+            real = any(getattr(settings, field) for field, _, _ in DEV_SECRETS)
+            unset = [(field, variable, value) for field, variable, value in DEV_SECRETS
+                     if not getattr(settings, field)]
+            filled: dict[str, Any] = {field: secrets.token_urlsafe(32) if real else value for field, _, value in unset}
+            names = tuple(variable for _, variable, _ in unset)
+            settings = replace(settings, **filled, dev_filled=() if real else names,
+                               dev_randomized=names if real else ())
+        else:
+            published = [variable for field, variable, value in DEV_SECRETS if getattr(settings, field) == value]
+            if published:
+                raise ConfigError(f"{', '.join(published)} is a published development value: set a secret of your own "
+                                  "(or OPTOUT_DEV_MODE=1 for a local try)")
+        if not 0 <= settings.trusted_proxies <= MAX_TRUSTED_PROXIES:
+            raise ConfigError(f"OPTOUT_TRUSTED_PROXIES must be 0 to {MAX_TRUSTED_PROXIES}, got {settings.trusted_proxies}")
         missing = [
             name
             for name, value in (

@@ -60,8 +60,11 @@ def browser():
 
 def test_staff_add_baja_in_the_browser_and_the_next_baja_unsubscribes(gunicorn, browser):
     page = browser.new_page()
+    refused = []  # what the Content-Security-Policy blocked (nothing may be)
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
     page.goto(gunicorn.url + "/admin/keywords")
     assert "/admin/login" in page.url
+    assert page.evaluate("getComputedStyle(document.body).margin") == "0px"  # admin.css applied under the CSP
     page.fill("input[name=name]", "ana")
     page.fill("input[name=password]", PASSWORD)
     page.click("button:has-text('Log in')")
@@ -89,6 +92,7 @@ def test_staff_add_baja_in_the_browser_and_the_next_baja_unsubscribes(gunicorn, 
     assert "Opted out" in page.text_content("#state")
     history = page.text_content("#history")
     assert "keyword" in history and "baja" in history
+    assert refused == []
 
 
 def test_an_api_edit_reaches_every_gunicorn_worker(gunicorn):

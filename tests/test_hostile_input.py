@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import unicodedata
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
+from handlers.detection.normalize import MAX_NORMALIZED_CHARS, normalize
 from handlers.settings import Settings
 from handlers.testing import payloads
 from handlers.whatsapp.signature import sign
@@ -207,3 +209,31 @@ def test_a_replayed_delivery_changes_nothing_the_second_time(webhook):
         assert response.status_code == 200
         assert response.json["duplicates"] == 1
     assert webhook.counts() == after_first
+
+
+# Characters that NFKC or case folding turns into three or more (U+FDFA: 18).
+EXPANDING = sorted(c for c in map(chr, range(0x10000))
+                   if not 0xD800 <= ord(c) <= 0xDFFF
+                   and len(unicodedata.normalize("NFKC", c).casefold()) >= 3)
+expanding_texts = st.tuples(
+    st.text(alphabet=st.sampled_from(EXPANDING) | st.sampled_from(" .,stop"), min_size=1, max_size=40),
+    st.integers(1, 3_000),
+).map(lambda pair: pair[0] * pair[1])
+
+
+@settings(hostile, max_examples=60)
+@given(text=expanding_texts)
+def test_expanding_characters_never_make_the_classifier_read_more_than_its_caps(text):
+    normalized = normalize(text)
+    assert len(normalized.text) <= MAX_NORMALIZED_CHARS
+    assert len(normalized.tokens) <= MAX_NORMALIZED_CHARS // 2 + 1  # a token and its separator
+
+
+@settings(hostile, max_examples=30)
+@given(text=expanding_texts)
+def test_expanding_characters_at_the_webhook_and_the_api_stay_within_the_caps(webhook, text):
+    body = payloads.encode(payloads.of_messages(payloads.text(text, wa_id="14155550180")))
+    assert post(webhook, body).status_code == 200
+    answer = webhook.post("/api/keywords/test", json={"text": text}, headers={"Authorization": "Bearer a"})
+    assert answer.status_code == 200
+    assert len(answer.json["normalized"]) <= MAX_NORMALIZED_CHARS

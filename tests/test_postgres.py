@@ -268,10 +268,24 @@ def test_keyword_edits_and_send_pauses_reach_the_other_host_within_a_second(two_
 
 def test_login_throttling_counts_attempts_made_on_every_host(two_hosts):
     accounts.add(two_hosts[0].db, "ana", "a long enough password")
-    for n in range(accounts.MAX_FAILURES):
-        assert not accounts.login(two_hosts[n % 2].db, "ana", "wrong", f"10.0.0.{n}").ok
-    result = accounts.login(two_hosts[1].db, "ana", "a long enough password", "10.0.0.99")
+    for n in range(accounts.FREE_FAILURES):
+        assert not accounts.login(two_hosts[n % 2].db, "ana", "wrong", "10.0.0.1").ok
+    result = accounts.login(two_hosts[1].db, "ana", "a long enough password", "10.0.0.1")
     assert result.throttled
+
+
+def test_guesses_sent_at_once_to_two_hosts_are_counted_one_at_a_time(two_hosts):
+    accounts.add(two_hosts[0].db, "ana", "a long enough password")
+    barrier = threading.Barrier(8)
+
+    def guess(n):
+        barrier.wait()
+        return accounts.login(two_hosts[n % 2]._opener.connect(), "ana", f"wrong {n}", "10.0.0.1")
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(guess, range(8)))
+    assert not any(result.ok for result in results)
+    assert sum(not result.throttled for result in results) == accounts.FREE_FAILURES
 
 
 def test_concurrent_edits_on_two_hosts_cannot_both_pass_validation(two_hosts):

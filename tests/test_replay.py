@@ -138,3 +138,104 @@ def test_separate_replay_runs_never_reuse_a_message_id(monkeypatch):
         module = importlib.reload(replay)  # a fresh process's module state
         ids.append(module.text_delivery("STOP", "+14155550123")["entry"][0]["changes"][0]["value"]["messages"][0]["id"])
     assert ids[0] != ids[1]
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Record where replay would post, and post nowhere."""
+    import urllib.error
+    import urllib.request
+    attempts = []
+
+    def refuse(request, timeout=None):
+        attempts.append(request.full_url)
+        raise urllib.error.URLError("test: no network")
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    return attempts
+
+
+@pytest.mark.parametrize("url", ["https://optout.example.com", "http://10.1.2.3:8000", "http://[2001:db8::1]/",
+                                 "http://localhost.example.com:8000"])
+def test_replay_to_another_machine_needs_allow_remote(app, no_network, url):
+    result = app.test_cli_runner().invoke(args=["replay", "--url", url, "--text", "STOP"])
+    assert result.exit_code == 2
+    assert "--allow-remote" in result.output and "app secret" in result.output
+    assert no_network == []
+
+
+def test_replay_to_another_machine_with_allow_remote_warns_then_posts(app, no_network):
+    result = app.test_cli_runner().invoke(args=["replay", "--url", "https://optout.example.com", "--allow-remote",
+                                                "--text", "STOP"])
+    assert "warning: posting deliveries signed with this environment's app secret to optout.example.com" in result.output
+    assert no_network == ["https://optout.example.com/webhook"]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9", "http://127.8.0.1:9"])
+def test_replay_to_this_machine_needs_no_flag_and_prints_no_warning(app, no_network, url):
+    result = app.test_cli_runner().invoke(args=["replay", "--url", url, "--text", "STOP"])
+    assert result.exit_code == 1 and "could not reach" in result.output
+    assert "warning" not in result.output and len(no_network) == 1
+
+
+PERSONAL = ["593991234567", "María Pérez", "maria.perez", "Ravi Kumar", "Ravi", "Kumar", "919812345670",
+            "98123 45670", "Sheena Nelson", "Sheena", "14155550999", "415 555 0177", "4155550177",
+            "ravi@example.com", "US.13491208655302741918", "US.13491208655302749999", "-2.170", "Malecón 2000"]
+
+
+def _personal_deliveries() -> list[dict]:
+    sender = "593991234567"
+    contact = {"profile": {"name": "María Pérez", "username": "maria.perez"}, "wa_id": sender,
+               "user_id": "US.13491208655302741918"}
+    card = {"name": {"formatted_name": "Ravi Kumar", "first_name": "Ravi", "last_name": "Kumar"},
+            "phones": [{"phone": "+91 98123 45670", "type": "CELL", "wa_id": "919812345670"}],
+            "emails": [{"email": "ravi@example.com", "type": "WORK"}], "org": {"company": "Kumar Textiles"}}
+    messages = [
+        payloads.text("STOP, and call me on +1 (415) 555 0177 or 4155550177, not ravi@example.com", wa_id=sender),
+        payloads.message("contacts", {}, wa_id=sender) | {"contacts": [card]},
+        payloads.message("system", {"body": "User María Pérez changed from 593991234567 to 14155550999",
+                                    "new_wa_id": "14155550999", "type": "user_changed_number"}, wa_id=sender),
+        payloads.message("system", {"body": "Sheena Nelson changed their user ID from US.13491208655302741918 "
+                                             "to US.13491208655302749999", "user_id": "US.13491208655302749999",
+                                    "type": "user_changed_user_id"}, wa_id=sender),
+        payloads.message("location", {"latitude": -2.1709, "longitude": -79.9224, "name": "Malecón 2000",
+                                      "address": "Av. Malecón Simón Bolívar"}, wa_id=sender),
+    ]
+    return [payloads.delivery(payloads.change(messages=[message], contacts=[contact])) for message in messages]
+
+
+def test_recordings_replace_every_personal_detail_with_stable_fakes_in_private_files(tmp_path, settings):
+    from dataclasses import replace
+
+    from app import create_app
+    record_dir = tmp_path / "recorded"
+    app = create_app({"settings": replace(settings, record_dir=str(record_dir), record_anonymize=True)})
+    try:
+        client = app.test_client()
+        for delivery in _personal_deliveries():
+            body = payloads.encode(delivery)
+            response = client.post("/webhook", data=body, headers=payloads.signed_headers(body, settings.app_secret))
+            assert response.status_code == 200
+    finally:
+        app.extensions["optout"].close()
+    files = sorted(record_dir.glob("*.json"))
+    assert len(files) == 5
+    texts = [path.read_text() for path in files]
+    for text in texts:
+        decoded = json.dumps(json.loads(text), ensure_ascii=False)
+        leaks = [detail for detail in PERSONAL if detail in decoded]
+        assert leaks == [], decoded
+    values = [json.loads(text)["entry"][0]["changes"][0]["value"] for text in texts]
+    # Stable: the same person is the same fake in every file, in every place they appear.
+    fake_sender = values[0]["messages"][0]["from"]
+    assert {v["messages"][0]["from"] for v in values} == {fake_sender}
+    assert {v["contacts"][0]["profile"]["username"] for v in values} == {values[0]["contacts"][0]["profile"]["username"]}
+    number_change = values[2]["messages"][0]["system"]
+    assert number_change["body"].split()[-3] == fake_sender
+    assert number_change["body"].split()[-1] == number_change["new_wa_id"]
+    id_change = values[3]["messages"][0]["system"]
+    assert id_change["body"].split()[-1] == id_change["user_id"]
+    assert id_change["body"].split()[-3] == values[0]["contacts"][0]["user_id"]
+    assert "STOP" in values[0]["messages"][0]["text"]["body"]
+    # Private: the service's user alone may read them.
+    assert all(path.stat().st_mode & 0o777 == 0o600 for path in files)
+    assert record_dir.stat().st_mode & 0o077 == 0

@@ -1,10 +1,12 @@
 """`flask replay`: post sample or recorded deliveries, signed, and show what the service did."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import click
@@ -22,6 +24,9 @@ PROGRESS_FROM = 20
 @click.command("replay")
 @click.argument("paths", nargs=-1)
 @click.option("--url", help="A running service (e.g. http://127.0.0.1:8000); default: this app in-process.")
+@click.option("--allow-remote", is_flag=True,
+              help="Let --url name another machine. The deliveries are signed with this environment's app "
+                   "secret, so only point it at a service you own.")
 @click.option("--dry-run", is_flag=True, help="Classify and show what would happen; write and send nothing.")
 @click.option("--text", "text", help='Build a delivery from this message, e.g. --text "Quiero darme de baja".')
 @click.option("--from", "sender", default="+593991234567", show_default=True, help="Sender number for --text.")
@@ -29,7 +34,7 @@ PROGRESS_FROM = 20
 @click.option("--show-numbers", is_flag=True, help="Print phone numbers unmasked.")
 @click.option("--verbose", is_flag=True, help="Also print the service's own log lines.")
 @with_appcontext
-def replay_command(paths, url, dry_run, text, sender, now, show_numbers, verbose):
+def replay_command(paths, url, allow_remote, dry_run, text, sender, now, show_numbers, verbose):
     """Sign each payload with the configured app secret and post it to the webhook.
 
     PATHS are JSON files or folders of them (e.g. samples/). Exit status is 1 if any
@@ -39,6 +44,8 @@ def replay_command(paths, url, dry_run, text, sender, now, show_numbers, verbose
         raise click.UsageError("--dry-run works in-process only (a running service would write)")
     if not paths and not text:
         raise click.UsageError("give payload files or folders, or --text")
+    if url:
+        _check_target(url, allow_remote)
     try:
         jobs = [(path.name, path.read_bytes()) for path in payload_files(list(paths))]
         if text:
@@ -83,6 +90,31 @@ def _post_in_process(dry_run: bool):
         response = client.post("/webhook", data=raw, headers=_headers(raw, service.settings.app_secret))
         return response.status_code, response.get_json(silent=True) or {}
     return post
+
+
+def _check_target(url: str, allow_remote: bool) -> None:
+    """A replay signs with the configured (perhaps production) app secret: it goes to this
+    machine unless --allow-remote says otherwise, and then with a warning."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.UsageError(f"--url must be an http(s) URL such as http://127.0.0.1:8000, got {url!r}")
+    if _is_loopback(parts.hostname):
+        return
+    if not allow_remote:
+        raise click.UsageError(
+            f"--url {parts.hostname} is not this machine: replay signs every delivery with this "
+            "environment's app secret. Add --allow-remote if you mean it.")
+    click.echo(f"warning: posting deliveries signed with this environment's app secret to {parts.hostname} "
+               "(not this machine)", err=True)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost: it could resolve anywhere
 
 
 def _post_to_url(url: str):

@@ -147,6 +147,15 @@ def suppressed_rows(db: Database):
 
 
 CSV_COLUMNS = ("wa_id", "since", "source", "rule")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection);
+# such a cell is written with a leading apostrophe, which spreadsheets show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A value as a CSV cell that no spreadsheet will run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def suppressions_csv(db: Database, chunk_chars: int = 64_000) -> Iterator[str]:
@@ -156,7 +165,7 @@ def suppressions_csv(db: Database, chunk_chars: int = 64_000) -> Iterator[str]:
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for row in suppressed_rows(db):
-        writer.writerow([row["wa_id"], row["since"], row["source"], row["rule"] or ""])
+        writer.writerow([csv_cell(row[column]) for column in CSV_COLUMNS])
         if buffer.tell() > chunk_chars:
             yield buffer.getvalue()
             buffer.seek(0)

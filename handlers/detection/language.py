@@ -5,6 +5,8 @@ import phonenumbers
 from langdetect import DetectorFactory, detect_langs
 from langdetect.lang_detect_exception import LangDetectException
 
+from handlers.settings import WHATSAPP_TEXT_LIMIT
+
 DetectorFactory.seed = 0  # repeatable results
 
 MIN_WORDS_FOR_DETECTION = 3
@@ -25,7 +27,9 @@ def detect_language(text: str, allowed: set[str] | frozenset[str]) -> str | None
     """langdetect's best guess among `allowed`, only for texts of 3 words or more.
 
     langdetect calls "стоп" Macedonian and "baja" Indonesian; one or two words never reach it.
+    Reads at most WhatsApp's text limit, as normalisation does.
     """
+    text = text[:WHATSAPP_TEXT_LIMIT]
     if len([w for w in text.split() if any(c.isalpha() for c in w)]) < MIN_WORDS_FOR_DETECTION:
         return None
     DetectorFactory.seed = 0

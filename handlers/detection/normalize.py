@@ -24,6 +24,13 @@ import functools
 import unicodedata
 from dataclasses import dataclass
 
+from handlers.settings import WHATSAPP_TEXT_LIMIT
+
+# What one message may cost: WhatsApp's own text limit read, and NFKC and case folding
+# (U+FDFA alone becomes 18 characters) allowed to expand it to twice that, no more.
+MAX_INPUT_CHARS = WHATSAPP_TEXT_LIMIT
+MAX_NORMALIZED_CHARS = 2 * WHATSAPP_TEXT_LIMIT
+
 _APOSTROPHES = frozenset("'’‘ʼ`´")
 _CLAUSE_BREAKS = frozenset(".,;:!?¡¿…。،؛؟|/()[]{}\n")
 _LETTER_MAP = {"ł": "l", "đ": "d", "ø": "o", "ı": "i", "æ": "ae", "œ": "oe", "ð": "d", "þ": "th",
@@ -46,8 +53,9 @@ class Normalized:
 
 
 def normalize(text: str) -> Normalized:
-    """Tokens of a message (or keyword) after the whole pipeline, with their clauses."""
-    text = unicodedata.normalize("NFKC", text).casefold()
+    """Tokens of a message (or keyword) after the whole pipeline, with their clauses.
+    Reads at most MAX_INPUT_CHARS of `text`, expanded to at most MAX_NORMALIZED_CHARS."""
+    text = unicodedata.normalize("NFKC", text[:MAX_INPUT_CHARS])[:MAX_NORMALIZED_CHARS].casefold()[:MAX_NORMALIZED_CHARS]
     raw: list[tuple[str, int]] = []
     word: list[str] = []
     clause = 0

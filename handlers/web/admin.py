@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
@@ -35,9 +36,12 @@ OPEN_ENDPOINTS = {"admin.login", "admin.static"}
 def register(app, exempt=()) -> None:
     """CSRF on every form of the app except the blueprints that authenticate otherwise
     (the webhook by signature, the API by bearer token)."""
-    settings = app.extensions[EXTENSION].settings
+    service = app.extensions[EXTENSION]
+    settings = service.settings
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = settings.session_key
+        # Development mode signs with a random key kept in the database (see Settings.session_key_from_database).
+        app.config["SECRET_KEY"] = (accounts.instance_secret(service.db, "session_key")
+                                    if settings.session_key_from_database else settings.session_key)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=8))
     app.session_interface = AdminOnlySessions()
@@ -69,10 +73,12 @@ class AdminOnlySessions(SecureCookieSessionInterface):
 def require_login():
     g.staff = None
     name = session.get("staff")
-    if name and accounts.exists(current.service().db, name):
+    if name and accounts.session_is_valid(current.service().db, name, session.get("token")):
         g.staff = name
-    if g.staff is None and request.endpoint not in OPEN_ENDPOINTS:
-        return redirect(url_for("admin.login", next=request.path))
+    if g.staff is None:
+        # The login page needs no classifier: rebuilding one for every anonymous request
+        # would hand anyone a cheap way to load the server.
+        return None if request.endpoint in OPEN_ENDPOINTS else redirect(url_for("admin.login", next=request.path))
     current.service().refresh(force=True)  # staff always see the latest saved edits
     return None
 
@@ -111,23 +117,41 @@ def _keep_on_error(function):
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "GET":
-        return render_template("admin/login.html", next=request.args.get("next", ""))
+        return render_template("admin/login.html", next=safe_next(request.args.get("next", "")) or "")
     name = request.form.get("name", "")
     result = accounts.login(current.service().db, name, request.form.get("password", ""), request.remote_addr or "-")
     if not result.ok:
         log.warning("admin login refused (%s)", "throttled" if result.throttled else "wrong name or password")
-        return render_template("admin/login.html", error=result.message, name=name,
-                               next=request.form.get("next", "")), 429 if result.throttled else 401
+        page = render_template("admin/login.html", error=result.message, name=name,
+                               next=safe_next(request.form.get("next", "")) or "")
+        if result.throttled:
+            return page, 429, {"Retry-After": str(result.retry_after)}
+        return page, 401
     session.clear()
     session.permanent = True
     session["staff"] = name.strip()
+    session["token"] = result.session_token
     log.info("admin login")
-    target = request.form.get("next", "")
-    return redirect(target if target.startswith("/admin/") else url_for("admin.keywords"))
+    return redirect(safe_next(request.form.get("next", "")) or url_for("admin.home"))
+
+
+def safe_next(target: str) -> str | None:
+    """Where to go after logging in: a path of this admin site, or None. Never another
+    host ("//evil", "/\\evil", "https:..."), never a header injection (control characters)."""
+    if not target.startswith("/admin/") or len(target) > 2000:
+        return None
+    if not target.isprintable() or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "/../" in parts.path + "/" or "//" in parts.path:
+        return None
+    return target
 
 
 @bp.post("/logout")
 def logout():
+    """Ends every session of this account (the cookie alone could be replayed until it expires)."""
+    accounts.end_sessions(current.service().db, g.staff)
     session.clear()
     return redirect(url_for("admin.login"))
 
@@ -180,7 +204,9 @@ def preview():
         flash(str(error), "error")
         return redirect(url_for("admin.keywords", language=request.form.get("language", "")))
     try_text, try_from = request.form.get("try_text", ""), request.form.get("try_from", "")
-    impact = impact_preview(service.db, service.classifier, proposed)
+    received_at, message_id = request.form.get("continue_received_at"), request.form.get("continue_message_id")
+    impact = impact_preview(service.db, service.classifier, proposed,
+                            continue_after=(received_at, message_id) if received_at and message_id else None)
     return render_template(
         "admin/preview.html", change=change, language=change.language, try_text=try_text, try_from=try_from,
         before=_try(service.classifier, try_text, try_from), after=_try(proposed, try_text, try_from),
@@ -269,7 +295,8 @@ def review_queue():
     return render_template("admin/review.html", pending=review.pending(db), decided=review.decided(db))
 
 
-@bp.post("/review/<message_id>")
+# Message ids are base64 and may hold "/" (even "//"): the whole rest of the path is the id.
+@bp.post("/review/<path:message_id>", merge_slashes=False)
 @_keep_on_error
 def decide(message_id: str):
     item = review.decide(current.service().db, message_id, request.form.get("decision", ""), _actor(),

@@ -7,6 +7,7 @@ from handlers import current
 from handlers.consent import ledger
 from handlers.consent.identity import InvalidIdentity, normalize
 from handlers.web.errors import json_error
+from handlers.web.jsonbody import read_json
 from handlers.whatsapp import signature
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -51,7 +52,7 @@ def suppression_history(wa_id: str):
 
 @bp.post("/suppressions/check")
 def check_many():
-    body = request.get_json(silent=True)
+    body = read_json()
     numbers = body.get("wa_ids") if isinstance(body, dict) else body
     if not isinstance(numbers, list):
         return json_error(400, 'expected a JSON list of numbers, or {"wa_ids": [...]}')

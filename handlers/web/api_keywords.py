@@ -3,6 +3,7 @@ impact preview, audit log and undo, the review queue and consent by hand."""
 from __future__ import annotations
 
 from flask import Blueprint, request
+from werkzeug.exceptions import BadRequest
 
 from handlers import current
 from handlers.consent import ledger, review
@@ -17,6 +18,7 @@ from handlers.staff.impact import preview as impact_preview
 from handlers.staff.keyword_store import Change, KeywordError
 from handlers.web import api
 from handlers.web.errors import json_error
+from handlers.web.jsonbody import read_json
 
 bp = Blueprint("api_keywords", __name__, url_prefix="/api")
 bp.before_request(api.require_bearer_token)
@@ -24,9 +26,10 @@ bp.before_request(api.require_bearer_token)
 
 def _body() -> dict:
     """The request's JSON object; an empty body is an empty object, anything else a 400."""
-    if not request.get_data(cache=True).strip():
-        return {}
-    body = request.get_json(silent=True, force=True)
+    try:
+        body = read_json(empty={})
+    except BadRequest as error:
+        raise KeywordError(f"the request body must be a JSON object: {error.description}") from None
     if not isinstance(body, dict):
         raise KeywordError('the request body must be a JSON object, e.g. {"language": "es", ...}')
     return body
@@ -100,12 +103,18 @@ def set_reply(language: str, intent: str):
 
 @bp.post("/keywords/preview")
 def preview():
-    """The impact of an unsaved change: {op, language, intent, keyword, match[, text, wa_id]}."""
+    """The impact of an unsaved change: {op, language, intent, keyword, match[, text, continue_after]}.
+    Bounded: when `complete` is false, post again with the `continue_after` it returned."""
     service = current.service()
     body = _body()
     change = _change(body, str(body.get("op", "add")))
     proposed = service.build_classifier(keyword_store.with_change(service.locales, change))
-    answer = impact_preview(service.db, service.classifier, proposed).as_dict()
+    resume = body.get("continue_after")
+    if resume is not None and not (isinstance(resume, list) and len(resume) == 2
+                                   and all(isinstance(part, str) for part in resume)):
+        raise KeywordError("continue_after must be the [received_at, message_id] a previous preview returned")
+    answer = impact_preview(service.db, service.classifier, proposed,
+                            continue_after=(resume[0], resume[1]) if resume else None).as_dict()
     if body.get("text"):
         answer["try"] = {"before": explain(service.classifier, str(body["text"])),
                          "after": explain(proposed, str(body["text"]))}
@@ -126,9 +135,17 @@ def test_text():
     return result
 
 
+AUDIT_MAX_LIMIT = 1000
+
+
 @bp.get("/audit")
 def audit_log():
-    return {"entries": audit.entries(current.service().db, limit=int(request.args.get("limit", 200)))}
+    text = request.args.get("limit", "200")
+    digits = text.strip()
+    limit = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 6 else 0
+    if not 1 <= limit <= AUDIT_MAX_LIMIT:
+        return json_error(400, f"limit must be a whole number from 1 to {AUDIT_MAX_LIMIT}, got {text[:40]!r}")
+    return {"entries": audit.entries(current.service().db, limit=limit)}
 
 
 @bp.post("/audit/<int:entry_id>/undo")
@@ -144,7 +161,8 @@ def review_queue():
     return {"pending": review.pending(current.service().db)}
 
 
-@bp.post("/review/<message_id>")
+# Message ids are base64 and may hold "/" (even "//"): the whole rest of the path is the id.
+@bp.post("/review/<path:message_id>", merge_slashes=False)
 def decide(message_id: str):
     body = _body()
     return review.decide(current.service().db, message_id, str(body.get("decision", "")), _actor(body),
