@@ -22,7 +22,7 @@ def _default_actor() -> str:
 
 @click.group("suppressions", cls=ConfigGroup)
 def suppressions_group():
-    """The suppression list: import one from a file, export it as CSV."""
+    """Import or export the suppression list (CSV)."""
 
 
 @suppressions_group.command("import", short_help="Import opt-outs from a CSV file.")
