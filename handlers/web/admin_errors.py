@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
-from handlers.web.admin import bp
+from handlers.web.admin import bp, require_login
 from handlers.web.admin_words import intent_name, language_name
 from handlers.web.errors import json_error
 
@@ -19,6 +19,9 @@ def not_found(error: HTTPException):
     code = error.code or 404
     if not request.path.startswith(bp.url_prefix or "/admin"):
         return json_error(code, error.description or error.name)
+    login_first = require_login()   # no page matched, so the blueprint's own check did not run
+    if login_first is not None:
+        return login_first
     title = "Page not found" if code == 404 else "This address is not a page"
     message = ("There is no admin page at this address. Use the menu to find what you were looking for."
                if code == 404 else
@@ -45,5 +48,6 @@ def form_refused():
     elif request.endpoint == "admin.save_reply":
         kept = "Your reply text was not saved. Copy it from here, log in, and save it again."
         next_url = url_for("admin.keywords", language=form.get("language", ""))
-    return render_template("admin/login.html", logged_out=True, kept=kept, kept_text=form.get("reply"),
+    typed = form.get(f"reply_{form.get('save', '')}") or form.get("reply")
+    return render_template("admin/login.html", logged_out=True, kept=kept, kept_text=typed,
                            next=next_url or (request.referrer or "").removeprefix(request.host_url.rstrip("/"))), 401
