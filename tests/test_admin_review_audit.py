@@ -8,7 +8,7 @@ from tests.admin_client import ensure_absent
 
 
 def _text(html: str) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    return " ".join(re.sub(r"<[^>]+>", " ", html).replace("\u2068", "").replace("\u2069", "").split())
 
 
 def _pending(html: str) -> str:
@@ -70,11 +70,11 @@ def test_bulk_not_an_opt_out_for_everything_a_rule_caught_is_one_audit_entry(adm
     admin_volume.seed_review(service.db, 3, rule="negated:en:stop", language="en", prefix="wamid.keep",
                              first_number=14155550100)
     page = admin.get("/admin/review?rule=anywhere:es:para").text
-    assert "Not an opt-out: all 1,240 caught by the Spanish keyword “para” (anywhere in the message)" in page
+    assert "Not an opt-out: all 1,240 caught by the Spanish keyword “para” (anywhere in the message)" in _text(page)
     done = admin.client.post("/admin/review/bulk?scope=filter", data={
         "csrf_token": admin.token, "decision": "not_opt_out", "rule": "anywhere:es:para", "reason": "asks about offers"},
         follow_redirects=True)
-    assert "Not an opt-out: recorded for 1,240 messages (everything caught by the Spanish keyword “para”" in done.text
+    assert "Not an opt-out: recorded for 1,240 messages (everything caught by the Spanish keyword “para”" in _text(done.text)
     assert read_db("SELECT state, count(*) AS n FROM review_queue GROUP BY state ORDER BY state") == [
         {"state": "decided", "n": 1240}, {"state": "pending", "n": 3}]
     assert read_db("SELECT action FROM audit_log") == [{"action": "review.bulk_not_opt_out"}]

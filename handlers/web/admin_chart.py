@@ -37,7 +37,8 @@ def consent_chart(days: Sequence[DayCount], title: str) -> Markup:
                 parts.append(f'<rect class="{css}" x="{x + offset:.1f}" y="{TOP + plot_h - height:.1f}" '
                              f'width="{bar:.1f}" height="{max(height, 1):.1f}"/>')
         if index % 7 == (len(days) - 1) % 7:
-            parts.append(f'<text class="label" x="{x + bar:.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
+            anchor = "end" if index == len(days) - 1 else "middle"
+            parts.append(f'<text class="label" x="{x + bar:.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}">'
                          f'{day.day.strftime("%d %b")}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -66,6 +66,17 @@ def source_name(value: str | None) -> str:
     return SOURCE_NAMES.get(value or "", value or "")
 
 
+def quoted(words: str | None) -> str:
+    """“words”, isolated for the Unicode bidi algorithm, so Arabic or Hebrew words keep
+    their quotes in an English sentence (and the sentence keeps its order)."""
+    return f"“\u2068{words or ''}\u2069”"
+
+
+def first_upper(text: str | None) -> str:
+    """'WhatsApp's setting' stays as it is; 'their message' -> 'Their message'."""
+    return text[:1].upper() + text[1:] if text else ""
+
+
 def rule_text(rule: str | None) -> str:
     """'whole_message:es:baja' -> 'the Spanish keyword “baja” (whole message)'."""
     if not rule:
@@ -76,10 +87,10 @@ def rule_text(rule: str | None) -> str:
         return rule
     name = LANGUAGE_NAMES.get(language, language)
     if kind == "typo":
-        return f"a misspelling of the {name} keyword “{keyword}”"
+        return f"a misspelling of the {name} keyword {quoted(keyword)}"
     if kind == "negated":
-        return f"the {name} keyword “{keyword}” after a negation (“don't …”)"
-    return f"the {name} keyword “{keyword}” ({MATCH_NAMES.get(kind, kind)})"
+        return f"the {name} keyword {quoted(keyword)} after a negation (“don't …”)"
+    return f"the {name} keyword {quoted(keyword)} ({MATCH_NAMES.get(kind, kind)})"
 
 
 def event_how(event: dict) -> str:
@@ -88,9 +99,9 @@ def event_how(event: dict) -> str:
     matched = f", which matched {rule}" if rule else ""
     reason = event.get("reason") or ""
     if source == "keyword":
-        return f"They wrote “{words}”{matched}."
+        return f"They wrote {quoted(words)}{matched}."
     if source == "button":
-        return f"They tapped the button “{words}”{matched}."
+        return f"They tapped the button {quoted(words)}{matched}."
     if source == "meta_preference":
         turned = "off" if event.get("action") == "opt_out" else "back on"
         return f"They turned marketing messages {turned} in WhatsApp."
@@ -103,7 +114,7 @@ def event_how(event: dict) -> str:
     if source == "staff":
         who = event.get("actor") or "staff"
         if reason.startswith("review: "):
-            said = f" They wrote “{words}”{matched}." if words else ""
+            said = f" They wrote {quoted(words)}{matched}." if words else ""
             return f"Decided in the review queue by {who}: {reason.removeprefix('review: ')}.{said}"
         return f"Changed by hand by {who}: {reason}."
     return reason or source or ""
