@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from handlers import current
 from handlers.consent.identity import mask
 from handlers.delivery.service import EXTENSION
-from handlers.detection.intents import KEYWORD_INTENTS, Intent, Match
+from handlers.detection.intents import Intent
 from handlers.staff import accounts
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
@@ -22,8 +22,6 @@ bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="template
 log = logging.getLogger("optout.admin")
 csrf = CSRFProtect()
 
-INTENTS = [intent.value for intent in KEYWORD_INTENTS]
-MATCHES = [kind.value for kind in Match]
 OPEN_ENDPOINTS = {"admin.login", "admin.static"}
 
 
