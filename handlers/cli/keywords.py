@@ -12,6 +12,7 @@ from flask.cli import with_appcontext
 from handlers import current
 from handlers.cli.errors import ConfigGroup
 from handlers.consent import undo as consent_undo
+from handlers.detection.classify import format_explanation
 from handlers.detection.intents import KEYWORD_INTENTS
 from handlers.ops.tryit import try_message
 from handlers.staff import audit, keyword_store
@@ -173,17 +174,7 @@ def test_command(text, sender):
     result = try_message(service.db, service.classifier, text, sender)
     if result["number_error"]:
         raise click.UsageError(f"--from: {result['number_error']}")
-    click.echo(describe_result(result))
-
-
-def describe_result(result: dict) -> str:
-    """The try-it answer, one field a line, each value explained where a code alone would not be."""
-    certain = ("yes" if result["certain"] else
-               "no: the message would wait in the review queue for a person to decide")
-    lines = [("intent", result["intent"]), ("rule", result["rule"]), ("keyword", result["keyword"]),
-             ("normalized", result["normalized"]), ("language", result["language"]), ("certain", certain),
-             ("reply", result["reply"])]
-    return "\n".join(f"{key + ':':12} {'—' if value is None else value}" for key, value in lines)
+    click.echo(format_explanation(result))
 
 
 @keywords_group.command("reply", short_help="Set the reply text of a language and intent.")
