@@ -4,11 +4,12 @@ from __future__ import annotations
 import logging
 import time
 
+import click
 from flask import Flask
 
-from handlers import cli
+from handlers import cli, current
 from handlers.delivery.service import Service
-from handlers.settings import Settings
+from handlers.settings import ConfigError, Settings
 from handlers.web import admin, api, api_keywords, errors, ops, security, webhook
 
 
@@ -16,7 +17,12 @@ def create_app(config: dict | None = None) -> Flask:
     """Build the app. `config` may hold `settings` (a Settings) and Flask config keys;
     without `settings`, they come from the environment (see README)."""
     config = dict(config or {})
-    settings = config.pop("settings", None) or Settings.from_env()
+    try:
+        settings = config.pop("settings", None) or Settings.from_env()
+    except ConfigError as error:
+        if click.get_current_context(silent=True) is None:
+            raise  # gunicorn and code: refuse to start
+        return _command_line_only(error)
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
     app.config.update(config)
@@ -29,6 +35,15 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api_keywords.bp)
     app.register_blueprint(ops.bp)
     admin.register(app, exempt=(webhook.bp, api.bp, api_keywords.bp, ops.bp))
+    cli.register(app)
+    return app
+
+
+def _command_line_only(error: ConfigError) -> Flask:
+    """`flask --app app ...` without the service's settings: an app with the commands,
+    so `--help` works; each command that needs the service stops with `error` in one line."""
+    app = Flask(__name__)
+    app.extensions[current.CONFIG_ERROR] = error
     cli.register(app)
     return app
 

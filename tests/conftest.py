@@ -16,6 +16,7 @@ from handlers.testing import payloads
 from handlers.testing.cloud_api_standin import CloudApiStandIn
 from handlers.testing.postgres import PostgresServer, Unavailable
 from tests.admin_client import admin, staff_account  # noqa: F401 (fixtures of the admin tests)
+from tests.browser_support import chromium, live  # noqa: F401 (fixtures of the browser tests)
 from tests.login_helpers import frozen_clock  # noqa: F401 (a fixture of the login and security tests)
 
 APP_SECRET = "test-app-secret"

@@ -96,15 +96,20 @@ def test_suppressions_import_reports_added_present_and_rejected(cli, service, tm
     path.write_text(CSV, "utf-8")
     result = cli("suppressions", "import", str(path))
     assert result.exit_code == 0, result.output
-    assert "added            1" in result.output
+    assert "added            2" in result.output
     assert "already present  1" in result.output
-    assert "rejected         3" in result.output
-    assert "line 3" in result.output and "duplicate in file" in result.output
-    assert "line 5" in result.output and "invalid number" in result.output
-    assert "line 6" in result.output and "unreadable date" in result.output
-    assert read_db("SELECT wa_id, source, actor, reason, occurred_at FROM consent_events WHERE source = 'import'") == [
-        {"wa_id": "593991234567", "source": "import", "actor": "old-provider.csv",
-         "reason": "previous provider", "occurred_at": "2024-05-01T00:00:00.000000Z"}]
+    assert "duplicates       1" in result.output
+    assert "date unknown     1" in result.output and "line 6: +1 415 555 0199" in result.output
+    assert "rejected         1" in result.output
+    assert "line 5: not-a-number" in result.output   # as written, for the operator who ran it
+    assert (tmp_path / "old-provider.rejected.csv").read_text("utf-8").splitlines()[1].startswith("5,not-a-number")
+    imported = read_db("SELECT wa_id, source, actor, reason, occurred_at FROM consent_events WHERE source = 'import' "
+                       "ORDER BY id")
+    assert imported[0] == {"wa_id": "593991234567", "source": "import", "actor": "old-provider.csv",
+                           "reason": "previous provider", "occurred_at": "2024-05-01T00:00:00.000000Z"}
+    assert imported[1]["wa_id"] == "14155550199" and "date unknown" in imported[1]["reason"]
+    assert read_db("SELECT action, target FROM audit_log WHERE action = 'import'") == [
+        {"action": "import", "target": "old-provider.csv"}]
 
 
 def test_suppressions_import_accepts_a_bare_list_of_numbers(cli, tmp_path, read_db):

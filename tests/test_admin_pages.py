@@ -109,7 +109,7 @@ def test_impact_preview_shows_ordinary_messages_an_anywhere_keyword_would_catch(
         "op": "add", "language": "es", "intent": "opt_out", "keyword": "alto", "match": "anywhere"}).text
     impact = html.split('id="impact"')[1]
     assert "El precio es muy alto" in impact and "Gracias" not in impact
-    assert "would now unsubscribe" in impact
+    assert "would count as an opt-out if they arrived now" in impact and "saving does not opt their senders out" in impact
     assert service.classifier.classify("El precio es muy alto").intent is Intent.NONE
 
 

@@ -80,10 +80,11 @@ def _queue(service, message_id: str) -> None:
 def test_a_review_item_whose_id_holds_a_slash_can_be_decided_on_the_page(admin, service, read_db, message_id):
     _queue(service, message_id)
     page = admin.get("/admin/review").text
-    action = page.split('id="pending"')[1].split('<form method="post" action="')[1].split('"')[0]
+    action = page.split('class="decide"')[0].rsplit('<form method="post" action="', 1)[1].split('"')[0]
+    assert action.startswith("/admin/review/wamid.")
     response = admin.post(action.replace("&amp;", "&"), {"decision": "not_opt_out", "reason": "a question"},
                           follow=True)
-    assert "Decision recorded" in response.text
+    assert "Not an opt-out: recorded for" in response.text
     assert read_db("SELECT state, decision FROM review_queue WHERE message_id = ?", [message_id]) == [
         {"state": "decided", "decision": "not_opt_out"}]
 

@@ -4,6 +4,8 @@ a password change or removal. Through HTTP and the CLI."""
 import fcntl
 import os
 
+import pytest
+
 from handlers.staff import accounts
 from tests.admin_client import STAFF_PASSWORD
 from tests.login_helpers import cookie_of, login, with_cookie
@@ -54,6 +56,7 @@ def test_a_guesser_spread_over_many_addresses_meets_a_backoff_that_spares_known_
 # -- item 4: scrypt outside the write lock ----------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # the write lock file; PostgreSQL has no database-wide writer lock to hold
 def test_password_hashing_never_holds_the_write_lock(app, client, service, monkeypatch):
     held = []
 

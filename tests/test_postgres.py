@@ -501,6 +501,8 @@ def test_a_database_restart_costs_503s_then_the_service_goes_on(cloud_api):
     ("UPDATE t SET exact = max(exact, excluded.exact)", "UPDATE t SET exact = GREATEST(exact, excluded.exact)"),
     ("SELECT max(at), min(id) FROM t", "SELECT max(at), min(id) FROM t"),
     ("SELECT ifnull(max(a, ?), 'max(x, y)') FROM t", "SELECT coalesce(GREATEST(a, %s), 'max(x, y)') FROM t"),
+    ("SELECT count(*) FROM audit_log WHERE 1 ORDER BY id", "SELECT count(*) FROM audit_log WHERE TRUE ORDER BY id"),
+    ("SELECT 1 FROM t WHERE 1 = ?", "SELECT 1 FROM t WHERE 1 = %s"),
     ("SELECT json_extract(classification, '$.rule') FROM review_queue",
      "SELECT (classification::jsonb #>> '{rule}') FROM review_queue"),
 ])
@@ -519,5 +521,20 @@ def test_an_index_on_a_json_field_translates(postgres_url):
                    "VALUES ('m', 'w', 't', ?, 'pending', 'now')", [json.dumps({"rule": "contains:es:baja"})])
         assert db.execute("SELECT json_extract(classification, '$.rule') FROM review_queue").fetchone()[0] == \
             "contains:es:baja"
+    finally:
+        db.close()
+
+
+def test_rows_inserted_with_explicit_ids_move_the_identity_on(postgres_url):
+    """As SQLite's rowid: the next row without an id goes after the largest (test data, imports)."""
+    db = connect(postgres_url)
+    try:
+        migrate(db)
+        storage.executemany(db, "INSERT INTO audit_log (id, actor, action, target, at) VALUES (?, ?, ?, ?, ?)",
+                            [(n, "ana", "keyword.add", "es:x", "now") for n in (5, 9)])
+        with transaction(db):
+            db.execute("INSERT INTO dead_letters (id, received_at, kind, error, raw) VALUES (40, 'now', 'x', 'y', '{}')")
+        assert storage.insert_row(db, "audit_log", {"actor": "ana", "action": "undo", "target": "t", "at": "now"}) == 10
+        assert storage.insert_row(db, "dead_letters", {"received_at": "now", "kind": "x", "error": "y", "raw": "{}"}) == 41
     finally:
         db.close()

@@ -14,6 +14,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from handlers import current
+from handlers.cli.errors import ConfigCommand
 from handlers.consent.identity import InvalidIdentity, mask
 from handlers.ops.replay import ReplayError, Row, encode, payload_files, restamp, summarise, text_delivery
 from handlers.whatsapp import signature
@@ -21,7 +22,7 @@ from handlers.whatsapp import signature
 PROGRESS_FROM = 20
 
 
-@click.command("replay")
+@click.command("replay", cls=ConfigCommand, short_help="Post sample or recorded deliveries to the webhook.")
 @click.argument("paths", nargs=-1)
 @click.option("--url", help="A running service (e.g. http://127.0.0.1:8000); default: this app in-process.")
 @click.option("--allow-remote", is_flag=True,

@@ -7,6 +7,7 @@ import click
 from flask.cli import with_appcontext
 
 from handlers import current
+from handlers.cli.errors import ConfigGroup
 from handlers.staff import accounts
 
 
@@ -20,7 +21,7 @@ def _password(password_stdin: bool) -> str:
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
-@click.group("staff")
+@click.group("staff", cls=ConfigGroup)
 def staff_group():
     """Staff accounts for the admin page (/admin)."""
 
@@ -66,5 +67,6 @@ def remove_command(name):
 @staff_group.command("list")
 @with_appcontext
 def list_command():
+    """List the staff accounts."""
     for row in accounts.names(_db()):
         click.echo(f"{row['name']}  (since {row['created_at'][:10]})")

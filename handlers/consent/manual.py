@@ -1,19 +1,15 @@
-"""Consent changed by a person (admin page, API) or brought in from a file (CSV import).
+"""Consent changed by a person (admin page, API), and undoing such a change.
 
-Both go through ledger.record, the only writer, with source staff or import and
-the actor; a change by hand is also in the audit log. Flask-free.
+It goes through ledger.record, the only writer, with source staff and the actor;
+a change that changed something is also in the audit log. (Imports from a file:
+importer.py.) Flask-free.
 """
 from __future__ import annotations
 
-import csv
-import io
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from handlers.consent import ledger
-from handlers.consent.identity import InvalidIdentity, mask, normalize
+from handlers.consent.identity import mask
 from handlers.consent.ledger import Action, ConsentChange, Source
 from handlers.staff import audit
 from handlers.storage import clock
@@ -21,16 +17,18 @@ from handlers.storage.db import Database, lock, transaction
 
 log = logging.getLogger("optout.consent")
 
-NUMBER_COLUMNS = ("wa_id", "phone", "number", "phone_number", "msisdn", "mobile", "telefono", "teléfono")
-DATE_COLUMNS = ("date", "opted_out_at", "since", "created_at", "timestamp", "fecha")
-REASON_COLUMNS = ("reason", "note", "motivo")
-BATCH = 500
-
 
 def set_by_hand(db: Database, wa_id: str, action: Action, actor: str, reason: str) -> bool:
+    """Opt a number out or back in by hand; True when its state changed."""
+    return change_by_hand(db, wa_id, action, actor, reason) is not None
+
+
+def change_by_hand(db: Database, wa_id: str, action: Action, actor: str, reason: str) -> int | None:
+    """As set_by_hand; returns the audit entry of the change (None: nothing changed)."""
     reason = ledger.clean_reason(reason)
     if not reason:
         raise ValueError("a reason is required")
+    entry = None
     with transaction(db):
         lock(db, ledger.consent_lock(wa_id))
         before = ledger.state(db, wa_id)
@@ -38,120 +36,24 @@ def set_by_hand(db: Database, wa_id: str, action: Action, actor: str, reason: st
             wa_id=wa_id, action=action, source=Source.STAFF, occurred_at=clock.now_iso(),
             actor=actor, reason=reason))
         if recorded.changed:
-            audit.record(db, actor, f"consent.{action.value}", wa_id,
-                                {"suppressed": bool(before and before["suppressed"])},
-                                {"suppressed": action is Action.OPT_OUT, "reason": reason})
+            entry = audit.record(db, actor, f"consent.{action.value}", wa_id,
+                                 {"suppressed": bool(before and before["suppressed"])},
+                                 {"suppressed": action is Action.OPT_OUT, "reason": reason})
     log.info("consent %s by hand for %s by %s (changed: %s)", action.value, mask(wa_id), actor, recorded.changed)
-    return recorded.changed
+    return entry
 
 
-@dataclass
-class ImportSummary:
-    added: int = 0
-    already_present: int = 0
-    not_applied: int = 0       # kept in the history; a newer opt-in decides
-    rejected: list[tuple[int, str, str]] = field(default_factory=list)   # (line, value masked, reason)
-
-    @property
-    def rows(self) -> int:
-        return self.added + self.already_present + self.not_applied + len(self.rejected)
-
-
-def read_rows(text: str) -> tuple[list[tuple[int, dict]], str]:
-    """CSV text -> [(line number, {number, date, reason})], and which column held the number."""
-    sample = text[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    rows = [(number, row) for number, row in enumerate(reader, start=1)]
-    if not rows:
-        return [], "first column"
-    header = [cell.strip().lower().lstrip("\ufeff") for cell in rows[0][1]]
-    pick = lambda names: next((i for i, name in enumerate(header) if name in names), None)  # noqa: E731
-    number_at = pick(NUMBER_COLUMNS)
-    has_header = number_at is not None or pick(DATE_COLUMNS) is not None or (
-        header and header[0] and not any(c.isdigit() for c in header[0]))
-    date_at, reason_at = (pick(DATE_COLUMNS), pick(REASON_COLUMNS)) if has_header else (None, None)
-    column = header[number_at] if number_at is not None else "first column"
-    number_at = number_at or 0
-    out = []
-    for line, row in rows[1:] if has_header else rows:
-        if not any(cell.strip() for cell in row):
-            continue
-        out.append((line, {"number": _cell(row, number_at), "date": _cell(row, date_at),
-                           "reason": _cell(row, reason_at)}))
-    return out, column
-
-
-def _cell(row: list[str], at: int | None) -> str:
-    return row[at].strip() if at is not None and at < len(row) else ""
-
-
-def parse_date(value: str) -> str:
-    """'2024-05-01', '2024-05-01 10:00:00', '2024-05-01T10:00:00Z' or epoch seconds -> ISO UTC."""
-    text = value.strip()
-    if text.isdigit():
-        return clock.iso(clock.from_epoch(int(text)))
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"unreadable date {text!r} (use YYYY-MM-DD or ISO 8601)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if moment > clock.utcnow():
-        raise ValueError(f"date {text!r} is in the future")
-    return clock.iso(moment)
-
-
-def import_rows(db: Database, rows: Iterable[tuple[int, dict]], actor: str,
-                progress: Callable[[int], None] = lambda n: None) -> ImportSummary:
-    """Suppress each valid number (source import, actor = the file), in batches so the
-    webhook is never kept waiting on the write lock for long."""
-    summary = ImportSummary()
-    seen: dict[str, int] = {}
-    batch: list[tuple[int, dict]] = []
-
-    def flush():
-        with transaction(db):
-            for line, row in batch:
-                _import_one(db, line, row, actor, seen, summary)
-        progress(len(batch))
-        batch.clear()
-
-    for item in rows:
-        batch.append(item)
-        if len(batch) >= BATCH:
-            flush()
-    if batch:
-        flush()
-    return summary
-
-
-def _import_one(db, line: int, row: dict, actor: str, seen: dict, summary: ImportSummary) -> None:
-    raw = row["number"]
-    try:
-        wa_id = normalize(raw)
-    except InvalidIdentity as error:
-        summary.rejected.append((line, mask(raw), f"invalid number: {error}"))
-        return
-    if wa_id in seen:
-        summary.rejected.append((line, mask(raw), f"duplicate in file (first on line {seen[wa_id]})"))
-        return
-    seen[wa_id] = line
-    try:
-        occurred = parse_date(row["date"]) if row["date"] else clock.now_iso()
-    except ValueError as error:
-        summary.rejected.append((line, mask(raw), str(error)))
-        return
-    if ledger.is_suppressed(db, wa_id):
-        summary.already_present += 1
-        return
-    recorded = ledger.record(db, ConsentChange(
-        wa_id=wa_id, action=Action.OPT_OUT, source=Source.IMPORT, occurred_at=occurred, actor=actor,
-        reason=row["reason"][:500] or f"imported from {actor}"))
-    if recorded.applied:
-        summary.added += 1
-    else:
-        summary.not_applied += 1
+def undo(db: Database, entry: dict, actor: str) -> int:
+    """Undo a change by hand (an audited consent.opt_out / consent.opt_in): the opposite
+    change by hand, while the number is still in the state that change left it in. In
+    the caller's transaction; returns the new audit entry (itself undoable)."""
+    wa_id, was_out = entry["target"], entry["action"] == f"consent.{Action.OPT_OUT.value}"
+    current = ledger.state(db, wa_id)
+    if current is None or bool(current["suppressed"]) != was_out:
+        raise ValueError(f"{wa_id} has changed since entry {entry['id']}: see its page and change it by hand")
+    reason = f"undo of audit entry #{entry['id']}"
+    action = Action.OPT_IN if was_out else Action.OPT_OUT
+    ledger.record(db, ConsentChange(wa_id=wa_id, action=action, source=Source.STAFF, occurred_at=clock.now_iso(),
+                                    actor=actor, reason=reason))
+    return audit.record(db, actor, f"consent.{action.value}", wa_id, {"suppressed": was_out},
+                        {"suppressed": not was_out, "reason": reason}, undoes=entry["id"])

@@ -48,33 +48,52 @@ def get(db: Database, message_id: str) -> dict | None:
     return rows[0] if rows else None
 
 
+def review_lock(message_id: str) -> str:
+    """The lock (storage.db.lock) that lets one decision about a message in at a time, across hosts."""
+    return f"review:{message_id}"
+
+
 def decide(db: Database, message_id: str, decision: str, actor: str, reason: str) -> dict:
-    """Record a person's decision; "opt_out" suppresses the sender (source staff)."""
-    if decision not in DECISIONS:
-        raise ReviewError(f"unknown decision {decision!r}: use opt_out or not_opt_out")
+    """Record a person's decision; "opt_out" suppresses the sender (source staff). The
+    answer is the decided item with `audit_id`, the entry that can undo it."""
+    check_decision(decision)
     reason = ledger.clean_reason(reason)
     with transaction(db):
-        lock(db, f"review:{message_id}")
+        lock(db, review_lock(message_id))
         item = get(db, message_id)
         if item is None:
             raise ReviewError(f"no message {message_id!r} in the review queue")
         if item["state"] != "pending":
             raise ReviewError(f"already decided by {item['decided_by']}: {item['decision']}")
-        now = clock.now_iso()
-        if decision == "opt_out":
-            ledger.record(db, ConsentChange(
-                wa_id=item["wa_id"], action=Action.OPT_OUT, source=Source.STAFF, occurred_at=now,
-                keyword=item["text"][:500], rule=item["classification"].get("rule"),
-                language=item["language"], message_id=message_id, actor=actor,
-                reason=f"review: {reason or 'opted out after review'}",
-            ))
-        db.execute(
-            "UPDATE review_queue SET state = 'decided', decision = ?, decided_by = ?, reason = ?, decided_at = ?"
-            " WHERE message_id = ?", [decision, actor, reason or None, now, message_id])
-        audit.record(db, actor, f"review.{decision}", item["wa_id"],
-                     {"message_id": message_id, "state": "pending"},
-                     {"message_id": message_id, "decision": decision, "reason": reason})
-        return get(db, message_id) or item
+        event_id = record_decision(db, item, decision, actor, reason, clock.now_iso())
+        entry = audit.record(db, actor, f"review.{decision}", item["wa_id"],
+                             {"message_id": message_id, "state": "pending"},
+                             {"message_id": message_id, "decision": decision, "reason": reason,
+                              "event_id": event_id})
+        return {**(get(db, message_id) or item), "audit_id": entry}
+
+
+def check_decision(decision: str) -> None:
+    if decision not in DECISIONS:
+        raise ReviewError(f"unknown decision {decision!r}: use opt_out or not_opt_out")
+
+
+def record_decision(db: Database, item: dict, decision: str, actor: str, reason: str,
+                    now: str) -> int | None:
+    """Mark one pending item decided (inside the caller's transaction); for an opt-out,
+    record it in the consent history. Returns the consent event's id, if one was made."""
+    event_id = None
+    if decision == "opt_out":
+        event_id = ledger.record(db, ConsentChange(
+            wa_id=item["wa_id"], action=Action.OPT_OUT, source=Source.STAFF, occurred_at=now,
+            keyword=item["text"][:500], rule=item["classification"].get("rule"),
+            language=item["language"], message_id=item["message_id"], actor=actor,
+            reason=f"review: {reason or 'opted out after review'}",
+        )).event_id
+    db.execute(
+        "UPDATE review_queue SET state = 'decided', decision = ?, decided_by = ?, reason = ?, decided_at = ?"
+        " WHERE message_id = ?", [decision, actor, reason or None, now, item["message_id"]])
+    return event_id
 
 
 def _rows(db, sql, params) -> list[dict]:

@@ -328,12 +328,14 @@ def explain(classifier: Classifier, text: str, wa_id: str | None = None,
 
 
 def format_explanation(explanation: dict) -> str:
-    """Plain-text rendering of `explain()` for the CLI, one field per line."""
-    lines = []
-    for key in ("intent", "rule", "keyword", "normalized", "language", "certain", "reply"):
-        value = explanation.get(key)
-        lines.append(f"{key + ':':12} {'—' if value is None else value}")
-    return "\n".join(lines)
+    """Plain-text rendering of `explain()` for `flask keywords test`: one field a line,
+    each value explained where a code alone would not be."""
+    certain = ("yes" if explanation.get("certain") else
+               "no: the message would wait in the review queue for a person to decide")
+    lines = [("intent", explanation.get("intent")), ("rule", explanation.get("rule")),
+             ("keyword", explanation.get("keyword")), ("normalized", explanation.get("normalized")),
+             ("language", explanation.get("language")), ("certain", certain), ("reply", explanation.get("reply"))]
+    return "\n".join(f"{key + ':':12} {'—' if value is None else value}" for key, value in lines)
 
 
 def _hit_from(key: str, entries: list[_Entry], start: int, end: int, typo: bool) -> _Hit:

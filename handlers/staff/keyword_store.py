@@ -30,6 +30,8 @@ from handlers.storage.db import Database, lock, transaction
 
 KEYWORD_MAX_LENGTH = 200
 CONFIG_LOCK = "config"  # edits validate against the current keywords: one at a time, on every host
+# The audit entries this module can undo (the others: handlers/consent/undo.py).
+UNDOABLE = {"keyword.add", "keyword.remove", "keyword.move", "reply.set", "undo"}
 
 
 class KeywordError(ValueError):
@@ -154,7 +156,9 @@ def apply_change(db: Database, file_locales: dict[str, Locale], change: Change,
 
 
 def set_reply(db: Database, file_locales: dict[str, Locale], language: str, intent,
-              reply, actor: str) -> int:
+              reply, actor: str) -> int | None:
+    """Save a reply text; returns the audit entry, or None when the text is what is
+    already in effect (nothing is written, nothing is audited)."""
     intent = parse_intent(intent)
     text = validate_reply(reply)
     with transaction(db):
@@ -162,6 +166,8 @@ def set_reply(db: Database, file_locales: dict[str, Locale], language: str, inte
         merged = merged_locales(db, file_locales)
         locale = _locale(merged, language)
         before = locale.replies.get(intent, "")
+        if before == text:
+            return None
         _write_reply(db, file_locales[language], language, intent, text, actor)
         return audit.record(db, actor, "reply.set", f"{language}:{intent.value} reply",
                       {"language": language, "intent": intent.value, "reply": before},
@@ -188,7 +194,7 @@ def undo(db: Database, file_locales: dict[str, Locale], entry_id: int, actor: st
         if not rows:
             raise KeywordError(f"no audit entry {entry_id}")
         entry = rows[0]
-        if entry["action"] not in audit.UNDOABLE:
+        if entry["action"] not in UNDOABLE:
             raise KeywordError(f"entry {entry_id} ({entry['action']}) cannot be undone here")
         if entry["undone_by"]:
             raise KeywordError(f"entry {entry_id} was already undone by entry {entry['undone_by']}")
@@ -288,23 +294,28 @@ def _locale(locales: dict[str, Locale], language: str) -> Locale:
     return locales[language]
 
 
+_INTENT_WORDS = {Intent.OPT_OUT: "an opt-out", Intent.OPT_IN: "an opt-in", Intent.HELP: "a help"}
+_MATCH_WORDS = {Match.WHOLE: "whole message", Match.ANYWHERE: "anywhere in the message"}
+
+
 def _target_placements(locale: Locale, change: Change) -> list[tuple[Intent, Match]]:
     current = placements(locale, change.keyword)
     shown = f"“{change.keyword}”"
+    kind, where = _INTENT_WORDS[change.intent], _MATCH_WORDS[change.match]
     if change.op == "add":
         if (change.intent, change.match) in current:
-            raise KeywordError(f"{shown} is already a {change.intent.value} keyword ({change.match.value}) in {locale.code}")
+            raise KeywordError(f"{shown} is already {kind} keyword ({where}) in {locale.name} ({locale.code})")
         target = current + [(change.intent, change.match)]
     elif change.op == "remove":
         if (change.intent, change.match) not in current:
-            raise KeywordError(f"{shown} is not a {change.intent.value} keyword ({change.match.value}) in {locale.code}")
+            raise KeywordError(f"{shown} is not {kind} keyword ({where}) in {locale.name} ({locale.code})")
         target = [p for p in current if p != (change.intent, change.match)]
     else:
         mine = [p for p in current if p[0] is change.intent]
         if not mine:
-            raise KeywordError(f"{shown} is not a {change.intent.value} keyword in {locale.code}")
+            raise KeywordError(f"{shown} is not {kind} keyword in {locale.name} ({locale.code})")
         if mine == [(change.intent, change.match)]:
-            raise KeywordError(f"{shown} already matches {change.match.value}")
+            raise KeywordError(f"{shown} already matches {where}")
         target = [p for p in current if p[0] is not change.intent] + [(change.intent, change.match)]
     _check_conflicts(locale, change.keyword, target)
     return target
@@ -313,8 +324,9 @@ def _target_placements(locale: Locale, change: Change) -> list[tuple[Intent, Mat
 def _check_conflicts(locale: Locale, keyword: str, target) -> None:
     intents = sorted({intent.value for intent, _ in target})
     if len(intents) > 1:
+        names = [_INTENT_WORDS[Intent(i)].split(" ", 1)[1] for i in intents]
         raise KeywordError(
-            f"“{keyword}” cannot mean both {' and '.join(intents)} in {locale.code}; remove it from one first")
+            f"“{keyword}” cannot mean both {' and '.join(names)} in {locale.name} ({locale.code}); remove it from one first")
 
 
 def _with_placements(locale: Locale, keyword: str, target) -> Locale:

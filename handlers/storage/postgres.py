@@ -89,6 +89,7 @@ class Translated:
     sql: str
     returns_rowid: bool          # a RETURNING was added for lastrowid: the statement's rows are not the caller's
     hide_rowid: bool             # a hidden rowid column in the result is dropped (the query did not name it)
+    sets_rowid: str | None = None  # an INSERT that gives this table's rowid column explicitly (its sequence must follow)
 
 
 def _lexemes(sql: str, with_params: bool) -> str:
@@ -109,6 +110,7 @@ def _lexemes(sql: str, with_params: bool) -> str:
     return _LEXEMES.sub(replace, sql)
 
 
+_WHERE_NUMBER = re.compile(r"\bWHERE\s+([01])\b(?!\s*[=<>!+*/-])", re.I)
 _FUNCTION = re.compile(r"\b(max|min|json_extract|ifnull)\s*\(", re.I)
 
 
@@ -166,6 +168,8 @@ def translate(sql: str, with_params: bool, tables: dict[str, TableInfo]) -> Tran
     text = _lexemes(sql, with_params).strip().rstrip(";")
     if _FUNCTION.search(text):
         text = _functions(text)
+    if _WHERE_NUMBER.search(text):  # SQLite takes 1 and 0 for true and false
+        text = _WHERE_NUMBER.sub(lambda m: f"WHERE {'TRUE' if m.group(1) == '1' else 'FALSE'}", text)
     if re.match(r"\s*PRAGMA\b", text, re.I):
         raise psycopg.NotSupportedError(f"{text.split()[0]} {text.split()[1]}: a SQLite setting, not a PostgreSQL statement")
     insert = _INSERT.match(text)
@@ -185,14 +189,19 @@ def translate(sql: str, with_params: bool, tables: dict[str, TableInfo]) -> Tran
                             if c not in table.primary_key and c != "rowid")
         conflict = f" ON CONFLICT ({keys}) " + (f"DO UPDATE SET {updates}" if updates else "DO NOTHING")
     returning = _RETURNING.search(text)
+    sets_rowid = None
+    if table is not None and table.rowid:
+        named = re.match(r"INSERT INTO\s+\"?\w+\"?\s*\(([^)]*)\)", text, re.I)
+        if named and table.rowid in [c.strip().strip('"') for c in named.group(1).split(",")]:
+            sets_rowid = insert.group(4)
     if conflict:
         at = returning.start() if returning else len(text)
         if _ON_CONFLICT.search(text):
             raise psycopg.NotSupportedError(f"INSERT OR {verb} with its own ON CONFLICT clause")
         text = text[:at].rstrip() + conflict + (" " + text[at:] if returning else "")
     if returning is None and table is not None and table.rowid:
-        return Translated(f'{text} RETURNING "{table.rowid}"', True, False)
-    return Translated(text, False, "rowid" not in text.lower())
+        return Translated(f'{text} RETURNING "{table.rowid}"', True, False, sets_rowid)
+    return Translated(text, False, "rowid" not in text.lower(), sets_rowid)
 
 
 # -- schema (migrations) --------------------------------------------------------------------
@@ -395,6 +404,7 @@ class PostgresStore:
         self.shared = shared
         self._owns = owns
         self._conn: psycopg.Connection | None = None
+        self._resync: set[str] = set()   # tables given explicit rowids in this transaction
 
     @property
     def in_transaction(self) -> bool:
@@ -404,7 +414,32 @@ class PostgresStore:
         if self._conn is not None:
             return self._run(self._conn, sql, parameters)
         with self.shared.pool.connection() as conn:
-            return self._run(conn, sql, parameters)
+            result = self._run(conn, sql, parameters)
+            self._resync_rowids(conn)
+            return result
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """One statement for many rows (sqlite3's executemany)."""
+        with contextlib.ExitStack() as stack:
+            conn = self._conn or stack.enter_context(self.shared.pool.connection())
+            translated = self.shared.translate(conn, sql, True)
+            statement = translated.sql.removesuffix(_returning_rowid(translated))
+            with conn.cursor() as cursor:
+                cursor.executemany(statement, [_parameters(row) for row in rows])
+            if translated.sets_rowid:
+                self._resync.add(translated.sets_rowid)
+            if self._conn is None:
+                self._resync_rowids(conn)
+
+    def _resync_rowids(self, conn: psycopg.Connection) -> None:
+        """After rows were inserted with explicit ids, the identity goes on after the largest
+        (as SQLite's rowid does): the next insert without an id must not collide."""
+        tables = self.shared.tables(conn)
+        for name in sorted(self._resync):
+            column = tables[name].rowid
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('\"{name}\"', '{column}'), "
+                         f'(SELECT coalesce(max("{column}"), 0) FROM "{name}") + 1, false)')
+        self._resync.clear()
 
     def query(self, sql: str, params: Any = None) -> Iterator[dict]:
         result = self.execute(sql, params)
@@ -416,6 +451,8 @@ class PostgresStore:
         params = _parameters(parameters)
         translated = self.shared.translate(conn, sql, params is not None)
         cursor = conn.execute(translated.sql, params, prepare=None)
+        if translated.sets_rowid:
+            self._resync.add(translated.sets_rowid)
         if cursor.description is None:
             return Result([], cursor.rowcount, None, [])
         rows = cursor.fetchall()
@@ -446,8 +483,10 @@ class PostgresStore:
                     if not durable:
                         conn.execute("SET LOCAL synchronous_commit = off")
                     yield self
+                    self._resync_rowids(conn)
             finally:
                 self._conn = None
+                self._resync.clear()
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[PostgresStore]:
@@ -502,6 +541,10 @@ class _Table:
         self.store.execute(f'INSERT INTO "{self.name}" ({columns}) VALUES ({", ".join("?" * len(row))}) '
                            f"ON CONFLICT ({conflict}) {action}", list(row.values()))
         return self
+
+
+def _returning_rowid(translated: Translated) -> str:
+    return translated.sql[translated.sql.rindex(" RETURNING "):] if translated.returns_rowid else ""
 
 
 def _parameters(parameters: Any) -> Any:

@@ -1,35 +1,28 @@
-"""The admin pages for support staff: keywords, try-it, impact preview, numbers,
-the review queue and the audit log. Server-rendered; login and CSRF on every form."""
+"""The admin blueprint: login, sessions and CSRF for every page. The pages themselves
+live beside it, one module each: admin_overview, admin_keywords, admin_numbers,
+admin_review, admin_audit and admin_import (imported at the end, so their routes
+join this blueprint). Server-rendered; login and CSRF on every form."""
 from __future__ import annotations
 
-import functools
 import logging
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from handlers import current
-from handlers.consent import ledger, review
-from handlers.consent import manual as manual_consent
-from handlers.consent.identity import InvalidIdentity, mask, normalize
-from handlers.consent.ledger import Action
+from handlers.consent.identity import mask
 from handlers.delivery.service import EXTENSION
-from handlers.detection.intents import KEYWORD_INTENTS, Intent, Match
-from handlers.ops.tryit import try_message
-from handlers.staff import accounts, audit, keyword_store
-from handlers.staff.impact import preview as impact_preview
-from handlers.staff.keyword_store import Change, KeywordError
+from handlers.detection.intents import Intent
+from handlers.staff import accounts
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
                static_folder="static", static_url_path="/static")
 log = logging.getLogger("optout.admin")
 csrf = CSRFProtect()
 
-INTENTS = [intent.value for intent in KEYWORD_INTENTS]
-MATCHES = [kind.value for kind in Match]
 OPEN_ENDPOINTS = {"admin.login", "admin.static"}
 
 
@@ -53,9 +46,7 @@ def register(app, exempt=()) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         if request.blueprint == "admin":
-            return render_template("admin/message.html", title="Form expired",
-                                   message="The form expired or did not come from this site. "
-                                           "Go back, reload the page and try again."), 400
+            return admin_errors.form_refused()
         return {"error": error.description}, 400
 
 
@@ -93,22 +84,6 @@ def no_store(response):
 @bp.app_context_processor
 def template_globals():
     return {"current_staff": g.get("staff"), "mask": mask, "intent_enum": Intent}
-
-
-def _actor() -> str:
-    return g.staff
-
-
-def _keep_on_error(function):
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except (KeywordError, review.ReviewError) as error:
-            flash(str(error), "error")
-            back = request.referrer or ""
-            return redirect(back if back.startswith(request.host_url) else url_for("admin.keywords"))
-    return wrapper
 
 
 # -- login -------------------------------------------------------------------------------
@@ -156,174 +131,17 @@ def logout():
     return redirect(url_for("admin.login"))
 
 
-@bp.get("/")
-def home():
-    return redirect(url_for("admin.keywords"))
+# The pages: each module adds its routes to `bp` (imported last: they import `bp`).
+from handlers.web import (  # noqa: E402
+    admin_audit,
+    admin_errors,
+    admin_import,
+    admin_keywords,
+    admin_numbers,
+    admin_overview,
+    admin_review,
+    admin_templates,
+)
 
-
-# -- keywords, try-it, impact --------------------------------------------------------------
-
-
-def _try(classifier, text: str, number: str) -> dict | None:
-    return try_message(current.service().db, classifier, text, number) if text.strip() else None
-
-
-def _language_arg(locales) -> str:
-    language = request.values.get("language") or ("es" if "es" in locales else next(iter(sorted(locales)), ""))
-    return language if language in locales else next(iter(sorted(locales)), "")
-
-
-@bp.get("/keywords")
-def keywords():
-    service = current.service()
-    locales = service.locales
-    language = _language_arg(locales)
-    try_text, try_from = request.args.get("try_text", ""), request.args.get("try_from", "")
-    return render_template(
-        "admin/keywords.html", languages=sorted(locales), language=language,
-        locale=locales.get(language), table=keyword_store.keyword_table(locales[language]) if language else {},
-        intents=INTENTS, matches=MATCHES, try_text=try_text, try_from=try_from,
-        tried=_try(service.classifier, try_text, try_from),
-    )
-
-
-def _change_from_form() -> Change:
-    form = request.form
-    return Change.parse(form.get("op", "add"), form.get("language"), form.get("intent"),
-                        form.get("keyword"), form.get("match", Match.WHOLE.value))
-
-
-@bp.post("/keywords/preview")
-def preview():
-    """An unsaved change: try-it before/after, and which received messages it would reclassify."""
-    service = current.service()
-    try:
-        change = _change_from_form()
-        proposed = service.build_classifier(keyword_store.with_change(service.locales, change))
-    except KeywordError as error:
-        flash(str(error), "error")
-        return redirect(url_for("admin.keywords", language=request.form.get("language", "")))
-    try_text, try_from = request.form.get("try_text", ""), request.form.get("try_from", "")
-    received_at, message_id = request.form.get("continue_received_at"), request.form.get("continue_message_id")
-    impact = impact_preview(service.db, service.classifier, proposed,
-                            continue_after=(received_at, message_id) if received_at and message_id else None)
-    return render_template(
-        "admin/preview.html", change=change, language=change.language, try_text=try_text, try_from=try_from,
-        before=_try(service.classifier, try_text, try_from), after=_try(proposed, try_text, try_from),
-        impact=impact,
-    )
-
-
-@bp.post("/keywords/save")
-@_keep_on_error
-def save_keyword():
-    service = current.service()
-    change = _change_from_form()
-    entry = keyword_store.apply_change(service.db, service.file_locales, change, _actor())
-    service.refresh(force=True)
-    log.info("keyword %s %s:%s (%s, %s) by %s, audit %s", change.op, change.language, change.keyword,
-             change.intent.value, change.match.value, _actor(), entry)
-    flash(f"Saved: {change.op} “{change.keyword}” ({change.intent.value}, {change.match.value}) in "
-          f"{change.language}. It is in effect now.", "ok")
-    return redirect(url_for("admin.keywords", language=change.language))
-
-
-@bp.post("/replies")
-@_keep_on_error
-def save_reply():
-    service = current.service()
-    language, intent = request.form.get("language", ""), request.form.get("intent", "")
-    keyword_store.set_reply(service.db, service.file_locales, language, intent, request.form.get("reply", ""),
-                            _actor())
-    service.refresh(force=True)
-    flash(f"Saved the {intent} reply in {language}.", "ok")
-    return redirect(url_for("admin.keywords", language=language))
-
-
-# -- numbers -------------------------------------------------------------------------------
-
-
-@bp.get("/numbers")
-def find_number():
-    value = request.args.get("wa_id", "").strip()
-    if not value:
-        return render_template("admin/number.html", wa_id=None)
-    try:
-        return redirect(url_for("admin.number", wa_id=normalize(value)))
-    except InvalidIdentity as error:
-        flash(f"Not a number: {error}", "error")
-        return render_template("admin/number.html", wa_id=None)
-
-
-@bp.get("/numbers/<wa_id>")
-def number(wa_id: str):
-    db = current.service().db
-    try:
-        key = normalize(wa_id)
-    except InvalidIdentity as error:
-        flash(f"Not a number: {error}", "error")
-        return redirect(url_for("admin.find_number"))
-    return render_template("admin/number.html", wa_id=key, state=ledger.state(db, key),
-                           events=ledger.history(db, key))
-
-
-@bp.post("/numbers/<wa_id>/consent")
-def change_consent(wa_id: str):
-    db = current.service().db
-    key = normalize(wa_id)
-    try:
-        action = Action(request.form.get("action", ""))
-    except ValueError:
-        flash("Choose opt out or opt in.", "error")
-        return redirect(url_for("admin.number", wa_id=key))
-    reason = ledger.clean_reason(request.form.get("reason"))
-    if not reason:
-        flash("A reason is required (for example: asked by phone on 12 May).", "error")
-        return redirect(url_for("admin.number", wa_id=key))
-    changed = manual_consent.set_by_hand(db, key, action, _actor(), reason)
-    flash(f"{'Opted out' if action is Action.OPT_OUT else 'Opted back in'}." if changed
-          else "Nothing changed: the number was already in that state.", "ok")
-    return redirect(url_for("admin.number", wa_id=key))
-
-
-# -- review queue and audit log -----------------------------------------------------------
-
-
-@bp.get("/review")
-def review_queue():
-    db = current.service().db
-    return render_template("admin/review.html", pending=review.pending(db), decided=review.decided(db))
-
-
-# Message ids are base64 and may hold "/" (even "//"): the whole rest of the path is the id.
-@bp.post("/review/<path:message_id>", merge_slashes=False)
-@_keep_on_error
-def decide(message_id: str):
-    item = review.decide(current.service().db, message_id, request.form.get("decision", ""), _actor(),
-                         request.form.get("reason", ""))
-    log.info("review %s for %s by %s", item["decision"], mask(item["wa_id"]), _actor())
-    flash("Decision recorded.", "ok")
-    return redirect(url_for("admin.review_queue"))
-
-
-@bp.get("/audit")
-def audit_log():
-    return render_template("admin/audit.html", entries=audit.entries(current.service().db))
-
-
-@bp.post("/audit/<int:entry_id>/undo")
-@_keep_on_error
-def undo(entry_id: int):
-    service = current.service()
-    keyword_store.undo(service.db, service.file_locales, entry_id, _actor())
-    service.refresh(force=True)
-    flash(f"Undone: entry {entry_id}.", "ok")
-    return redirect(url_for("admin.audit_log"))
-
-
-def _intent_label(value: str) -> str:
-    return {Intent.OPT_OUT.value: "opt-out", Intent.OPT_IN.value: "opt-in", Intent.HELP.value: "help",
-            Intent.NONE.value: "none"}.get(value, value)
-
-
-bp.add_app_template_filter(_intent_label, "intent_label")
+PAGES = (admin_audit, admin_errors, admin_import, admin_keywords, admin_numbers, admin_overview, admin_review,
+         admin_templates)

@@ -8,6 +8,7 @@ from werkzeug.exceptions import BadRequest
 from handlers import current
 from handlers.consent import ledger, review
 from handlers.consent import manual as manual_consent
+from handlers.consent import undo as consent_undo
 from handlers.consent.identity import InvalidIdentity, normalize
 from handlers.consent.ledger import Action
 from handlers.detection.classify import explain
@@ -47,6 +48,7 @@ def _change(body: dict, op: str) -> Change:
 
 @bp.errorhandler(KeywordError)
 @bp.errorhandler(review.ReviewError)
+@bp.errorhandler(audit.UndoError)
 def refused(error):
     return json_error(400, str(error))
 
@@ -98,7 +100,8 @@ def set_reply(language: str, intent: str):
     entry = keyword_store.set_reply(service.db, service.file_locales, language, intent, body.get("reply"),
                                     _actor(body))
     service.refresh(force=True)
-    return {"saved": True, "audit_id": entry}
+    return {"saved": entry is not None, "audit_id": entry,
+            **({} if entry else {"note": "the reply is unchanged; nothing was saved"})}
 
 
 @bp.post("/keywords/preview")
@@ -151,7 +154,7 @@ def audit_log():
 @bp.post("/audit/<int:entry_id>/undo")
 def undo(entry_id: int):
     service = current.service()
-    new_id = keyword_store.undo(service.db, service.file_locales, entry_id, _actor(_body()))
+    new_id = consent_undo.undo(service.db, service.file_locales, entry_id, _actor(_body()))
     service.refresh(force=True)
     return {"undone": entry_id, "audit_id": new_id}
 
