@@ -17,7 +17,7 @@ Serialisation. SQLite has one writer at a time, so code that reads and then writ
 there without more ado. PostgreSQL runs writers concurrently, from every worker on
 every host, under READ COMMITTED: each such read-then-write takes a
 transaction-scoped advisory lock on what it decides about (`lock()`: one user's
-consent, the keyword configuration, one login name and address, one review item)
+consent, the keyword configuration, one login name, one review item, one audit entry)
 before its first read, and holds it to the commit. Unique keys (dedupe, one reply
 per event) are settled by the unique index itself (`ON CONFLICT DO NOTHING` waits
 for the other transaction and then does nothing), and outbox claims by
