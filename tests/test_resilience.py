@@ -7,7 +7,10 @@ from handlers.testing import crash_drill
 @pytest.mark.slow
 def test_no_opt_out_lost_and_no_confirmation_doubled_when_the_service_is_sigkilled():
     lines = []
-    problems = crash_drill.run(cycles=2, clients=3, cycle_seconds=1.5, lease_seconds=6.0, out=lines.append)
+    # The lease (10 s) must outlast a restart plus Meta's `sent` callback: on a busy shared
+    # machine a restarting service delayed that callback past 6 s (7.4-8.5 s seen), and the
+    # drill counted the expected second send of a killed sender's reply as a duplicate.
+    problems = crash_drill.run(cycles=2, clients=3, cycle_seconds=1.5, lease_seconds=10.0, out=lines.append)
     assert problems == [], "\n".join(lines)
 
 
