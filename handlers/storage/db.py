@@ -37,7 +37,10 @@ from handlers.storage import postgres
 from handlers.storage.postgres import PostgresStore, Shared
 
 # What a caller may catch, whichever database is in use.
-OperationalError = (sqlite3.OperationalError, psycopg.OperationalError)   # unavailable, locked, timed out: retry
+# Unavailable, locked, timed out, or refused by the server for a reason of its own (a plan
+# cached before a migration, an internal error): the database's fault, not the data's, so
+# a delivery is refused for retry rather than one of its items kept as a dead letter.
+OperationalError = (sqlite3.OperationalError, psycopg.OperationalError, psycopg.InternalError, psycopg.NotSupportedError)
 IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)         # a constraint or trigger refused it
 Error = (sqlite3.Error, psycopg.Error)
 
