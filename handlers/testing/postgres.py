@@ -160,12 +160,11 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--durable", action="store_true", help="keep fsync on (as for a benchmark)")
     args = parser.parse_args()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
+        signal.signal(stop_signal, lambda *_: sys.exit(0))
     with PostgresServer(args.port, durable=args.durable) as server:
         print(server.url, flush=True)
-        try:
-            signal.pause()
-        except KeyboardInterrupt:
-            pass
+        signal.pause()
     return 0
 
 
