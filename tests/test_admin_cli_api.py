@@ -102,9 +102,12 @@ def test_suppressions_import_reports_added_present_and_rejected(cli, service, tm
     assert "line 3" in result.output and "duplicate in file" in result.output
     assert "line 5" in result.output and "invalid number" in result.output
     assert "line 6" in result.output and "unreadable date" in result.output
-    assert read_db("SELECT wa_id, source, actor, reason, occurred_at FROM consent_events WHERE source = 'import'") == [
-        {"wa_id": "593991234567", "source": "import", "actor": "old-provider.csv",
-         "reason": "previous provider", "occurred_at": "2024-05-01T00:00:00.000000Z"}]
+    # Every row read is an event, the one already present too (it orders later signals).
+    events = read_db("SELECT wa_id, source, actor, reason, occurred_at FROM consent_events WHERE source = 'import' "
+                     "ORDER BY id")
+    assert events[0] == {"wa_id": "593991234567", "source": "import", "actor": "old-provider.csv",
+                         "reason": "previous provider", "occurred_at": "2024-05-01T00:00:00.000000Z"}
+    assert [event["wa_id"] for event in events] == ["593991234567", "14155550123"]
 
 
 def test_suppressions_import_accepts_a_bare_list_of_numbers(cli, tmp_path, read_db):
@@ -122,7 +125,7 @@ def test_suppressions_import_of_an_unreadable_file_fails(cli, tmp_path):
 def test_suppressions_export_lists_suppressed_numbers(cli, service):
     service.handle(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
     output = cli("suppressions", "export").output
-    assert output.splitlines()[0] == "wa_id,since,source,rule"
+    assert output.splitlines()[0] == "wa_id,since,source,rule,scope,person"
     assert "14155550123" in output
 
 
@@ -181,7 +184,8 @@ def test_api_test_and_consent_by_hand(api, service, read_db):
     assert api.post("/api/keywords/test", json={"text": "bajita", "wa_id": "+593991234567"}).json["intent"] == "opt_out"
     assert api.post("/api/suppressions/593991234567/opt-out", json={}).status_code == 400
     answer = api.post("/api/suppressions/593991234567/opt-out", json={"reason": "by phone", "actor": "ana"}).json
-    assert answer == {"wa_id": "593991234567", "changed": True, "suppressed": True}
+    assert answer == {"wa_id": "593991234567", "canonical": "593991234567", "changed": True, "suppressed": True,
+                      "scope": "all"}
     assert read_db("SELECT source, actor FROM consent_events") == [{"source": "staff", "actor": "api:ana"}]
 
 

@@ -22,14 +22,15 @@ def test_api_needs_the_admin_bearer_token(client, path, method, auth):
 
 def test_unknown_number_is_not_suppressed(api):
     assert api.get("/api/suppressions/14155550123").json == {
-        "wa_id": "14155550123", "suppressed": False, "since": None, "source": None}
+        "wa_id": "14155550123", "canonical": "14155550123", "suppressed": False, "category": "marketing",
+        "scope": None, "since": None, "source": None}
 
 
 def test_lookup_accepts_formatted_numbers(post, api):
     post(payloads.of_messages(payloads.text("STOP", wa_id="593991234567", timestamp=1764000000)))
     body = api.get("/api/suppressions/+593 99 123 4567").json
-    assert body == {"wa_id": "593991234567", "suppressed": True,
-                    "since": "2025-11-24T16:00:00.000000Z", "source": "keyword"}
+    assert body == {"wa_id": "593991234567", "canonical": "593991234567", "suppressed": True, "category": "marketing",
+                    "scope": "all", "since": "2025-11-24T16:00:00.000000Z", "source": "keyword"}
 
 
 def test_invalid_number_is_a_clear_400(api):

@@ -23,7 +23,9 @@ def suppressions_group():
 @with_appcontext
 def import_command(file, actor):
     """Suppress every number in FILE.csv (a column wa_id/phone/number, or the first column;
-    optional date and reason columns). Prints added, already present and rejected rows."""
+    optional date and reason columns). Any form of a number is accepted (+52 1 55…, 8 916…,
+    a user id) and reduced the way consent is stored. Prints added, already present and
+    rejected rows."""
     try:
         text = file.read_bytes().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
@@ -46,7 +48,7 @@ def import_command(file, actor):
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here (default: print).")
 @with_appcontext
 def export_command(out):
-    """Every suppressed number as CSV: wa_id,since,source,rule."""
+    """Every suppressed person as CSV, one row per id and canonical form: wa_id,since,source,rule,scope,person."""
     handle = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
     lines = 0
     try:

@@ -1,7 +1,10 @@
 """Consent changed by a person (admin page, API) or brought in from a file (CSV import).
 
 Both go through ledger.record, the only writer, with source staff or import and
-the actor; a change by hand is also in the audit log. Flask-free.
+the actor; a change by hand is also in the audit log. Both accept what a person types or
+a file holds for anyone WhatsApp may send us (any form of a number, a user id, or an id a
+delivery stored) and record it under that id: the person behind it is who it reaches
+(see identity.py). A staff action is stamped now and always takes effect. Flask-free.
 """
 from __future__ import annotations
 
@@ -14,9 +17,9 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
-from handlers.consent import ledger
-from handlers.consent.identity import InvalidIdentity, mask, normalize
-from handlers.consent.ledger import Action, ConsentChange, Source
+from handlers.consent import identity, ledger
+from handlers.consent.identity import InvalidIdentity, Who, mask
+from handlers.consent.ledger import Action, ConsentChange, Recorded, Source
 from handlers.staff import audit
 from handlers.storage import clock
 from handlers.storage.db import transaction
@@ -29,21 +32,25 @@ REASON_COLUMNS = ("reason", "note", "motivo")
 BATCH = 500
 
 
-def set_by_hand(db: sqlite_utils.Database, wa_id: str, action: Action, actor: str, reason: str) -> bool:
+def set_by_hand(db: sqlite_utils.Database, value: object, action: Action, actor: str,
+                reason: str) -> tuple[Who, Recorded]:
+    """Opt the person `value` names out (of everything) or back in. Raises InvalidIdentity
+    for a value that names nobody, ValueError without a reason."""
     reason = ledger.clean_reason(reason)
     if not reason:
         raise ValueError("a reason is required")
     with transaction(db):
-        before = ledger.state(db, wa_id)
+        who = identity.find(db, value)
         recorded = ledger.record(db, ConsentChange(
-            wa_id=wa_id, action=action, source=Source.STAFF, occurred_at=clock.now_iso(),
+            wa_id=who.written, action=action, source=Source.STAFF, occurred_at=clock.now_iso(),
             actor=actor, reason=reason))
         if recorded.changed:
-            audit.record(db, actor, f"consent.{action.value}", wa_id,
-                                {"suppressed": bool(before and before["suppressed"])},
-                                {"suppressed": action is Action.OPT_OUT, "reason": reason})
-    log.info("consent %s by hand for %s by %s (changed: %s)", action.value, mask(wa_id), actor, recorded.changed)
-    return recorded.changed
+            audit.record(db, actor, f"consent.{action.value}", who.written,
+                         {"suppressed": bool(recorded.before and recorded.before.suppressed)},
+                         {"suppressed": action is Action.OPT_OUT, "reason": reason})
+    log.info("consent %s by hand for %s by %s (changed: %s)", action.value, mask(who.written), actor,
+             recorded.changed)
+    return who, recorded
 
 
 @dataclass
@@ -131,28 +138,30 @@ def import_rows(db: sqlite_utils.Database, rows: Iterable[tuple[int, dict]], act
 
 
 def _import_one(db, line: int, row: dict, actor: str, seen: dict, summary: ImportSummary) -> None:
+    """Every row is an opt-out event (an event of its own time, even for someone already
+    suppressed: it orders later signals); `seen` is by canonical key, so two forms of one
+    number in a file are a duplicate."""
     raw = row["number"]
     try:
-        wa_id = normalize(raw)
+        who = identity.find(db, raw)
     except InvalidIdentity as error:
         summary.rejected.append((line, mask(raw), f"invalid number: {error}"))
         return
-    if wa_id in seen:
-        summary.rejected.append((line, mask(raw), f"duplicate in file (first on line {seen[wa_id]})"))
+    if who.canonical in seen:
+        summary.rejected.append((line, mask(raw), f"duplicate in file (first on line {seen[who.canonical]})"))
         return
-    seen[wa_id] = line
+    seen[who.canonical] = line
     try:
         occurred = parse_date(row["date"]) if row["date"] else clock.now_iso()
     except ValueError as error:
         summary.rejected.append((line, mask(raw), str(error)))
         return
-    if ledger.is_suppressed(db, wa_id):
-        summary.already_present += 1
-        return
     recorded = ledger.record(db, ConsentChange(
-        wa_id=wa_id, action=Action.OPT_OUT, source=Source.IMPORT, occurred_at=occurred, actor=actor,
+        wa_id=who.written, action=Action.OPT_OUT, source=Source.IMPORT, occurred_at=occurred, actor=actor,
         reason=row["reason"][:500] or f"imported from {actor}"))
-    if recorded.applied:
+    if recorded.changed:
         summary.added += 1
+    elif recorded.after and recorded.after.suppressed:
+        summary.already_present += 1
     else:
         summary.not_applied += 1

@@ -11,10 +11,11 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from handlers import current
-from handlers.consent import ledger, review
+from handlers.consent import identity, ledger, review
 from handlers.consent import manual as manual_consent
-from handlers.consent.identity import InvalidIdentity, mask, normalize
-from handlers.consent.ledger import Action
+from handlers.consent.identity import InvalidIdentity, mask
+from handlers.consent.ledger import Action, Category
+from handlers.consent.numbers import display
 from handlers.delivery.service import EXTENSION
 from handlers.detection.intents import KEYWORD_INTENTS, Intent, Match
 from handlers.ops.tryit import try_message
@@ -86,7 +87,7 @@ def no_store(response):
 
 @bp.app_context_processor
 def template_globals():
-    return {"current_staff": g.get("staff"), "mask": mask, "intent_enum": Intent}
+    return {"current_staff": g.get("staff"), "mask": mask, "intent_enum": Intent, "display": display}
 
 
 def _actor() -> str:
@@ -217,47 +218,69 @@ def save_reply():
 # -- numbers -------------------------------------------------------------------------------
 
 
+# Any form of a number, a user id, or an id a delivery stored, as staff type it or as
+# the review queue links it; nothing typed here may end in a 500 (a clear message instead).
+
+
 @bp.get("/numbers")
 def find_number():
     value = request.args.get("wa_id", "").strip()
     if not value:
         return render_template("admin/number.html", wa_id=None)
     try:
-        return redirect(url_for("admin.number", wa_id=normalize(value)))
+        who = identity.find(current.service().db, value)
     except InvalidIdentity as error:
-        flash(f"Not a number: {error}", "error")
-        return render_template("admin/number.html", wa_id=None)
+        return _not_a_number(value, error)
+    return redirect(url_for("admin.number", wa_id=who.written))
 
 
-@bp.get("/numbers/<wa_id>")
+def _not_a_number(value: str, error: InvalidIdentity):
+    flash(f"Not a phone number or WhatsApp user id: {error}", "error")
+    return render_template("admin/number.html", wa_id=None, typed=value[:200]), 400
+
+
+@bp.get("/numbers/<path:wa_id>")
 def number(wa_id: str):
     db = current.service().db
     try:
-        key = normalize(wa_id)
+        who = identity.find(db, wa_id)
     except InvalidIdentity as error:
-        flash(f"Not a number: {error}", "error")
-        return redirect(url_for("admin.find_number"))
-    return render_template("admin/number.html", wa_id=key, state=ledger.state(db, key),
-                           events=ledger.history(db, key))
+        return _not_a_number(wa_id, error)
+    states = ledger.states_of(db, who.persons)
+    return render_template(
+        "admin/number.html", wa_id=who.written, who=who,
+        state=ledger.deciding(states, Category.MARKETING),
+        others=ledger.deciding(states, Category.UTILITY),
+        identities=identity.identities_of(db, who.persons), events=ledger.history(db, who))
 
 
-@bp.post("/numbers/<wa_id>/consent")
+@bp.post("/numbers/<path:wa_id>/consent")
 def change_consent(wa_id: str):
     db = current.service().db
-    key = normalize(wa_id)
     try:
         action = Action(request.form.get("action", ""))
     except ValueError:
         flash("Choose opt out or opt in.", "error")
-        return redirect(url_for("admin.number", wa_id=key))
+        return _back_to(wa_id)
     reason = ledger.clean_reason(request.form.get("reason"))
     if not reason:
         flash("A reason is required (for example: asked by phone on 12 May).", "error")
-        return redirect(url_for("admin.number", wa_id=key))
-    changed = manual_consent.set_by_hand(db, key, action, _actor(), reason)
-    flash(f"{'Opted out' if action is Action.OPT_OUT else 'Opted back in'}." if changed
-          else "Nothing changed: the number was already in that state.", "ok")
-    return redirect(url_for("admin.number", wa_id=key))
+        return _back_to(wa_id)
+    try:
+        who, recorded = manual_consent.set_by_hand(db, wa_id, action, _actor(), reason)
+    except InvalidIdentity as error:
+        flash(f"Nothing changed: not a phone number or WhatsApp user id: {error}", "error")
+        return redirect(url_for("admin.find_number"))
+    flash(f"{'Opted out' if action is Action.OPT_OUT else 'Opted back in'}." if recorded.changed
+          else "Nothing changed: the number was already in that state (the action is in the history).", "ok")
+    return redirect(url_for("admin.number", wa_id=who.written))
+
+
+def _back_to(wa_id: str):
+    try:
+        return redirect(url_for("admin.number", wa_id=identity.read(wa_id).written))
+    except InvalidIdentity:
+        return redirect(url_for("admin.find_number"))
 
 
 # -- review queue and audit log -----------------------------------------------------------
