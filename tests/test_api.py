@@ -77,3 +77,21 @@ def test_history_endpoint_lists_every_event(post, api):
     post(payloads.of_messages(payloads.text("START", wa_id="14155550123", timestamp=now)))
     events = api.get("/api/suppressions/14155550123/history").json["events"]
     assert [(e["action"], e["source"]) for e in events] == [("opt_out", "keyword"), ("opt_in", "keyword")]
+
+
+def test_a_batch_of_ten_thousand_is_answered_in_seconds_whatever_the_list_holds(api, service):
+    """The check reads every form through indexes: left to itself, SQLite once walked every
+    suppressed person for each chunk of keys (minutes for 10,000 numbers)."""
+    from handlers.consent import ledger
+    from handlers.consent.ledger import Action, ConsentChange, Source
+    from handlers.storage import clock
+    from handlers.storage.db import transaction
+    with transaction(service.db):
+        for n in range(5000):
+            ledger.record(service.db, ConsentChange(wa_id=f"52155{n:08d}", action=Action.OPT_OUT, source=Source.IMPORT,
+                                                    occurred_at=clock.now_iso()))
+    numbers = [f"+52 55 {n:08d}" for n in range(10_000)]
+    started = time.monotonic()
+    response = api.post("/api/suppressions/check", json={"wa_ids": numbers})
+    assert time.monotonic() - started < 10
+    assert len(response.json["suppressed"]) == 5000 and len(response.json["not_suppressed"]) == 5000

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -80,11 +80,14 @@ def persons_with_keys(db: sqlite_utils.Database, keys: Sequence[str]) -> tuple[s
 
 
 def register(db: sqlite_utils.Database, wa_id: str, first_seen: str | None = None) -> str:
-    """The person `wa_id` belongs to, recording the id first if it is new: it joins the
-    person whose canonical key it shares, or starts a new one."""
+    """The person `wa_id` belongs to, recording the id first if it is new (see enroll)."""
     row = db.execute("SELECT person FROM identities WHERE wa_id = ?", [wa_id]).fetchone()
-    if row:
-        return row[0]
+    return row[0] if row else enroll(db, wa_id, first_seen)[0]
+
+
+def enroll(db: sqlite_utils.Database, wa_id: str, first_seen: str | None = None) -> tuple[str, bool]:
+    """Record an id not recorded yet: it joins the person whose canonical key it shares, or
+    starts a new one. Returns (the person, whether they were known before)."""
     try:
         found = readings(wa_id)
     except Unreadable:  # nothing readable in it, yet a delivery sent it: it is its own key
@@ -94,13 +97,16 @@ def register(db: sqlite_utils.Database, wa_id: str, first_seen: str | None = Non
     db.execute("INSERT INTO identities (wa_id, person, canonical, first_seen) VALUES (?, ?, ?, ?)",
                [wa_id, person, found.canonical, first_seen or clock.now_iso()])
     _add_keys(db, person, [(found.canonical, 1)] + [(key, 0) for key in found.alternatives])
-    return person
+    return person, row is not None
 
 
-def _add_keys(db: sqlite_utils.Database, person: str, keys: Iterable[tuple[str, int]]) -> None:
-    for key, exact in keys:
-        db.execute("INSERT INTO identity_keys (key, person, exact) VALUES (?, ?, ?) "
-                   "ON CONFLICT (key, person) DO UPDATE SET exact = max(exact, excluded.exact)", [key, person, exact])
+def _add_keys(db: sqlite_utils.Database, person: str, keys: Sequence[tuple[str, int]]) -> None:
+    if not keys:
+        return
+    values = ", ".join("(?, ?, ?)" for _ in keys)
+    db.execute(f"INSERT INTO identity_keys (key, person, exact) VALUES {values} "
+               "ON CONFLICT (key, person) DO UPDATE SET exact = max(exact, excluded.exact)",
+               [value for key, exact in keys for value in (key, person, exact)])
 
 
 def persons_of(db: sqlite_utils.Database, wa_ids: Sequence[str]) -> dict[str, str]:
@@ -114,7 +120,7 @@ def persons_of(db: sqlite_utils.Database, wa_ids: Sequence[str]) -> dict[str, st
 def move(db: sqlite_utils.Database, loser: str, winner: str) -> None:
     """Every id and key of person `loser` now belongs to `winner` (ledger.link merges their consent)."""
     db.execute("UPDATE identities SET person = ? WHERE person = ?", [winner, loser])
-    keys = db.execute("SELECT key, exact FROM identity_keys WHERE person = ?", [loser]).fetchall()
+    keys = [tuple(row) for row in db.execute("SELECT key, exact FROM identity_keys WHERE person = ?", [loser])]
     db.execute("DELETE FROM identity_keys WHERE person = ?", [loser])
     _add_keys(db, winner, keys)
 

@@ -256,8 +256,8 @@ def _person_and_state(db: sqlite_utils.Database, wa_id: str) -> tuple[str, State
                         "WHERE i.wa_id = ?", [wa_id])
     row = cursor.fetchone()
     if row is None:
-        person = identity.register(db, wa_id)
-        return person, state_of_person(db, person)
+        person, known = identity.enroll(db, wa_id)
+        return person, state_of_person(db, person) if known else None
     values = dict(zip([column[0] for column in cursor.description], row, strict=True))
     return values["person"], State.from_row(values) if values["wa_id"] is not None else None
 
@@ -286,7 +286,7 @@ def link(db: sqlite_utils.Database, wa_ids: Iterable[str], reason: str) -> str |
     known = identity.persons_of(db, ids)
     if len(known) == len(ids) and len(set(known.values())) == 1:
         return known[ids[0]]
-    persons = {wa_id: known.get(wa_id) or identity.register(db, wa_id) for wa_id in ids}
+    persons = {wa_id: known.get(wa_id) or identity.enroll(db, wa_id)[0] for wa_id in ids}
     distinct = sorted(set(persons.values()))
     winner = distinct[0]
     for loser in distinct[1:]:
@@ -394,8 +394,10 @@ def check_many(db: sqlite_utils.Database, values: Sequence[object], category: Ca
     scope_clause = "" if category is Category.MARKETING else " AND s.scope = 'all'"
     for chunk in _chunks(keys):
         marks = ",".join("?" * len(chunk))
+        # CROSS JOIN keeps SQLite to this order (keys first, by primary key): left to itself
+        # it may walk every suppressed person and try each key against them.
         blocked.update(row[0] for row in db.execute(
-            f"SELECT k.key FROM identity_keys k JOIN suppressions s ON s.wa_id = k.person "
+            f"SELECT k.key FROM identity_keys k CROSS JOIN suppressions s ON s.wa_id = k.person "
             f"WHERE s.suppressed = 1{scope_clause} AND k.key IN ({marks})", chunk))
     stored: set[str] = set()
     for chunk in _chunks(sorted(others)):
