@@ -128,3 +128,13 @@ def test_the_migrated_database_keeps_working_and_migrates_once(migrated, old_db,
     second.extensions["optout"].close()
     assert _rows(old_db, "SELECT count(*) FROM suppressions") == persons
     assert _rows(old_db, "PRAGMA user_version") == [(5,)]
+
+
+def test_flask_migrate_brings_an_old_database_up_to_date(old_db, settings):
+    app = create_app({"settings": replace(settings, db_path=old_db), "TESTING": True})
+    try:
+        result = app.test_cli_runner().invoke(args=["migrate"])
+    finally:
+        app.extensions["optout"].close()
+    assert result.exit_code == 0, result.output
+    assert "schema version 5" in result.output and "16 ids of 14 persons" in result.output

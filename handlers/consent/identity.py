@@ -100,6 +100,24 @@ def enroll(db: sqlite_utils.Database, wa_id: str, first_seen: str | None = None)
     return person, row is not None
 
 
+def enroll_all(db: sqlite_utils.Database, ids: Sequence[tuple[str, str]]) -> None:
+    """enroll() for many (id, first seen) at once, into tables that hold none of them yet
+    (the migration): ids sharing a canonical key are one person, named by that key."""
+    identities, keys, now = [], {}, clock.now_iso()
+    for wa_id, first_seen in ids:
+        try:
+            found = readings(wa_id)
+        except Unreadable:
+            found = Readings(wa_id, Kind.OTHER, wa_id)
+        identities.append((wa_id, found.canonical, found.canonical, first_seen or now))
+        keys[(found.canonical, found.canonical)] = 1
+        for key in found.alternatives:
+            keys.setdefault((key, found.canonical), 0)
+    db.conn.executemany("INSERT INTO identities (wa_id, person, canonical, first_seen) VALUES (?, ?, ?, ?)", identities)
+    db.conn.executemany("INSERT INTO identity_keys (key, person, exact) VALUES (?, ?, ?)",
+                        [(key, person, exact) for (key, person), exact in keys.items()])
+
+
 def _add_keys(db: sqlite_utils.Database, person: str, keys: Sequence[tuple[str, int]]) -> None:
     if not keys:
         return

@@ -132,11 +132,11 @@ class State:
                    row["since"], row["source"], row["rule"], row["last_event_id"], row["decided_at"],
                    bool(row["all_suppressed"]), row["all_decided_at"])
 
-    def row(self) -> dict:
+    def row(self, now: str | None = None) -> dict:
         return {"wa_id": self.person, "suppressed": int(self.suppressed), "scope": self.scope.value if self.scope else None,
                 "since": self.since, "source": self.source, "rule": self.rule, "last_event_id": self.last_event_id,
                 "decided_at": self.decided_at, "all_suppressed": int(self.all_suppressed),
-                "all_decided_at": self.all_decided_at, "updated_at": clock.now_iso()}
+                "all_decided_at": self.all_decided_at, "updated_at": now or clock.now_iso()}
 
 
 def _verdict(state: State | None) -> tuple[bool, Scope | None]:
@@ -496,12 +496,16 @@ def adopt_states_before_persons(db: sqlite_utils.Database) -> int:
     was suppressed, the person is, since the newest of those opt-outs (a later opt-in by the
     user lifts it as usual). Returns the number of persons written.
     """
-    rows = list(db.query("SELECT v.*, i.person, e.keyword AS event_keyword FROM suppressions_v1 v "
-                         "JOIN identities i ON i.wa_id = v.wa_id "
-                         "LEFT JOIN consent_events e ON e.id = v.last_event_id ORDER BY i.person, v.since"))
+    cursor = db.execute("SELECT v.*, i.person, e.keyword AS event_keyword FROM suppressions_v1 v "
+                        "JOIN identities i ON i.wa_id = v.wa_id "
+                        "LEFT JOIN consent_events e ON e.id = v.last_event_id ORDER BY i.person, v.since")
+    names = [column[0] for column in cursor.description]
     by_person: dict[str, list[dict]] = {}
-    for row in rows:
+    for values in cursor:
+        row = dict(zip(names, values, strict=True))
         by_person.setdefault(row["person"], []).append(row)
+    now = clock.now_iso()
+    states = []
     for person, group in by_person.items():
         suppressed = [row for row in group if row["suppressed"]]
         newest = max(group, key=lambda row: row["since"])
@@ -515,7 +519,10 @@ def adopt_states_before_persons(db: sqlite_utils.Database) -> int:
             scope: Scope | None = Scope.ALL if any(row in covering_all for row in suppressed) else Scope.MARKETING
         else:
             origin, scope = newest, None
-        state = State(person, bool(suppressed), scope, origin["since"], origin["source"], origin["rule"],
-                      origin["last_event_id"], decided_at, scope is Scope.ALL, all_decided_at)
-        upsert_row(db, "suppressions", state.row(), key="wa_id")
-    return len(by_person)
+        states.append(State(person, bool(suppressed), scope, origin["since"], origin["source"], origin["rule"],
+                            origin["last_event_id"], decided_at, scope is Scope.ALL, all_decided_at).row(now))
+    if states:
+        columns = list(states[0])
+        db.conn.executemany(f"INSERT INTO suppressions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                            [[state[column] for column in columns] for state in states])
+    return len(states)

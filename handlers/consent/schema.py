@@ -33,8 +33,7 @@ def persons_from_history(db: sqlite_utils.Database) -> None:
     first_seen = db.execute(
         "SELECT wa_id, min(at) FROM (SELECT wa_id, recorded_at AS at FROM consent_events "
         "UNION ALL SELECT wa_id, updated_at FROM suppressions_v1) GROUP BY wa_id ORDER BY wa_id").fetchall()
-    for wa_id, seen in first_seen:
-        identity.register(db, wa_id, first_seen=seen)
+    identity.enroll_all(db, first_seen)
     persons = ledger.adopt_states_before_persons(db)
     links = 0
     for (raw,) in db.execute("SELECT raw FROM dead_letters WHERE kind = 'message' AND raw LIKE '%user_changed_user_id%'"):
