@@ -139,10 +139,12 @@ def test_mexico_flask_replay_from_521(app, api):
     assert "no change: already suppressed (all)" in again.output
 
 
-def test_mexico_keywords_test_from_521(app):
+def test_mexico_keywords_test_from_521(app, api):
     result = app.test_cli_runner().invoke(args=["keywords", "test", "Hola", "--from", "+5215512345678"])
     assert result.exit_code == 0, result.output
     assert "language:    es" in result.output  # Mexico, read from the canonical form
+    response = api.post("/api/keywords/test", json={"text": "Hola", "wa_id": "5215512345678"})
+    assert response.status_code == 200 and response.json["language"] == "es"
 
 
 def test_mexico_suppressions_import_of_whatsapps_form(app, api, post, tmp_path):
@@ -193,6 +195,11 @@ def test_russia_and_kazakhstan_8_is_7(post, api):
     assert suppressed(api, "8 916 123-45-67") and suppressed(api, "8 (916) 1234567")
     api.post(_path("8 701 123 45 67") + "/opt-out", json={"reason": "list from Almaty"})
     assert suppressed(api, "77011234567")
+
+
+def test_a_trunk_zero_after_the_country_code(post, api):
+    text_from(post, "442079460018")
+    assert suppressed(api, "+44 (0)20 7946 0018") and suppressed(api, "0044 020 7946 0018")
 
 
 def test_a_form_that_may_be_two_people_answers_suppressed_for_both(post, api):
@@ -284,17 +291,24 @@ def test_parent_ids_and_128_character_ids_are_keys(post, api, admin):
     assert api.post(_path("US.ENT.999888777") + "/opt-out", json={"reason": "by phone"}).status_code == 200
 
 
-def test_when_two_ids_turn_out_to_be_one_person_the_newest_decision_holds(post, api):
+@pytest.mark.parametrize("number_says,user_id_says,expected", [
+    ("STOP", "START", False),    # the user id's START is newer
+    ("START", "STOP", True),     # the user id's STOP is newer
+])
+def test_when_two_ids_turn_out_to_be_one_person_the_newest_decision_holds(post, api, number_says, user_id_says,
+                                                                           expected):
     now = int(time.time())
-    text_from(post, "14155550130", "STOP", at=now - 100)
-    user_only = payloads.text("START", timestamp=now - 50)
+    if number_says == "START":
+        text_from(post, "14155550130", "STOP", at=now - 200)
+    text_from(post, "14155550130", number_says, at=now - 100)
+    user_only = payloads.text(user_id_says, timestamp=now - 50)
     del user_only["from"]
     user_only["from_user_id"] = "US.4242"
     post(payloads.of_messages(user_only))
     link = payloads.status("wamid.LINK", "delivered", recipient="14155550130")
     link["recipient_user_id"] = "US.4242"
     post(payloads.delivery(payloads.change(statuses=[link])))
-    assert not suppressed(api, "14155550130") and not suppressed(api, "US.4242")
+    assert suppressed(api, "14155550130") is expected and suppressed(api, "US.4242") is expected
 
 
 # -- order: no newer decision lost -----------------------------------------------------------------
