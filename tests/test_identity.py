@@ -453,3 +453,19 @@ def test_history_of_old_events_is_never_rewritten(post, db_path):
             conn.execute("UPDATE consent_events SET wa_id = '525512345678'")
     finally:
         conn.close()
+
+
+def test_after_a_restart_a_known_link_is_read_once_without_the_write_lock(post, api, service):
+    delivered = payloads.status("wamid.CAMPAIGN3", "delivered", recipient="34612345679")
+    delivered["recipient_user_id"] = "ES.1122334455"
+    post(payloads.delivery(payloads.change(statuses=[delivered])))
+    from handlers.consent.identity import KnownLinks
+    service.known_links = KnownLinks()   # a new process: it has seen no link yet
+    statements: list[str] = []
+    service.db.conn.set_trace_callback(statements.append)
+    try:
+        for n, state in enumerate(("read", "read")):
+            post(payloads.delivery(payloads.change(statuses=[dict(delivered, id=f"wamid.CAMPAIGN4{n}", status=state)])))
+    finally:
+        service.db.conn.set_trace_callback(None)
+    assert "BEGIN IMMEDIATE" not in statements and len(statements) == 1

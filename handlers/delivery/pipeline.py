@@ -23,7 +23,7 @@ from typing import assert_never
 
 import sqlite_utils
 
-from handlers.consent import contacts, dedupe, ledger, review
+from handlers.consent import contacts, dedupe, identity, ledger, review
 from handlers.consent.identity import KnownLinks
 from handlers.consent.ledger import Action, ConsentChange, Recorded, Scope, Source
 from handlers.delivery import outbox
@@ -165,9 +165,9 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
     result = Result()
     pending: list[Pending] = []
     for item in delivery.items:
-        if isinstance(item, Status) and is_inert(item) and ctx.known_links.known(item.identities):
+        if isinstance(item, Status) and is_inert(item) and _linked_already(ctx, item.identities):
             result.outcomes.append(Outcome("status", id=item.id, wa_id=item.recipient))
-        elif isinstance(item, IdentityLink) and ctx.known_links.known(item.identities):
+        elif isinstance(item, IdentityLink) and _linked_already(ctx, item.identities):
             result.outcomes.append(Outcome("contact", wa_id=item.identities[0]))
         else:
             pending.append(classify_item(ctx, item))
@@ -333,6 +333,18 @@ def handle_preference(ctx: Context, change: PreferenceChange) -> Outcome:
 def handle_identity_link(ctx: Context, item: IdentityLink) -> Outcome:
     _link(ctx, item.identities, "contact")
     return Outcome("contact", wa_id=item.identities[0])
+
+
+def _linked_already(ctx: Context, identities: tuple[str, ...]) -> bool:
+    """Whether these ids are known to be one person: by this process, or (one read, no write
+    lock) by the database, as after a restart."""
+    if ctx.known_links.known(identities):
+        return True
+    persons = identity.persons_of(ctx.db, list(set(identities)))
+    if len(persons) == len(set(identities)) and len(set(persons.values())) == 1:
+        ctx.known_links.add(identities)
+        return True
+    return False
 
 
 def _link(ctx: Context, identities: tuple[str, ...], reason: str) -> None:
