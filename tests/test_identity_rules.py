@@ -137,3 +137,13 @@ def test_display_formats_numbers_it_knows_and_leaves_the_rest():
     assert display("525512345678") == "+52 55 1234 5678"
     assert display("5215512345678") == "+5215512345678"
     assert display("US.13491208655302741918") == "US.13491208655302741918"
+
+
+@pytest.mark.parametrize("label,marketing_only", [
+    ("Stop promotions", True), ("STOP PROMOTIONS", True), ("Detener promociones", True), ("Parar promoções", True),
+    ("Arrêter les promotions", True), ("Promosyonları durdur", True), ("Oprește promoțiile", True),
+    ("STOP", False), ("Unsubscribe", False), ("Stop", False), (None, False),
+])
+def test_the_stop_promotions_button_is_known_in_our_languages(label, marketing_only):
+    from handlers.whatsapp.parse import is_stop_promotions_label
+    assert is_stop_promotions_label(label) is marketing_only

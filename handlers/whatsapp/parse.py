@@ -72,7 +72,7 @@ STOP_PROMOTIONS_LABELS = frozenset({
 
 
 def _folded(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    decomposed = unicodedata.normalize("NFKD", text.casefold().replace("ı", "i"))
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
 
