@@ -165,8 +165,10 @@ def test_argentina_549_54_and_the_15_form_are_one_person(post, api, app, tmp_pat
     assert checked(api, ["541112345678", "+54 11 15 1234-5678", "+54 9 11 1234 5678", "+54 (011) 15-1234-5678"])[
         "not_suppressed"] == []
     path = tmp_path / "ar.csv"
-    path.write_text("telefono\n011 15 4321-8765\n+54 11 15 4321-8765\n", "utf-8")   # the first has no country code
-    app.test_cli_runner().invoke(args=["suppressions", "import", str(path)])
+    path.write_text("telefono\n011 15 4321-8765\n+54 11 15 4321-8765\n", "utf-8")
+    result = app.test_cli_runner().invoke(args=["suppressions", "import", str(path)])
+    assert "added            1" in result.output
+    assert "line 2" in result.output and "national number: write it with its country code" in result.output
     assert suppressed(api, "5491143218765")
 
 
@@ -188,6 +190,14 @@ def test_ivory_coast_8_and_10_digit_numbers_are_one_person(post, api, admin):
     assert suppressed(api, "22505123456")                  # the old WhatsApp account of that number
     text_from(post, "22599123456")                          # a range of no known operator: all three
     assert checked(api, ["2250799123456", "2250599123456", "2250199123456"])["not_suppressed"] == []
+
+
+def test_staff_are_told_to_add_the_country_code_to_a_number_dialled_at_home(api, admin, read_db):
+    response = api.post(_path("099 123 4567") + "/opt-out", json={"reason": "by phone"})
+    assert response.status_code == 400 and "country code" in response.json["error"]
+    page = admin.post("/admin/numbers/0991234567/consent", {"action": "opt_out", "reason": "by phone"}, follow=True)
+    assert page.status_code == 200 and "country code" in page.text
+    assert read_db("SELECT count(*) AS n FROM consent_events") == [{"n": 0}]
 
 
 def test_russia_and_kazakhstan_8_is_7(post, api):

@@ -20,6 +20,7 @@ import sqlite_utils
 from handlers.consent import identity, ledger
 from handlers.consent.identity import InvalidIdentity, Who, mask
 from handlers.consent.ledger import Action, ConsentChange, Recorded, Source
+from handlers.consent.numbers import Kind
 from handlers.staff import audit
 from handlers.storage import clock
 from handlers.storage.db import transaction
@@ -40,7 +41,7 @@ def set_by_hand(db: sqlite_utils.Database, value: object, action: Action, actor:
     if not reason:
         raise ValueError("a reason is required")
     with transaction(db):
-        who = identity.find(db, value)
+        who = _international(identity.find(db, value))
         recorded = ledger.record(db, ConsentChange(
             wa_id=who.written, action=action, source=Source.STAFF, occurred_at=clock.now_iso(),
             actor=actor, reason=reason))
@@ -51,6 +52,15 @@ def set_by_hand(db: sqlite_utils.Database, value: object, action: Action, actor:
     log.info("consent %s by hand for %s by %s (changed: %s)", action.value, mask(who.written), actor,
              recorded.changed)
     return who, recorded
+
+
+def _international(who: Who) -> Who:
+    """A person may type, and a file may hold, a number as dialled at home (0991234567):
+    no rule can tell its country, and no delivery ever comes from it, so recording consent
+    under it would reach nobody. Refused with the fix, unless a delivery did store it."""
+    if who.readings.kind is Kind.PHONE and who.written.startswith("0") and not who.persons:
+        raise InvalidIdentity(f"{mask(who.written)} is a national number: write it with its country code (+…)")
+    return who
 
 
 @dataclass
@@ -143,7 +153,7 @@ def _import_one(db, line: int, row: dict, actor: str, seen: dict, summary: Impor
     number in a file are a duplicate."""
     raw = row["number"]
     try:
-        who = identity.find(db, raw)
+        who = _international(identity.find(db, raw))
     except InvalidIdentity as error:
         summary.rejected.append((line, mask(raw), f"invalid number: {error}"))
         return

@@ -269,7 +269,7 @@ def change_consent(wa_id: str):
     try:
         who, recorded = manual_consent.set_by_hand(db, wa_id, action, _actor(), reason)
     except InvalidIdentity as error:
-        flash(f"Nothing changed: not a phone number or WhatsApp user id: {error}", "error")
+        flash(f"Nothing changed: {error}", "error")
         return redirect(url_for("admin.find_number"))
     flash(f"{'Opted out' if action is Action.OPT_OUT else 'Opted back in'}." if recorded.changed
           else "Nothing changed: the number was already in that state (the action is in the history).", "ok")
