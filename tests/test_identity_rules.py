@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from handlers.consent.numbers import RULES, Kind, Unreadable, display, readings
@@ -121,12 +121,14 @@ def test_only_nothing_at_all_is_unreadable(value):
         readings(value)
 
 
+@settings(deadline=None)  # the phone-number library loads a country's metadata on first use
 @given(st.text(min_size=1, max_size=60).filter(lambda text: text.strip()))
 def test_no_written_form_is_ever_refused(text):
     found = readings(text)
     assert found.canonical and found.written
 
 
+@settings(deadline=None)
 @given(st.from_regex(r"\+?[0-9 ()\-.]{1,30}", fullmatch=True).filter(lambda text: re.search(r"\d", text)))
 def test_numbers_always_read_as_digits_and_keep_every_reading_digits(text):
     found = readings(text)
