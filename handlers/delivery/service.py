@@ -8,13 +8,15 @@ import time
 
 import sqlite_utils
 
+from handlers.consent.identity import KnownLinks
+from handlers.consent.schema import migrate
 from handlers.delivery.pipeline import Context, Result, process_delivery
 from handlers.delivery.sender import OutboxWorker
 from handlers.detection.classify import Classifier
 from handlers.detection.locales import load_locales
 from handlers.settings import Settings
 from handlers.staff import keyword_store
-from handlers.storage.db import connect, migrate
+from handlers.storage.db import connect
 from handlers.whatsapp.parse import parse_delivery
 
 EXTENSION = "optout"  # the Service's key in a Flask app's extensions (see handlers/current.py)
@@ -26,6 +28,7 @@ class Service:
         self._local = threading.local()
         self._connections: list[sqlite_utils.Database] = []
         self._lock = threading.Lock()
+        self.known_links = KnownLinks()
         migrate(self.db)
         self.file_locales = load_locales(settings.locales_dir)
         self._poll_seconds = settings.config_poll_seconds
@@ -80,7 +83,7 @@ class Service:
         return db
 
     def context(self, dry_run: bool = False) -> Context:
-        return Context(self.db, self.classifier, self.settings, dry_run=dry_run)
+        return Context(self.db, self.classifier, self.settings, dry_run=dry_run, known_links=self.known_links)
 
     def handle(self, payload: object, dry_run: bool = False) -> Result:
         result = process_delivery(self.context(dry_run), parse_delivery(payload))

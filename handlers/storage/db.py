@@ -13,15 +13,25 @@ import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 import sqlite_utils
 
 BUSY_TIMEOUT_MS = 10_000
 
-# Ordered migrations: each runs once, in its own transaction; the applied
-# version is kept in PRAGMA user_version. Append, never edit.
-MIGRATIONS: list[str] = [
+
+@dataclass(frozen=True)
+class DataStep:
+    """A migration that moves data with code from a floor above this one (e.g. the
+    identity rules of consent/). migrate() is given it by name; see handlers/consent/schema.py."""
+    name: str
+    what: str
+
+
+# Ordered migrations, SQL or a data step: each runs once; every pending one runs in the
+# same transaction, and the applied version is kept in PRAGMA user_version. Append, never edit.
+MIGRATIONS: list[str | DataStep] = [
     """
     CREATE TABLE processed (
         key TEXT PRIMARY KEY,            -- message:<wamid>, status:<id>:<status>, preference:<hash>
@@ -206,6 +216,59 @@ MIGRATIONS: list[str] = [
     CREATE INDEX audit_log_actor ON audit_log(actor, id);
     CREATE INDEX audit_log_action ON audit_log(action, id);
     """,
+    """
+    -- Issue 11: one person, many forms (consent/numbers.py, consent/identity.py, consent/ledger.py).
+    -- Consent state is kept per person; the old per-id rows stay, unread, in suppressions_v1.
+    -- An index follows its table through a rename: the old table's are dropped first,
+    -- so the names are free for the new table's.
+    DROP INDEX suppressions_suppressed;
+    DROP INDEX suppressions_source;
+    ALTER TABLE suppressions RENAME TO suppressions_v1;
+    CREATE TABLE suppressions (
+        wa_id TEXT PRIMARY KEY,          -- the person: the canonical key of their first id (identities.person)
+        suppressed INTEGER NOT NULL,     -- 1 = no marketing (the default question); 0 = may be sent
+        scope TEXT CHECK (scope IN ('all', 'marketing')),  -- what the suppression covers; NULL when not suppressed
+        since TEXT NOT NULL,             -- when this state began (the event's own time)
+        source TEXT NOT NULL,            -- keyword, button, meta_preference, meta_status_131050, staff, import, number_change
+        rule TEXT,
+        last_event_id INTEGER NOT NULL,  -- the event that began this state
+        decided_at TEXT NOT NULL,        -- the newest event's time, any scope: an older one is not applied
+        all_suppressed INTEGER NOT NULL DEFAULT 0,  -- the newest event covering every category was an opt-out
+        all_decided_at TEXT,             -- ... and its time (NULL: none yet)
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX suppressions_suppressed ON suppressions(suppressed, since);
+    CREATE INDEX suppressions_source ON suppressions(suppressed, source, since);  -- as migration 5 made it
+    CREATE TABLE identities (
+        wa_id TEXT PRIMARY KEY,          -- an id exactly as a delivery, a person or a file gave it (consent_events.wa_id)
+        person TEXT NOT NULL,            -- who it is (suppressions.wa_id)
+        canonical TEXT NOT NULL,         -- its canonical key (consent/numbers.py)
+        first_seen TEXT NOT NULL
+    );
+    CREATE INDEX identities_person ON identities(person);
+    CREATE TABLE identity_keys (
+        key TEXT NOT NULL,               -- a canonical key an identity has, or might have
+        person TEXT NOT NULL,
+        exact INTEGER NOT NULL,          -- 1: an identity's canonical key (one person per key); 0: another reading
+        PRIMARY KEY (key, person)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX identity_keys_exact ON identity_keys(key) WHERE exact = 1;
+    CREATE INDEX identity_keys_person ON identity_keys(person);
+    CREATE TABLE identity_links (
+        id INTEGER PRIMARY KEY,
+        wa_id TEXT NOT NULL,             -- two ids found to be one person
+        other TEXT NOT NULL,
+        reason TEXT NOT NULL,            -- message, status, user_preference, contact, user_id_change, number_change
+        at TEXT NOT NULL
+    );
+    CREATE INDEX identity_links_wa_id ON identity_links(wa_id);
+    CREATE INDEX identity_links_other ON identity_links(other);
+    -- New columns only (no event is rewritten): NULL in the events from before.
+    ALTER TABLE consent_events ADD COLUMN scope TEXT;       -- all or marketing (NULL: derive from source)
+    ALTER TABLE consent_events ADD COLUMN claimed_at TEXT;  -- the time the signal claimed, when it was not believable
+    """,
+    DataStep("persons", "every id in the history becomes an identity of a person; per-id states become "
+                        "per-person states; user id changes kept as dead letters become links"),
 ]
 
 
@@ -237,14 +300,18 @@ def connect(path: str) -> Store:
 MIGRATE_TIMEOUT_SECONDS = 30.0
 
 
-def migrate(db: sqlite_utils.Database) -> None:
+def migrate(db: sqlite_utils.Database, data_steps: Mapping[str, Callable[[sqlite_utils.Database], object]]) -> None:
     """Bring the schema up to date; safe to run from every worker at start-up.
 
-    gunicorn starts its workers together, and each migrates. They take turns on the
+    `data_steps` are the DataStep functions by name (handlers/consent/schema.py gives
+    them). gunicorn starts its workers together, and each migrates. They take turns on the
     write lock file, switching the file to WAL included (a journal-mode change can be
     refused with 'database is locked' at once, without waiting out the busy timeout),
     and a refusal from a writer outside the lock file is retried for a while.
     """
+    missing = [step.name for step in MIGRATIONS if isinstance(step, DataStep) and step.name not in data_steps]
+    if missing:
+        raise RuntimeError(f"the migrations need the data steps {missing}: migrate with handlers.consent.schema.migrate")
     deadline = time.monotonic() + MIGRATE_TIMEOUT_SECONDS
     while True:
         try:
@@ -253,9 +320,12 @@ def migrate(db: sqlite_utils.Database) -> None:
                     db.enable_wal()
                 with _immediate(db, durable=True):
                     version = db.execute("PRAGMA user_version").fetchone()[0]
-                    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                        for statement in _statements(script):
-                            db.execute(statement)
+                    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+                        if isinstance(step, DataStep):
+                            data_steps[step.name](db)
+                        else:
+                            for statement in _statements(step):
+                                db.execute(statement)
                         db.execute(f"PRAGMA user_version = {number}")
             return
         except sqlite3.OperationalError as error:
