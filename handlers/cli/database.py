@@ -5,9 +5,10 @@ import click
 from flask.cli import with_appcontext
 
 from handlers import current
+from handlers.cli.errors import ConfigCommand
 
 
-@click.command("migrate")
+@click.command("migrate", cls=ConfigCommand, short_help="Bring the database up to date before the service starts.")
 @with_appcontext
 def migrate_command():
     """Migrate the database (every start migrates; with a large history, run this before
