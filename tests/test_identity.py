@@ -50,6 +50,11 @@ def failed_131050(post, recipient: str, at: int | None = None, **ids):
     return post(payloads.delivery(payloads.change(statuses=[status])))
 
 
+def _without_config_poll(statements: list[str]) -> list[str]:
+    """What a delivery ran, less the worker's periodic check for staff keyword edits."""
+    return [sql for sql in statements if sql != "SELECT version FROM config_version WHERE id = 1"]
+
+
 MEXICO_FORMS = ["5215512345678", "525512345678", "+52 55 1234 5678", "+52 1 55 1234 5678", "0052 55-1234-5678"]
 
 
@@ -259,7 +264,9 @@ def test_a_status_with_number_and_user_id_links_them_and_later_touches_no_databa
         assert post(payloads.delivery(payloads.change(statuses=[read]))).status_code == 200
     finally:
         service.db.conn.set_trace_callback(None)
-    assert statements == []  # this process knows the link: the status is answered without the database
+    # This process knows the link: the status is answered without the database. (The keyword
+    # configuration poll, at most every 0.5 s, is not about links: a slow machine may reach it.)
+    assert _without_config_poll(statements) == []
 
 
 def test_user_changed_user_id_carries_consent_to_the_new_id(post, api, read_db):
@@ -478,4 +485,4 @@ def test_after_a_restart_a_known_link_is_read_once_without_the_write_lock(post, 
             post(payloads.delivery(payloads.change(statuses=[dict(delivered, id=f"wamid.CAMPAIGN4{n}", status=state)])))
     finally:
         service.db.conn.set_trace_callback(None)
-    assert "BEGIN IMMEDIATE" not in statements and len(statements) == 1
+    assert "BEGIN IMMEDIATE" not in statements and len(_without_config_poll(statements)) == 1
