@@ -18,10 +18,10 @@ def corpora(tmp_path):
     (tmp_path / "en.tsv").write_text("# original\nopt_out\tSTOP\nnone\tthe shoes arrived\n", "utf-8")
     (tmp_path / "dev").mkdir()
     (tmp_path / "dev" / "en.tsv").write_text(
-        "opt_out\tkeyword\tunsubscribe\nhelp\twho\tzebra who are you really\nnone\tchat\tthanks\n", "utf-8")
+        "opt_out\tkeyword\tunsubscribe\nhelp\twho\tzebra quartz tangerine\nnone\tchat\tthanks\n", "utf-8")
     (tmp_path / "blind7").mkdir()
     (tmp_path / "blind7" / "en.tsv").write_text(
-        f"opt_out\tSTOP\nopt_out\t{SECRET}\nnone\tcan I stop by tomorrow\n", "utf-8")
+        f"opt_out\tSTOP\nopt_out\t{SECRET}\nnone\tcan I stop by tomorrow\nnone\twhat if I reply STOP\n", "utf-8")
     (tmp_path / "notes").mkdir()          # a folder without *.tsv is no corpus
     return tmp_path
 
@@ -56,14 +56,14 @@ def test_report_prints_each_corpus_and_hides_blind_messages(corpora, capsys):
     assert "total" in original and "100.0% (1/1)" in original
     assert "wrong intent: 0" in original
     # the dev corpus lists its misses with file, line and text, and figures by category
-    assert "en.tsv:2: expected help" in dev and "zebra who are you really" in dev
+    assert "en.tsv:2: expected help" in dev and "zebra quartz tangerine" in dev
     assert "right by category:" in dev and "who 0/1" in dev
     # the blind corpus: figures and targets only, never a message or a line
     assert "(blind: figures only)" in blind
     assert "50.0% (1/2)" in blind                        # recall: STOP found, the secret one not
     assert "targets: missed:" in blind
     assert SECRET not in out and "zebra" not in blind and "en.tsv" not in blind
-    assert "stop by" not in out
+    assert "stop by" not in out and "what if" not in out
 
 
 def test_a_miss_in_the_original_corpus_fails_the_run(corpora, capsys):

@@ -1,26 +1,44 @@
-"""Keyword detection: which intent a customer's message expresses, and in which language to answer.
+"""Request detection: which intent a customer's message expresses, and in which language to answer.
 
 Matching (see docs/detection.md):
 - whole-message: after normalisation the message consists only of keywords of one intent
   and polite fillers ("stop please", "¡BAJA!", "stop stop"). A negation right before
-  the keyword ("don't stop") cancels it.
+  the keyword ("don't stop") cancels it. A clause made only of such words inside a
+  longer message ("Wrong number. STOP") counts too.
 - anywhere: an unambiguous phrase ("unsubscribe", "darme de baja") found as a run of
-  whole tokens anywhere in the message, unless a negation comes right before it.
+  whole tokens anywhere in the message.
+- frames: a request in the customer's own words, found as word classes combined by a
+  locale's patterns ("Перестаньте мне писать": stop-verb + send-verb), see frames.py.
 - typo: one edit (insertion, deletion, substitution, adjacent swap) in a keyword long
   enough to bear it; such matches are marked uncertain for review.
+- guards (guards.py): a negation, another object, quoting or a how-question turn a
+  request found by the rules above into none, review or help.
 
 Everything is looked up in dicts built once from the locales: exact normalised forms,
-token n-grams for phrases, and a deletion-neighbourhood (SymSpell-style) index for
-typos, so a message costs the same whatever the number of keywords.
+token n-grams for phrases, stems, frames by the classes of two neighbouring parts, and
+a deletion-neighbourhood (SymSpell-style) index for typos, so a message costs the same
+whatever the number of keywords and frames.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from handlers.detection import guards
+from handlers.detection.frames import (
+    KEYWORD,
+    FrameIndex,
+    FrameMatch,
+    Occurrence,
+    WordIndex,
+    is_verb,
+    parse_pattern,
+)
 from handlers.detection.intents import INTENT_PRIORITY, Intent, Match
 from handlers.detection.language import country_of, detect_language
 from handlers.detection.locales import KEYWORD_INTENTS, Locale
 from handlers.detection.normalize import Normalized, normalize, normalize_text
+from handlers.detection.segment import Segmenter
+from handlers.detection.spelling import Spellings
 
 MAX_WHOLE_MESSAGE_TOKENS = 12    # longer messages are never "just a keyword"
 MAX_NGRAM = 8                    # longest keyword / filler / negation considered, in tokens
@@ -28,13 +46,16 @@ MIN_TYPO_LENGTH = 4              # keywords shorter than this take no typo at al
 MIN_ANY_EDIT_LENGTH = 5          # 4-letter keywords take only a swap or an extra letter
 MIN_ANYWHERE_TYPO_LENGTH = 8     # inside longer text only long phrases take a typo
 TYPO_MEMO_SIZE = 100_000         # tokens whose typo lookup is remembered (see _typo_hit)
+MAX_PARTIAL_SENTENCE = 3         # a stop word heading a sentence this short is worth a person's glance
+FRAME_INTENTS = {"opt_out": Intent.OPT_OUT, "opt_in": Intent.OPT_IN, "help": Intent.HELP}
+QUOTING = "quoting"
 
 
 @dataclass(frozen=True)
 class Classification:
     intent: Intent               # Intent.NONE when nothing matched
-    rule: str | None             # e.g. "whole_message:es:baja", "anywhere:ru:отписаться", "typo:en:stop"
-    keyword: str | None          # the keyword as written in the locale file
+    rule: str | None             # e.g. "whole_message:es:baja", "frame:ru:stop-verb+send-verb", "typo:en:stop"
+    keyword: str | None          # the keyword (or the frame's words) as written in the locale file
     language: str | None         # language of the keyword if it belongs to exactly one language
     normalized: str              # the normalised text
     certain: bool                # False for borderline cases a person should review
@@ -65,26 +86,60 @@ class _Hit:
     end: int
 
 
+@dataclass
+class _Evidence:
+    """A request found in a message (a keyword, a frame, a keyword-only clause), and what
+    may stand against it."""
+    intent: Intent
+    kind: str                   # anywhere, typo, frame, clause
+    name: str                   # the keyword or the frame's name, for the rule
+    keyword: str
+    language: str | None
+    rule_language: str
+    start: int
+    end: int
+    parts: tuple[Occurrence, ...]
+    guard: str | None = None    # negated, other-object, quoted, question, how
+    guard_word: str | None = None
+    uncertain: bool = False
+
+    @property
+    def rule(self) -> str:
+        return f"{self.kind}:{self.rule_language}:{self.name}"
+
+
+@dataclass
+class _Reading:
+    """What the sentence rules find in one message."""
+    normalized: Normalized
+    evidence: list[_Evidence] = field(default_factory=list)
+
+
 class Classifier:
     def __init__(self, locales: dict[str, Locale], default_language: str = "en"):
         if default_language not in locales:
             raise ValueError(f"default language {default_language!r} has no locale (have {sorted(locales)})")
         self._locales = dict(locales)
         self._default = default_language
-        self._entries: dict[str, list[_Entry]] = {}     # normalised keyword -> where it is declared
-        self._anywhere_lengths: set[int] = set()        # token counts of anywhere phrases
+        self._spellings = Spellings({code: locale.spelling for code, locale in locales.items()})
+        self._entries: dict[str, list[_Entry]] = {}     # normalised keyword (and spelled forms) -> declarations
         self._fillers: set[str] = set()
         self._negations: set[str] = set()
         self._ordinary: set[str] = set()
         self._typo_index: dict[str, set[str]] = {}      # deletion variant -> keywords
         self._typo_memo: dict[tuple[str, bool], str | None] = {}  # (token, whole message) -> keyword
         self._country_language: dict[str, str] = {}
+        self._words = WordIndex()
+        self._frames = FrameIndex()
+        self._ours: set[str] = set()                   # classes that are a request's own objects
+        self._opening_verbs: set[str] = set()          # verb classes that open an opt-out frame
+        written: set[str] = set()                      # keywords as written (typos are read against these)
         for code in sorted(locales, key=lambda c: (c != default_language, c)):
             locale = locales[code]
             for country in locale.countries:
                 self._country_language.setdefault(country, code)
-            self._fillers.update(filter(None, map(normalize_text, locale.fillers)))
-            self._negations.update(filter(None, map(normalize_text, locale.negations)))
+            self._fillers.update(self._spelled(code, locale.fillers))
+            self._negations.update(self._spelled(code, locale.negations))
             self._ordinary.update(filter(None, map(normalize_text, locale.ordinary_words)))
             for intent in KEYWORD_INTENTS:
                 for match, words in locale.keywords.get(intent, {}).items():
@@ -92,20 +147,46 @@ class Classifier:
                         key = normalize_text(word)
                         if not key:
                             continue
-                        self._entries.setdefault(key, []).append(_Entry(intent, Match(match), code, word))
-                        if Match(match) is Match.ANYWHERE:
-                            self._anywhere_lengths.add(min(len(key.split()), MAX_NGRAM))
-        for key in self._entries:
+                        written.add(key)
+                        for variant in self._spelled(code, [word]):
+                            self._entries.setdefault(variant, []).append(_Entry(intent, Match(match), code, word))
+            for name, entries in locale.words.items():
+                for entry in entries:
+                    self._words.add(code, name, entry, self._spellings)
+            for kind, patterns in locale.frames.items():
+                for text in patterns:
+                    pattern = parse_pattern(text)
+                    self._frames.add(code, kind, pattern, locale.frame_gap, locale.code_mixing,
+                                     locale.frame_cross_clauses)
+                    if kind == "opt_out":
+                        if is_verb(pattern.parts[0]) and pattern.parts[0] != KEYWORD:
+                            self._opening_verbs.add(pattern.parts[0])
+                        self._ours.update(p for p in pattern.parts if not is_verb(p) and p not in
+                                          (guards.OTHER_OBJECT, guards.HOW_QUESTION, "negation"))
+        self._words.finish(self._spellings, sorted(locales))
+        for key in written:
             if " " not in key and len(key) >= MIN_TYPO_LENGTH and not any(c.isdigit() for c in key):
                 for variant in _deletions(key) | {key}:
                     self._typo_index.setdefault(variant, set()).add(key)
         # A token longer than this is more than one edit from every keyword.
-        self._longest_typo_token = max((len(k) for k in self._entries if " " not in k), default=0) + 1
+        self._longest_typo_token = max((len(k) for k in written if " " not in k), default=0) + 1
         self._max_ngram = min(MAX_NGRAM, max([len(k.split()) for k in
                                               [*self._entries, *self._fillers, *self._negations]] or [1]))
+        self._skippable = {f for f in self._fillers if " " not in f}
+        vocabulary = [*self._entries, *self._fillers, *self._negations, *self._words.vocabulary()]
+        self._segmenter = Segmenter(word for phrase in vocabulary for word in phrase.split())
+
+    def _spelled(self, language: str, phrases: list[str]) -> set[str]:
+        """Normalised phrases of a language with the forms its [spelling] table allows."""
+        out: set[str] = set()
+        for phrase in phrases:
+            key = normalize_text(phrase)
+            if key:
+                out.update(" ".join(v) for v in self._spellings.variants(language, tuple(key.split())))
+        return out
 
     @classmethod
-    def from_locales(cls, locales: dict[str, Locale], default_language: str = "en") -> "Classifier":
+    def from_locales(cls, locales: dict[str, Locale], default_language: str = "en") -> Classifier:
         return cls(locales, default_language)
 
     @property
@@ -116,10 +197,14 @@ class Classifier:
     def default_language(self) -> str:
         return self._default
 
+    @property
+    def frame_count(self) -> int:
+        return len(self._frames)
+
     # --- classification -------------------------------------------------------------
 
     def classify(self, text: str) -> Classification:
-        normalized = normalize(text)
+        normalized = self._filler_clauses_joined(self._segmenter.split(normalize(text)))
         tokens = normalized.tokens
         if not tokens:
             return Classification(Intent.NONE, None, None, None, "", True)
@@ -127,16 +212,194 @@ class Classifier:
             whole = self._whole_message(normalized)
             if whole is not None:
                 return whole
-        anywhere = self._anywhere(normalized)
-        if anywhere is not None:
-            return anywhere
-        # Nothing matched, but a whole-message opt-out keyword inside a longer message
-        # ("can I stop by tomorrow?") is worth a person's glance.
-        contained = self._contains_whole_opt_out(tokens)
-        if contained:
-            return Classification(Intent.NONE, f"contains:{contained.language}:{contained.keyword}",
-                                  contained.keyword, None, normalized.text, certain=False)
-        return Classification(Intent.NONE, None, None, None, normalized.text, certain=True)
+        return self._decide(self._read(normalized))
+
+    def _filler_clauses_joined(self, normalized: Normalized) -> Normalized:
+        """A clause of nothing but fillers joins its neighbours: in "Удалите, пожалуйста,
+        мой номер" the commas around "please" do not part the verb from its object."""
+        clauses = list(normalized.clauses)
+        if len(set(clauses)) < 3:
+            return normalized
+        tokens, sentences = normalized.tokens, normalized.sentences
+        i = 0
+        while i < len(tokens):
+            j = i
+            while j < len(tokens) and clauses[j] == clauses[i]:
+                j += 1
+            if 0 < i and j < len(tokens) and sentences[i - 1] == sentences[i] == sentences[j] \
+                    and " ".join(tokens[i:j]) in self._fillers:
+                joined, following = clauses[i - 1], clauses[j]
+                k = i
+                while k < len(tokens) and clauses[k] in (clauses[i], following):
+                    clauses[k] = joined
+                    k += 1
+                j = k
+            i = j
+        return Normalized(tokens, tuple(clauses), sentences, normalized.questions, normalized.quoted)
+
+    def _read(self, normalized: Normalized) -> _Reading:
+        """Keywords, frames and keyword-only clauses of a message, each with its guard."""
+        tokens, clauses, sentences = normalized.tokens, normalized.clauses, normalized.sentences
+        reading = _Reading(normalized)
+        anywhere_hits, keyword_parts = self._keywords_in(tokens)
+        classes = self._words.occurrences(tokens, clauses)
+        negations = guards.negation_occurrences(tokens, clauses, self._negations, self._max_ngram,
+                                                classes + keyword_parts)
+        verbs = [o for o in classes + keyword_parts if is_verb(o.name)]
+        bound = guards.bind(negations, verbs, clauses)
+        negates = guards.negated_positions(bound, verbs, clauses)
+        matches = self._frames.match(classes + negations + keyword_parts, sentences, clauses, bound)
+        quoted = {(p.start, p.end) for m in matches if m.kind == QUOTING for p in m.parts if p.name == KEYWORD}
+        quoted |= {(p.start, p.end) for p in keyword_parts if all(normalized.quoted[p.start:p.end])}
+
+        for hit in anywhere_hits:
+            part = Occurrence(hit.start, hit.end, "*", KEYWORD, hit.keyword)
+            reading.evidence.append(_Evidence(hit.intent, "typo" if hit.typo else Match.ANYWHERE.value, hit.keyword,
+                                              hit.keyword, hit.language, hit.rule_language, hit.start, hit.end,
+                                              (part,), uncertain=hit.typo))
+        for match in matches:
+            if match.kind in FRAME_INTENTS:
+                reading.evidence.append(self._frame_evidence(match, matches))
+            elif match.kind == QUOTING:
+                # "what happens if I reply STOP?": the keyword is mentioned, and a person looks
+                keyword = next(p for p in match.parts if p.name == KEYWORD)
+                reading.evidence.append(_Evidence(Intent.OPT_OUT, "quoted", keyword.word, keyword.word, None,
+                                                  match.language, keyword.start, keyword.end, (keyword,),
+                                                  guard="quoted"))
+        reading.evidence.extend(self._keyword_clauses(normalized))
+        reading.evidence.extend(self._stop_words_heading(normalized, keyword_parts, classes))
+        for evidence in reading.evidence:
+            if evidence.guard is not None:
+                continue
+            if evidence.kind != "clause" and guards.is_negated(evidence.parts, negates):
+                evidence.guard = "negated"
+            elif evidence.intent is Intent.OPT_OUT and (evidence.start, evidence.end) in quoted:
+                evidence.guard = "quoted"
+            elif evidence.intent is Intent.OPT_OUT and normalized.questions and evidence.kind == "clause":
+                evidence.guard = "question"
+            if evidence.guard is None:
+                other = guards.other_object(evidence.start, evidence.end, classes, self._ours, sentences)
+                if other is not None:
+                    evidence.guard, evidence.guard_word = guards.OTHER_OBJECT, other.word
+            if evidence.guard is None and evidence.kind == "partial":
+                evidence.guard = "partial"
+            if evidence.guard is None and evidence.intent is Intent.OPT_OUT:
+                how = guards.asks_how(evidence.start, classes, tokens, sentences, self._skippable)
+                if how is not None:
+                    evidence.guard, evidence.guard_word = "how", how.word
+        return reading
+
+    def _frame_evidence(self, match: FrameMatch, matches: list[FrameMatch]) -> _Evidence:
+        # The same words may make a frame in several languages ("stop" is everywhere):
+        # the language named is the one with most of its own words in the match.
+        same = [m for m in matches if m.kind == match.kind and m.parts == match.parts]
+        own = {m.language: sum(p.language == m.language for p in m.parts) for m in same}
+        best = max(own.values())
+        languages = sorted(language for language, count in own.items() if count == best)
+        words = " … ".join(p.word for p in match.parts)
+        return _Evidence(FRAME_INTENTS[match.kind], "frame", match.rule_name, words,
+                         languages[0] if len(languages) == 1 else None, match.language,
+                         match.start, match.end, match.parts)
+
+    def _keyword_clauses(self, normalized: Normalized) -> list[_Evidence]:
+        """Clauses of a longer message that are nothing but keywords of one intent and
+        fillers: "Wrong number. STOP", "Ich habe mich nie angemeldet, bitte austragen"."""
+        found: list[_Evidence] = []
+        tokens, clauses = normalized.tokens, normalized.clauses
+        start = 0
+        while start < len(tokens):
+            end = start
+            while end < len(tokens) and clauses[end] == clauses[start]:
+                end += 1
+            if end - start < len(tokens) and end - start <= MAX_WHOLE_MESSAGE_TOKENS:
+                part = Normalized(tokens[start:end], clauses[start:end], normalized.sentences[start:end],
+                                  frozenset(), normalized.quoted[start:end])
+                whole = self._whole_message(part)
+                if whole is not None and whole.intent is not Intent.NONE and whole.certain:
+                    language = whole.rule.split(":")[1]
+                    keyword_part = Occurrence(start, end, "*", KEYWORD, whole.keyword)
+                    found.append(_Evidence(whole.intent, "clause", whole.keyword, whole.keyword, whole.language,
+                                           language, start, end, (keyword_part,)))
+            start = end
+        return found
+
+    def _stop_words_heading(self, normalized: Normalized, keyword_parts: list[Occurrence],
+                            classes: list[Occurrence]) -> list[_Evidence]:
+        """Partial evidence for review: a whole-message opt-out keyword or an opt-out frame's
+        verb heading a short sentence that is not a question ("Stop it already"), with
+        nothing to complete a frame. In a longer sentence or a question such a word
+        ("alto", "para", "end", "хватит ли...?") is ordinary and stays out of the queue."""
+        tokens, sentences = normalized.tokens, normalized.sentences
+        found: list[_Evidence] = []
+        heads = [p for p in keyword_parts] + [o for o in classes if o.name in self._opening_verbs]
+        for part in heads:
+            first = part.start
+            while first > 0 and sentences[first - 1] == sentences[part.start] and tokens[first - 1] in self._skippable:
+                first -= 1
+            if first > 0 and sentences[first - 1] == sentences[part.start]:
+                continue
+            length = sum(1 for s in sentences if s == sentences[part.start])
+            if length <= MAX_PARTIAL_SENTENCE and sentences[part.start] not in normalized.questions:
+                found.append(_Evidence(Intent.OPT_OUT, "partial", part.word, part.word, None,
+                                       part.language if part.language != "*" else self._default,
+                                       part.start, part.end, (part,)))
+        return found
+
+    def _decide(self, reading: _Reading) -> Classification:
+        text = reading.normalized.text
+        evidence = reading.evidence
+        free = [e for e in evidence if e.guard is None]
+        for intent in INTENT_PRIORITY:
+            chosen = [e for e in free if e.intent is intent]
+            if intent is Intent.OPT_OUT and not chosen:
+                how = [e for e in evidence if e.guard == "how"]
+                if how:
+                    best = _best_evidence(how)
+                    return Classification(Intent.HELP, f"frame:{best.rule_language}:how-question+{best.name}",
+                                          best.keyword, best.language, text, certain=True)
+            if chosen:
+                best = _best_evidence(chosen)
+                contested = any(e.intent is Intent.OPT_OUT for e in evidence if e.guard and e is not best) or \
+                    len({e.intent for e in free}) > 1
+                certain = not best.uncertain and not (contested and intent is Intent.OPT_OUT)
+                return Classification(intent, best.rule, best.keyword, best.language, text, certain)
+        for guard in ("quoted", "question", "partial"):
+            held = [e for e in evidence if e.guard == guard]
+            if held:
+                best = _best_evidence(held)
+                return Classification(Intent.NONE, f"{guard}:{best.rule_language}:{best.name}", best.keyword,
+                                      best.language, text, certain=False)
+        held = [e for e in evidence if e.guard in ("negated", guards.OTHER_OBJECT)]
+        if held:
+            best = _best_evidence(held)
+            word = best.guard_word or best.name
+            return Classification(Intent.NONE, f"{best.guard}:{best.rule_language}:{word}", best.keyword,
+                                  best.language, text, certain=True)
+        return Classification(Intent.NONE, None, None, None, text, certain=True)
+
+    def _keywords_in(self, tokens: tuple[str, ...]) -> tuple[list[_Hit], list[Occurrence]]:
+        """Anywhere keywords (and long ones with a typo), and every opt-out keyword as a
+        frame part (`@opt_out`, for quoting frames)."""
+        hits: list[_Hit] = []
+        parts: list[Occurrence] = []
+        for i in range(len(tokens)):
+            for size in range(1, min(self._max_ngram, len(tokens) - i) + 1):
+                key = " ".join(tokens[i:i + size])
+                entries = self._entries.get(key)
+                if entries is None:
+                    continue
+                for entry in entries:
+                    if entry.intent is Intent.OPT_OUT:
+                        parts.append(Occurrence(i, i + size, "*", KEYWORD, entry.keyword))
+                        break
+                hit = self._exact_hit(key, i, i + size, only=Match.ANYWHERE)
+                if hit is not None:
+                    hits.append(hit)
+            if not any(h.start == i for h in hits):
+                typo = self._typo_hit(tokens[i], i, whole_message=False)
+                if typo is not None:
+                    hits.append(typo)
+        return hits, parts
 
     def _whole_message(self, normalized: Normalized) -> Classification | None:
         """The message is keywords of one intent plus fillers (and maybe a negation)."""
@@ -176,8 +439,12 @@ class Classifier:
             if kind != "keyword":
                 continue
             previous = segments[index - 1] if index else None
+            following = segments[index + 1] if index + 1 < len(segments) else None
             if previous and previous[0] == "negation" and clauses[value.start - 1] == clauses[value.start]:
                 negated.append(value)
+            elif following and following[0] == "negation" and value.end < len(tokens) \
+                    and clauses[value.end] == clauses[value.start]:
+                negated.append(value)     # "Sluta inte", "Hör nicht auf": the negation follows the verb
             else:
                 hits.append(value)
         if not hits and not negated:
@@ -188,49 +455,13 @@ class Classifier:
             return Classification(Intent.NONE, f"negated:{hit.rule_language}:{hit.keyword}", hit.keyword,
                                   hit.language, text, certain=False)
         if negated:
-            return None  # "stop, don't stop": leave it to the anywhere rules and a person
+            return None  # "stop, don't stop": leave it to the sentence rules and a person
         intents = {hit.intent for hit in hits}
         hit = _best(hits)
         kind = "typo" if hit.typo else hit.declared.value
         certain = len(intents) == 1 and not any(h.typo for h in hits)
         return Classification(hit.intent, f"{kind}:{hit.rule_language}:{hit.keyword}", hit.keyword,
                               hit.language, text, certain)
-
-    def _anywhere(self, normalized: Normalized) -> Classification | None:
-        """An unambiguous phrase as a run of whole tokens, not preceded by a negation."""
-        tokens, clauses = normalized.tokens, normalized.clauses
-        hits: list[_Hit] = []
-        negated: list[_Hit] = []
-        for i in range(len(tokens)):
-            for size in sorted(self._anywhere_lengths, reverse=True):
-                if i + size > len(tokens):
-                    continue
-                key = " ".join(tokens[i:i + size])
-                hit = self._exact_hit(key, i, i + size, only=Match.ANYWHERE)
-                if hit is None and size == 1:
-                    hit = self._typo_hit(key, i, whole_message=False)
-                if hit is None:
-                    continue
-                (negated if self._negated_before(tokens, clauses, i) else hits).append(hit)
-        text = normalized.text
-        if hits:
-            hit = _best(hits)
-            kind = "typo" if hit.typo else Match.ANYWHERE.value
-            certain = not hit.typo and len({h.intent for h in hits}) == 1
-            return Classification(hit.intent, f"{kind}:{hit.rule_language}:{hit.keyword}", hit.keyword,
-                                  hit.language, text, certain)
-        if negated:
-            hit = _best(negated)
-            return Classification(Intent.NONE, f"negated:{hit.rule_language}:{hit.keyword}", hit.keyword,
-                                  hit.language, text, certain=False)
-        return None
-
-    def _negated_before(self, tokens: tuple[str, ...], clauses: tuple[int, ...], start: int) -> bool:
-        for size in range(1, min(self._max_ngram, start) + 1):
-            begin = start - size
-            if clauses[begin] == clauses[start] and " ".join(tokens[begin:start]) in self._negations:
-                return True
-        return False
 
     def _exact_hit(self, key: str, start: int, end: int, only: Match | None = None) -> _Hit | None:
         entries = self._entries.get(key)
@@ -265,6 +496,8 @@ class Classifier:
             return None
         if token in self._fillers or token in self._negations or any(c.isdigit() for c in token):
             return None
+        if self._words.labels(token):
+            return None        # a word the frames know is itself, not a typo
         candidates: set[str] = set()
         for variant in _deletions(token) | {token}:
             candidates |= self._typo_index.get(variant, set())
@@ -278,15 +511,6 @@ class Classifier:
     def _typo_entries(self, key: str, whole_message: bool) -> list[_Entry]:
         entries = self._entries[key]
         return entries if whole_message else [e for e in entries if e.match is Match.ANYWHERE]
-
-    def _contains_whole_opt_out(self, tokens: tuple[str, ...]) -> _Entry | None:
-        """The first whole-message opt-out keyword inside a longer message, if any."""
-        for i in range(len(tokens)):
-            for size in range(1, min(self._max_ngram, len(tokens) - i) + 1):
-                for entry in self._entries.get(" ".join(tokens[i:i + size]), ()):
-                    if entry.intent is Intent.OPT_OUT:
-                        return entry
-        return None
 
     # --- reply ----------------------------------------------------------------------
 
@@ -347,6 +571,15 @@ def _hit_from(key: str, entries: list[_Entry], start: int, end: int, typo: bool)
 
 def _best(hits: list[_Hit]) -> _Hit:
     return min(hits, key=lambda h: (INTENT_PRIORITY.index(h.intent), h.typo, h.start))
+
+
+_KIND_ORDER = ("anywhere", "frame", "clause", "typo")
+
+
+def _best_evidence(evidence: list[_Evidence]) -> _Evidence:
+    """The evidence a rule names: whole keywords before frames, longer before shorter."""
+    return min(evidence, key=lambda e: (e.uncertain, _KIND_ORDER.index(e.kind) if e.kind in _KIND_ORDER else 9,
+                                        -(e.end - e.start), e.start))
 
 
 def _deletions(word: str) -> set[str]:

@@ -1,0 +1,121 @@
+"""What turns a request that was found back into something else.
+
+- negation: "don't stop sending me deals", "no quiero darme de baja". A negation negates
+  the first verb (a "...-verb" class word or a keyword) within NEGATION_SCOPE words after
+  it in its clause; a negated "want-verb" passes the negation on to the verb it governs
+  ("I'm not trying to unsubscribe", "не хочу отписываться").
+- another object: "cancel my order", "me quiero dar de baja del gimnasio": a word of the
+  class `other-object` near the request, with none of the request's own words (messages,
+  list, me, ...) in between.
+- quoting: "what happens if I reply STOP?": an opt-out keyword that a quoting frame
+  ("quote-verb + @opt_out") or quotation marks show to be mentioned, not used.
+- a how-question: "how do I stop these messages?" asks for help; a `how-question` word
+  opening the sentence turns the request into a help request.
+"""
+from __future__ import annotations
+
+from handlers.detection.frames import NEGATION, Occurrence, is_verb
+
+NEGATION_SCOPE = 3            # words after a negation in which it looks for its verb
+OTHER_OBJECT_WINDOW = 4       # words around a request in which another object counts
+OTHER_OBJECT = "other-object"
+HOW_QUESTION = "how-question"
+CHAIN_VERB = "want-verb"
+
+
+def negation_occurrences(tokens: tuple[str, ...], clauses: tuple[int, ...], negations: set[str],
+                         longest: int, others: list[Occurrence]) -> list[Occurrence]:
+    """The negations of a message: the longest phrase at each place, unless a longer class
+    phrase or keyword holds it ("no more", "больше не", "не присылайте")."""
+    found: list[Occurrence] = []
+    covered_until = -1
+    for i in range(len(tokens)):
+        for size in range(min(longest, len(tokens) - i), 0, -1):
+            if clauses[i + size - 1] != clauses[i]:
+                continue
+            phrase = " ".join(tokens[i:i + size])
+            if phrase in negations:
+                if i + size > covered_until and not any(
+                        o.start <= i and i + size <= o.end and o.end - o.start > size for o in others):
+                    found.append(Occurrence(i, i + size, "*", NEGATION, phrase))
+                    covered_until = i + size
+                break
+    return found
+
+
+def bind(negations: list[Occurrence], verbs: list[Occurrence], clauses: tuple[int, ...]) -> dict[Occurrence, int | None]:
+    """For each negation, the position of the first verb after it in its clause (or None)."""
+    starts = sorted({v.start for v in verbs})
+    bound: dict[Occurrence, int | None] = {}
+    for negation in negations:
+        bound[negation] = next((s for s in starts if negation.end <= s <= negation.end + NEGATION_SCOPE
+                                and clauses[s] == clauses[negation.start]), None)
+    return bound
+
+
+def negated_positions(bound: dict[Occurrence, int | None], verbs: list[Occurrence],
+                      clauses: tuple[int, ...]) -> dict[Occurrence, set[int]]:
+    """Positions each negation negates: its verb, and the verb a negated want-verb governs."""
+    out: dict[Occurrence, set[int]] = {}
+    for negation, position in bound.items():
+        if position is None:
+            out[negation] = set()
+            continue
+        positions = {position}
+        chain = [v for v in verbs if v.start == position and v.name == CHAIN_VERB]
+        if chain:
+            end = max(v.end for v in chain)
+            following = sorted({v.start for v in verbs if end <= v.start <= end + NEGATION_SCOPE
+                                and clauses[v.start] == clauses[position]})
+            positions.update(following[:1])
+        out[negation] = positions
+    return out
+
+
+def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]]) -> bool:
+    """A request (its parts) is negated by a negation that is not one of its parts: one
+    that negates a verb of it, stands between its parts ("hört bloß nicht auf"), or
+    follows its first verb at once ("sluta inte", "stop niet")."""
+    verb_starts = {p.start for p in parts if is_verb(p.name)} or {min(p.start for p in parts)}
+    start, end = min(p.start for p in parts), max(p.end for p in parts)
+    first_verb_end = min((p.end for p in parts if is_verb(p.name)), default=None)
+    for negation, positions in negates.items():
+        if negation in parts:
+            continue
+        if positions & verb_starts or start < negation.start < end or negation.start == first_verb_end:
+            return True
+    return False
+
+
+def other_object(start: int, end: int, occurrences: list[Occurrence], ours: set[str],
+                 sentences: tuple[int, ...]) -> Occurrence | None:
+    """An `other-object` word near the request [start, end) with nothing of ours in between."""
+    sentence = sentences[start]
+    for other in occurrences:
+        if other.name != OTHER_OBJECT or sentences[other.start] != sentence:
+            continue
+        if end <= other.start <= end + OTHER_OBJECT_WINDOW:
+            between = (end, other.start)
+        elif start - OTHER_OBJECT_WINDOW <= other.end <= start:
+            between = (other.end, start)
+        else:
+            continue
+        if not any(o.name in ours and between[0] <= o.start and o.end <= between[1] for o in occurrences):
+            return other
+    return None
+
+
+def asks_how(start: int, occurrences: list[Occurrence], tokens: tuple[str, ...], sentences: tuple[int, ...],
+             skippable: set[str]) -> Occurrence | None:
+    """A how-question opening the sentence of a request that starts at `start`."""
+    for occurrence in occurrences:
+        if occurrence.name != HOW_QUESTION or occurrence.start > start:
+            continue
+        if sentences[occurrence.start] != sentences[start]:
+            continue
+        first = occurrence.start
+        while first > 0 and sentences[first - 1] == sentences[start] and tokens[first - 1] in skippable:
+            first -= 1
+        if first == 0 or sentences[first - 1] != sentences[start]:
+            return occurrence
+    return None

@@ -1,0 +1,98 @@
+"""Words in scripts written without spaces (Chinese, Japanese, Thai, Lao, Khmer, Burmese).
+
+"请不要再给我发短信了" is one run of letters; matching needs its words. A run is split
+with the vocabulary the locales already hold (keywords, fillers, negations, frame
+words): the split that leaves the fewest characters outside known words, then the one
+with the fewest words. Characters between known words stay together as one unknown
+word, so a frame's window counts what lies between as one word, as a space-separated
+language would. Cost: one dict lookup per character and candidate length.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from handlers.detection.normalize import Normalized
+
+_NO_SPACE_RANGES = (
+    (0x0E00, 0x0EFF),    # Thai, Lao
+    (0x1000, 0x109F),    # Myanmar
+    (0x1780, 0x17FF),    # Khmer
+    (0x3040, 0x30FF),    # Hiragana, Katakana
+    (0x31F0, 0x31FF),    # Katakana extensions
+    (0x3400, 0x4DBF),    # CJK extension A
+    (0x4E00, 0x9FFF),    # CJK unified ideographs
+    (0xF900, 0xFAFF),    # CJK compatibility ideographs
+    (0x20000, 0x2FA1F),  # CJK extensions B-F
+)
+
+
+def is_unspaced(char: str) -> bool:
+    code = ord(char)
+    return any(low <= code <= high for low, high in _NO_SPACE_RANGES)
+
+
+def has_unspaced(token: str) -> bool:
+    return any(is_unspaced(char) for char in token)
+
+
+class Segmenter:
+    def __init__(self, words: Iterable[str]):
+        self._words = {w for w in words if w and all(is_unspaced(c) for c in w)}
+        self._longest = max(map(len, self._words), default=1)
+
+    def split(self, normalized: Normalized) -> Normalized:
+        """The same tokens, with every run of an unspaced script cut into words."""
+        if not any(has_unspaced(token) for token in normalized.tokens):
+            return normalized
+        tokens, clauses, sentences, quoted = [], [], [], []
+        for index, token in enumerate(normalized.tokens):
+            for piece in self._pieces(token):
+                tokens.append(piece)
+                clauses.append(normalized.clauses[index])
+                sentences.append(normalized.sentences[index])
+                quoted.append(normalized.quoted[index])
+        return Normalized(tuple(tokens), tuple(clauses), tuple(sentences), normalized.questions, tuple(quoted))
+
+    def _pieces(self, token: str) -> list[str]:
+        pieces: list[str] = []
+        run: list[str] = []
+        unspaced = False
+        for char in token + "\0":
+            if char != "\0" and is_unspaced(char) == unspaced and run:
+                run.append(char)
+                continue
+            if run:
+                text = "".join(run)
+                pieces.extend(self._words_of(text) if unspaced else [text])
+            run, unspaced = [char], char != "\0" and is_unspaced(char)
+        return pieces
+
+    def _words_of(self, run: str) -> list[str]:
+        n = len(run)
+        # best[i]: (unknown characters, words) of the best split of run[i:], and the cut there
+        best: list[tuple[int, int, int, bool]] = [(0, 0, n, True)] * (n + 1)
+        for i in range(n - 1, -1, -1):
+            unknown, count, _, _ = best[i + 1]
+            choice = (unknown + 1, count + 1, i + 1, False)
+            for size in range(min(self._longest, n - i), 0, -1):
+                if run[i:i + size] in self._words:
+                    after = best[i + size]
+                    candidate = (after[0], after[1] + 1, i + size, True)
+                    if candidate[:2] < choice[:2]:
+                        choice = candidate
+            best[i] = choice
+        pieces: list[str] = []
+        i, pending = 0, ""
+        while i < n:
+            _, _, cut, known = best[i]
+            if known:
+                if pending:
+                    pieces.append(pending)
+                    pending = ""
+                pieces.append(run[i:cut])
+            else:
+                pending += run[i:cut]
+            i = cut
+        if pending:
+            pieces.append(pending)
+        return pieces
