@@ -156,13 +156,10 @@ class Classifier:
             for kind, patterns in locale.frames.items():
                 for text in patterns:
                     pattern = parse_pattern(text)
-                    self._frames.add(code, kind, pattern, locale.frame_gap, locale.code_mixing,
-                                     locale.frame_cross_clauses)
-                    if kind == "opt_out":
-                        if is_verb(pattern.parts[0]) and pattern.parts[0] != KEYWORD:
-                            self._opening_verbs.add(pattern.parts[0])
-                        self._ours.update(p for p in pattern.parts if not is_verb(p) and p not in
-                                          (guards.OTHER_OBJECT, guards.HOW_QUESTION, "negation"))
+                    self._frames.add(code, kind, pattern, locale.frame_gap, locale.code_mixing)
+                    if kind == "opt_out" and is_verb(pattern.parts[0]) and pattern.parts[0] != KEYWORD:
+                        self._opening_verbs.add(pattern.parts[0])
+            self._ours.update(locale.frame_objects)
         self._words.finish(self._spellings, sorted(locales))
         for key in written:
             if " " not in key and len(key) >= MIN_TYPO_LENGTH and not any(c.isdigit() for c in key):
@@ -277,7 +274,7 @@ class Classifier:
                 evidence.guard = "quoted"
             elif evidence.intent is Intent.OPT_OUT and normalized.questions and evidence.kind == "clause":
                 evidence.guard = "question"
-            if evidence.guard is None:
+            if evidence.guard is None and evidence.intent is not Intent.HELP:
                 other = guards.other_object(evidence.start, evidence.end, classes, self._ours, sentences)
                 if other is not None:
                     evidence.guard, evidence.guard_word = guards.OTHER_OBJECT, other.word

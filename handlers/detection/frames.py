@@ -61,6 +61,7 @@ class Pattern:
     parts: tuple[str, ...]
     ordered: bool
     gap: int | None = None         # "(gap 0)" after the parts: this frame's own limit
+    clause_ends: frozenset[int] = frozenset()   # "yes, + send-verb": part 0 may end its clause
 
     @property
     def elements(self) -> tuple[str, ...]:
@@ -75,8 +76,9 @@ _GAP = re.compile(r"\(gap (\d)\)\s*$")
 
 
 def parse_pattern(text: str) -> Pattern:
-    """ "stop-verb + messages" (in this order), "remove-verb & me" (any order), and an
-    optional "(gap N)" at the end: at most N words between neighbouring parts."""
+    """ "stop-verb + messages" (in this order), "remove-verb & me" (any order), an optional
+    "(gap N)" at the end (at most N words between neighbouring parts), and a comma after
+    a part whose clause may end there ("yes, + send-verb" finds "Sí, mándenme las promos")."""
     gap = None
     found = _GAP.search(text)
     if found:
@@ -89,12 +91,18 @@ def parse_pattern(text: str) -> Pattern:
     if "+" in text and "&" in text:
         raise FrameError("use '+' (parts in this order) or '&' (in any order), not both")
     separator = "&" if "&" in text else "+"
-    parts = tuple(part.strip() for part in text.split(separator))
+    written = [part.strip() for part in text.split(separator)]
+    clause_ends = frozenset(i for i, part in enumerate(written) if part.endswith(","))
+    parts = tuple(part.rstrip(",").strip() for part in written)
     if any(not part for part in parts):
         raise FrameError(f"an empty part: write class names joined by '{separator}'")
     if not 2 <= len(parts) <= MAX_PARTS:
         raise FrameError(f"a frame has 2 to {MAX_PARTS} parts, like \"stop-verb + messages\"")
-    return Pattern(original, parts, separator == "+", gap)
+    if clause_ends and separator == "&":
+        raise FrameError("a comma after a part (\"yes, + send-verb\") needs the order of '+'")
+    if len(parts) - 1 in clause_ends:
+        raise FrameError("a comma goes after a part that another part follows")
+    return Pattern(original, parts, separator == "+", gap, clause_ends)
 
 
 def is_verb(name: str) -> bool:
@@ -199,7 +207,6 @@ class _Compiled:
     pattern: Pattern
     sequence: tuple[str, ...]      # the parts in the order this reading looks for them
     gap: int
-    cross_clauses: bool            # parts may lie in different clauses of the sentence
 
 
 @dataclass(frozen=True)
@@ -230,15 +237,14 @@ class FrameIndex:
         self._mixing: dict[str, frozenset[str]] = {}
         self.widest_gap = 0
 
-    def add(self, language: str, kind: str, pattern: Pattern, gap: int, mixing: list[str],
-            cross_clauses: bool = False) -> None:
+    def add(self, language: str, kind: str, pattern: Pattern, gap: int, mixing: list[str]) -> None:
         self._mixing[language] = frozenset(mixing)
         orders = [pattern.parts] if pattern.ordered else list(dict.fromkeys(itertools.permutations(pattern.parts)))
         gap = pattern.gap if pattern.gap is not None else gap
         if kind == QUOTING:
             gap = min(gap, QUOTING_GAP)
         for sequence in orders:
-            compiled = _Compiled(language, kind, pattern, tuple(sequence), gap, cross_clauses)
+            compiled = _Compiled(language, kind, pattern, tuple(sequence), gap)
             self._by_pair.setdefault((sequence[0], sequence[1]), []).append(compiled)
         self.widest_gap = max(self.widest_gap, gap)
 
@@ -263,7 +269,7 @@ class FrameIndex:
                 for compiled in self._by_pair.get((first.name, second.name), ()):
                     if second.start - first.end > compiled.gap:
                         continue
-                    if not compiled.cross_clauses and clauses[second.start] != clauses[first.start]:
+                    if clauses[second.start] != clauses[first.end - 1] and 0 not in compiled.pattern.clause_ends:
                         continue
                     for parts in self._complete(compiled, [first, second], by_start, sentences, clauses, bound):
                         match = FrameMatch(compiled.language, compiled.kind, compiled.pattern,
@@ -290,16 +296,17 @@ class FrameIndex:
                 yield list(chosen)
             return
         wanted = compiled.sequence[len(chosen)]
+        may_end = (len(chosen) - 1) in compiled.pattern.clause_ends
         for candidate in self._following(chosen[-1], by_start, sentences, compiled.gap):
-            if candidate.name == wanted and (compiled.cross_clauses or
-                                             clauses[candidate.start] == clauses[chosen[-1].start]):
+            if candidate.name == wanted and (may_end or clauses[candidate.start] == clauses[chosen[-1].end - 1]):
                 yield from self._complete(compiled, [*chosen, candidate], by_start, sentences, clauses, bound)
 
     def _fits(self, compiled: _Compiled, chosen: list[Occurrence], bound) -> bool:
+        allowed = self._mixing.get(compiled.language, frozenset())
+        for part in chosen if len(chosen) == 2 else chosen[-1:]:
+            if part.language not in (compiled.language, ANY_LANGUAGE) and part.language not in allowed:
+                return False
         last = chosen[-1]
-        if last.language not in (compiled.language, ANY_LANGUAGE) and \
-                last.language not in self._mixing.get(compiled.language, ()):
-            return False
         if len(chosen) >= 2:
             before = chosen[-2]
             if before.name == NEGATION and compiled.pattern.ordered:

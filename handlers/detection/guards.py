@@ -25,21 +25,17 @@ CHAIN_VERB = "want-verb"
 
 def negation_occurrences(tokens: tuple[str, ...], clauses: tuple[int, ...], negations: set[str],
                          longest: int, others: list[Occurrence]) -> list[Occurrence]:
-    """The negations of a message: the longest phrase at each place, unless a longer class
-    phrase or keyword holds it ("no more", "больше не", "не присылайте")."""
+    """The negations of a message ("no" and "no quiero" both), unless a longer class phrase
+    or keyword holds them ("no more", "больше не", "не присылайте")."""
     found: list[Occurrence] = []
-    covered_until = -1
     for i in range(len(tokens)):
         for size in range(min(longest, len(tokens) - i), 0, -1):
             if clauses[i + size - 1] != clauses[i]:
                 continue
             phrase = " ".join(tokens[i:i + size])
-            if phrase in negations:
-                if i + size > covered_until and not any(
-                        o.start <= i and i + size <= o.end and o.end - o.start > size for o in others):
-                    found.append(Occurrence(i, i + size, "*", NEGATION, phrase))
-                    covered_until = i + size
-                break
+            if phrase in negations and not any(
+                    o.start <= i and i + size <= o.end and o.end - o.start > size for o in others):
+                found.append(Occurrence(i, i + size, "*", NEGATION, phrase))
     return found
 
 
@@ -80,8 +76,8 @@ def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]
     start, end = min(p.start for p in parts), max(p.end for p in parts)
     first_verb_end = min((p.end for p in parts if is_verb(p.name)), default=None)
     for negation, positions in negates.items():
-        if negation in parts:
-            continue
+        if any(negation.start < p.end and p.start < negation.end for p in parts):
+            continue          # the request's own negation ("no quiero recibir"), or inside one of its words
         if positions & verb_starts or start < negation.start < end or negation.start == first_verb_end:
             return True
     return False

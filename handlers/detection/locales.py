@@ -25,7 +25,7 @@ MAX_FRAME_GAP = 8
 _TOP_LEVEL = {"language", "name", "countries", "fillers", "negations", "ordinary_words", "code_mixing",
               "spelling", "words", "frames", *(intent.value for intent in KEYWORD_INTENTS)}
 _SECTION = {Match.WHOLE.value, Match.ANYWHERE.value, "reply"}
-_FRAMES_SECTION = {*FRAME_KINDS, "max_gap", "cross_clauses"}
+_FRAMES_SECTION = {*FRAME_KINDS, "max_gap", "objects"}
 _CLASS_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
 
@@ -51,8 +51,9 @@ class Locale:
     # Frame patterns per kind (opt_out, opt_in, help, quoting): "stop-verb + messages".
     frames: dict[str, list[str]] = field(default_factory=dict)
     frame_gap: int = DEFAULT_FRAME_GAP
-    # Frames may span a comma ("Hören Sie auf, mir Nachrichten zu schicken").
-    frame_cross_clauses: bool = False
+    # Classes naming what a request is about (messages, list, me): another object near a
+    # request counts only when none of these stands between them.
+    frame_objects: list[str] = field(default_factory=list)
     # Languages whose words may fill this language's frames ("stop" inside a Spanish sentence).
     code_mixing: list[str] = field(default_factory=list)
 
@@ -145,11 +146,11 @@ def locale_from_dict(data: dict, source: str = "<locale>", text: str = "",
             raise fail(f"code_mixing: {other!r} must be another language's two-letter code", "code_mixing")
     spelling = _spelling(data.get("spelling", {}), fail)
     words = _word_classes(data.get("words", {}), fail)
-    frames, gap, cross = _frames(data.get("frames", {}), words, bool(negations), fail)
+    frames, gap, objects = _frames(data.get("frames", {}), words, bool(negations), fail)
     return Locale(code=code, name=name, countries=countries,
                   fillers=_strings(data, "fillers", fail), negations=negations,
                   keywords=keywords, replies=replies, ordinary_words=_strings(data, "ordinary_words", fail),
-                  spelling=spelling, words=words, frames=frames, frame_gap=gap, frame_cross_clauses=cross,
+                  spelling=spelling, words=words, frames=frames, frame_gap=gap, frame_objects=objects,
                   code_mixing=code_mixing)
 
 
@@ -185,7 +186,8 @@ def _word_classes(table, fail) -> dict[str, list[str]]:
     return classes
 
 
-def _frames(table, words: dict[str, list[str]], has_negations: bool, fail) -> tuple[dict[str, list[str]], int, bool]:
+def _frames(table, words: dict[str, list[str]], has_negations: bool,
+            fail) -> tuple[dict[str, list[str]], int, list[str]]:
     if not isinstance(table, dict):
         raise fail("[frames] must be a table with opt_out = [\"stop-verb + messages\"] and the like", "frames")
     for key in table:
@@ -194,9 +196,10 @@ def _frames(table, words: dict[str, list[str]], has_negations: bool, fail) -> tu
     gap = table.get("max_gap", DEFAULT_FRAME_GAP)
     if not isinstance(gap, int) or isinstance(gap, bool) or not 0 <= gap <= MAX_FRAME_GAP:
         raise fail(f"[frames] max_gap must be a whole number from 0 to {MAX_FRAME_GAP}", "max_gap")
-    cross = table.get("cross_clauses", False)
-    if not isinstance(cross, bool):
-        raise fail("[frames] cross_clauses must be true or false", "cross_clauses")
+    objects = _strings(table, "objects", fail, "[frames] ")
+    for name in objects:
+        if name not in words:
+            raise fail(f"[frames] objects: no word class {name!r} in [words]", "objects")
     frames: dict[str, list[str]] = {}
     for kind in FRAME_KINDS:
         patterns = _strings(table, kind, fail, "[frames] ")
@@ -215,7 +218,7 @@ def _frames(table, words: dict[str, list[str]], has_negations: bool, fail) -> tu
                     raise fail(f"[frames] {kind}: {text!r}: no word class {element!r} in [words]", text)
         if patterns:
             frames[kind] = patterns
-    return frames, gap, cross
+    return frames, gap, objects
 
 
 def _strings(data: dict, key: str, fail, prefix: str = "") -> list[str]:
