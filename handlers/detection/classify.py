@@ -132,6 +132,7 @@ class Classifier:
         self._words = WordIndex()
         self._frames = FrameIndex()
         self._ours: set[str] = set()                   # classes that are a request's own objects
+        self._mixing = {code: tuple(locale.code_mixing) for code, locale in locales.items()}
         self._opening_verbs: set[str] = set()          # verb classes that open an opt-out frame
         written: set[str] = set()                      # keywords as written (typos are read against these)
         for code in sorted(locales, key=lambda c: (c != default_language, c)):
@@ -240,8 +241,9 @@ class Classifier:
         reading = _Reading(normalized)
         anywhere_hits, keyword_parts = self._keywords_in(tokens)
         classes = self._words.occurrences(tokens, clauses)
+        anywhere_parts = [Occurrence(h.start, h.end, "*", KEYWORD, h.keyword) for h in anywhere_hits]
         negations = guards.negation_occurrences(tokens, clauses, self._negations, self._max_ngram,
-                                                classes + keyword_parts)
+                                                classes + anywhere_parts)
         verbs = [o for o in classes + keyword_parts if is_verb(o.name)]
         bound = guards.bind(negations, verbs, clauses)
         negates = guards.negated_positions(bound, verbs, clauses)
@@ -275,7 +277,9 @@ class Classifier:
             elif evidence.intent is Intent.OPT_OUT and normalized.questions and evidence.kind == "clause":
                 evidence.guard = "question"
             if evidence.guard is None and evidence.intent is not Intent.HELP:
-                other = guards.other_object(evidence.start, evidence.end, classes, self._ours, sentences)
+                languages = {evidence.rule_language, *self._mixing.get(evidence.rule_language, ())}
+                nearby = [o for o in classes if o.language in languages or evidence.language is None]
+                other = guards.other_object(evidence.start, evidence.end, nearby, self._ours, sentences)
                 if other is not None:
                     evidence.guard, evidence.guard_word = guards.OTHER_OBJECT, other.word
             if evidence.guard is None and evidence.kind == "partial":
@@ -315,10 +319,20 @@ class Classifier:
                 if whole is not None and whole.intent is not Intent.NONE and whole.certain:
                     language = whole.rule.split(":")[1]
                     keyword_part = Occurrence(start, end, "*", KEYWORD, whole.keyword)
-                    found.append(_Evidence(whole.intent, "clause", whole.keyword, whole.keyword, whole.language,
-                                           language, start, end, (keyword_part,)))
+                    evidence = _Evidence(whole.intent, "clause", whole.keyword, whole.keyword, whole.language,
+                                         language, start, end, (keyword_part,))
+                    if end < len(tokens) and not self._about_requests(tokens, clauses, end):
+                        evidence.guard = "partial"   # "Arrête, il est trop beau ce manteau": a person looks
+                    found.append(evidence)
             start = end
         return found
+
+    def _about_requests(self, tokens: tuple[str, ...], clauses: tuple[int, ...], start: int) -> bool:
+        """Whether the words from `start` on speak of messages, lists, the customer or
+        sending: what makes "Stop, I never signed up for your list" a request and
+        "Arrête, il est trop beau ce manteau" not."""
+        rest = self._words.occurrences(tokens[start:], clauses[start:])
+        return any(o.name in self._ours or o.name in self._opening_verbs or o.name == "never-signed" for o in rest)
 
     def _stop_words_heading(self, normalized: Normalized, keyword_parts: list[Occurrence],
                             classes: list[Occurrence]) -> list[_Evidence]:
@@ -385,10 +399,9 @@ class Classifier:
                 entries = self._entries.get(key)
                 if entries is None:
                     continue
-                for entry in entries:
-                    if entry.intent is Intent.OPT_OUT:
-                        parts.append(Occurrence(i, i + size, "*", KEYWORD, entry.keyword))
-                        break
+                for language in dict.fromkeys(e.language for e in entries if e.intent is Intent.OPT_OUT):
+                    keyword = next(e.keyword for e in entries if e.language == language)
+                    parts.append(Occurrence(i, i + size, language, KEYWORD, keyword))
                 hit = self._exact_hit(key, i, i + size, only=Match.ANYWHERE)
                 if hit is not None:
                     hits.append(hit)

@@ -160,6 +160,13 @@ class WordIndex:
                 for label in self._stem_labels(meant):
                     if label.language == language:
                         _append(self._exact, typed, label)
+            # A word typed for several ("jveux" = "je veux", "menvoyer" = "m envoyer") carries
+            # the classes of each of them.
+            for typed, meant in spellings.contractions(language):
+                for word in meant:
+                    for label in [*self._exact.get(word, ()), *self._stem_labels(word)]:
+                        if label.language == language:
+                            _append(self._exact, typed, label)
         self._memo.clear()
 
     def vocabulary(self) -> list[str]:

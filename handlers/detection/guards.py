@@ -57,15 +57,22 @@ def negated_positions(bound: dict[Occurrence, int | None], verbs: list[Occurrenc
         if position is None:
             out[negation] = set()
             continue
-        positions = {position}
+        positions = _span_of(position, verbs)
         chain = [v for v in verbs if v.start == position and v.name == CHAIN_VERB]
         if chain:
             end = max(v.end for v in chain)
             following = sorted({v.start for v in verbs if end <= v.start <= end + NEGATION_SCOPE
                                 and clauses[v.start] == clauses[position]})
-            positions.update(following[:1])
+            if following:
+                positions |= _span_of(following[0], verbs)
         out[negation] = positions
     return out
+
+
+def _span_of(position: int, verbs: list[Occurrence]) -> set[int]:
+    """Every word of the verbs (and keywords) starting at `position`: "me désabonner" is
+    negated as a whole, "désabonner" within it too."""
+    return {i for v in verbs if v.start == position for i in range(v.start, v.end)} or {position}
 
 
 def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]]) -> bool:

@@ -64,3 +64,11 @@ class Spellings:
                 for typed in typed_forms:
                     if len(typed) == 1:
                         yield typed[0], meant[0]
+
+    def contractions(self, language: str) -> Iterable[tuple[str, tuple[str, ...]]]:
+        """(typed, meant words) where one typed word stands for several ("jveux" = "je veux")."""
+        for meant, typed_forms in self._typed.get(language, {}).items():
+            if len(meant) > 1:
+                for typed in typed_forms:
+                    if len(typed) == 1:
+                        yield typed[0], meant
