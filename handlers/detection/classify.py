@@ -272,8 +272,11 @@ class Classifier:
                 continue
             if evidence.kind != "clause" and guards.is_negated(evidence.parts, negates):
                 evidence.guard = "negated"
-            elif evidence.intent is Intent.OPT_OUT and (evidence.start, evidence.end) in quoted:
-                evidence.guard = "quoted"
+            elif evidence.intent is Intent.OPT_OUT and any(
+                    start < evidence.end and evidence.start < end and (evidence.kind != "frame" or any(
+                        p.start < end and start < p.end and is_verb(p.name) for p in evidence.parts))
+                    for start, end in quoted):
+                evidence.guard = "quoted"      # "I replied STOP by mistake": the stop is mentioned
             elif evidence.intent is Intent.OPT_OUT and normalized.questions and evidence.kind == "clause":
                 evidence.guard = "question"
             if evidence.guard is None and evidence.intent is not Intent.HELP:

@@ -299,7 +299,9 @@ class FrameIndex:
         if not self._fits(compiled, chosen, bound):
             return
         if len(chosen) == len(compiled.sequence):
-            if any(p.language == compiled.language for p in chosen):
+            # Words of a code-mixed language fill at most half a frame: "will I still get my
+            # order updates" is not a German frame because "will" is a German word.
+            if sum(p.language == compiled.language for p in chosen) * 2 >= len(chosen):
                 yield list(chosen)
             return
         wanted = compiled.sequence[len(chosen)]

@@ -97,7 +97,9 @@ def other_object(start: int, end: int, occurrences: list[Occurrence], ours: set[
     for other in occurrences:
         if other.name != OTHER_OBJECT or sentences[other.start] != sentence:
             continue
-        if end <= other.start <= end + OTHER_OBJECT_WINDOW:
+        if start <= other.start < end:
+            between = (start, other.start)            # "cancel my gym subscription"
+        elif end <= other.start <= end + OTHER_OBJECT_WINDOW:
             between = (end, other.start)
         elif start - OTHER_OBJECT_WINDOW <= other.end <= start:
             between = (other.end, start)
