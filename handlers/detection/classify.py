@@ -39,11 +39,11 @@ from handlers.detection.locales import KEYWORD_INTENTS, Locale
 from handlers.detection.normalize import Normalized, normalize, normalize_text
 from handlers.detection.segment import Segmenter
 from handlers.detection.spelling import Spellings
+from handlers.detection.typos import MIN_ANY_EDIT_LENGTH, deletions, one_edit
 
 MAX_WHOLE_MESSAGE_TOKENS = 12    # longer messages are never "just a keyword"
 MAX_NGRAM = 8                    # longest keyword / filler / negation considered, in tokens
 MIN_TYPO_LENGTH = 4              # keywords shorter than this take no typo at all
-MIN_ANY_EDIT_LENGTH = 5          # 4-letter keywords take only a swap or an extra letter
 MIN_ANYWHERE_TYPO_LENGTH = 8     # inside longer text only long phrases take a typo
 TYPO_MEMO_SIZE = 100_000         # tokens whose typo lookup is remembered (see _typo_hit)
 MAX_PARTIAL_SENTENCE = 3         # a stop word heading a sentence this short is worth a person's glance
@@ -161,10 +161,10 @@ class Classifier:
                     if kind == "opt_out" and is_verb(pattern.parts[0]) and pattern.parts[0] != KEYWORD:
                         self._opening_verbs.add(pattern.parts[0])
             self._ours.update(locale.frame_objects)
-        self._words.finish(self._spellings, sorted(locales))
+        self._words.finish(self._spellings, sorted(locales), self._ordinary)
         for key in written:
             if " " not in key and len(key) >= MIN_TYPO_LENGTH and not any(c.isdigit() for c in key):
-                for variant in _deletions(key) | {key}:
+                for variant in deletions(key) | {key}:
                     self._typo_index.setdefault(variant, set()).add(key)
         # A token longer than this is more than one edit from every keyword.
         self._longest_typo_token = max((len(k) for k in written if " " not in k), default=0) + 1
@@ -303,7 +303,7 @@ class Classifier:
         words = " … ".join(p.word for p in match.parts)
         return _Evidence(FRAME_INTENTS[match.kind], "frame", match.rule_name, words,
                          languages[0] if len(languages) == 1 else None, match.language,
-                         match.start, match.end, match.parts)
+                         match.start, match.end, match.parts, uncertain=any(p.typo for p in match.parts))
 
     def _keyword_clauses(self, normalized: Normalized) -> list[_Evidence]:
         """Clauses of a longer message that are nothing but keywords of one intent and
@@ -509,15 +509,15 @@ class Classifier:
             return None
         if token in self._fillers or token in self._negations or any(c.isdigit() for c in token):
             return None
-        if self._words.labels(token):
+        if any(not label.typo for label in self._words.labels(token)):
             return None        # a word the frames know is itself, not a typo
         candidates: set[str] = set()
-        for variant in _deletions(token) | {token}:
+        for variant in deletions(token) | {token}:
             candidates |= self._typo_index.get(variant, set())
         for key in sorted(candidates, key=lambda k: (abs(len(k) - len(token)), k)):
             if not whole_message and len(key) < MIN_ANYWHERE_TYPO_LENGTH:
                 continue
-            if self._typo_entries(key, whole_message) and _one_edit(token, key):
+            if self._typo_entries(key, whole_message) and one_edit(token, key):
                 return key
         return None
 
@@ -593,28 +593,6 @@ def _best_evidence(evidence: list[_Evidence]) -> _Evidence:
     """The evidence a rule names: whole keywords before frames, longer before shorter."""
     return min(evidence, key=lambda e: (e.uncertain, _KIND_ORDER.index(e.kind) if e.kind in _KIND_ORDER else 9,
                                         -(e.end - e.start), e.start))
-
-
-def _deletions(word: str) -> set[str]:
-    return {word[:i] + word[i + 1:] for i in range(len(word))}
-
-
-def _one_edit(typed: str, keyword: str) -> bool:
-    """Exactly one edit apart; 4-letter keywords accept only an extra letter or a swap."""
-    if typed == keyword:
-        return False
-    short = len(keyword) < MIN_ANY_EDIT_LENGTH
-    if len(typed) == len(keyword):
-        diff = [i for i in range(len(typed)) if typed[i] != keyword[i]]
-        if len(diff) == 2 and diff[1] == diff[0] + 1 and typed[diff[0]] == keyword[diff[1]] \
-                and typed[diff[1]] == keyword[diff[0]]:
-            return True
-        return len(diff) == 1 and not short
-    if len(typed) == len(keyword) + 1:
-        return any(typed[:i] + typed[i + 1:] == keyword for i in range(len(typed)))
-    if len(typed) + 1 == len(keyword) and not short:
-        return any(keyword[:i] + keyword[i + 1:] == typed for i in range(len(keyword)))
-    return False
 
 
 def classify_words(classifier: Classifier, words: tuple[str, ...]) -> tuple[Classification, str]:

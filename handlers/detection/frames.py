@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from handlers.detection.normalize import normalize_text
 from handlers.detection.spelling import Spellings
+from handlers.detection.typos import deletions, one_edit
 
 FRAME_KINDS = ("opt_out", "opt_in", "help", "quoting")
 QUOTING = "quoting"
@@ -34,6 +35,7 @@ ANY_LANGUAGE = "*"
 MAX_PARTS = 4
 MIN_STEM = 3
 WORD_MEMO_SIZE = 100_000
+MIN_TYPO_WORD = 7        # class words this long are found with one typo ("пререстаньте")
 
 
 class FrameError(ValueError):
@@ -115,6 +117,7 @@ class Label:
     language: str
     name: str          # the class
     word: str          # the entry as the locale writes it
+    typo: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ class Occurrence:
     language: str
     name: str
     word: str
+    typo: bool = False
 
 
 class WordIndex:
@@ -136,6 +140,8 @@ class WordIndex:
         self._prefix_lengths: list[int] = []
         self._suffix_lengths: list[int] = []
         self._memo: dict[str, tuple[Label, ...]] = {}
+        self._typo_index: dict[str, set[str]] = {}
+        self._not_typos: set[str] = set()
         self.longest_phrase = 1
 
     def add(self, language: str, name: str, entry: str, spellings: Spellings) -> None:
@@ -151,8 +157,14 @@ class WordIndex:
                 _append(self._exact, " ".join(variant), label)
                 self.longest_phrase = max(self.longest_phrase, len(variant))
 
-    def finish(self, spellings: Spellings, languages: list[str]) -> None:
-        """Spelled forms of words that a stem covers ("msg" for "mensagem" under "mensag*")."""
+    def finish(self, spellings: Spellings, languages: list[str], not_typos: set[str] = frozenset()) -> None:
+        """Spelled forms of words that a stem covers ("msg" for "mensagem" under "mensag*"),
+        and the typo index of long class words."""
+        self._not_typos = set(not_typos)
+        for word in list(self._exact):
+            if " " not in word and len(word) >= MIN_TYPO_WORD and not any(c.isdigit() for c in word):
+                for variant in deletions(word) | {word}:
+                    self._typo_index.setdefault(variant, set()).add(word)
         self._prefix_lengths = sorted({len(k) for k in self._prefix})
         self._suffix_lengths = sorted({len(k) for k in self._suffix})
         for language in languages:
@@ -176,10 +188,24 @@ class WordIndex:
         found = self._memo.get(token)
         if found is None:
             found = tuple(dict.fromkeys([*self._exact.get(token, ()), *self._stem_labels(token)]))
+            if not found and len(token) >= MIN_TYPO_WORD - 1 and token not in self._not_typos:
+                found = self._typo_labels(token)
             if len(self._memo) >= WORD_MEMO_SIZE:
                 self._memo.clear()
             self._memo[token] = found
         return found
+
+    def _typo_labels(self, token: str) -> tuple[Label, ...]:
+        """The classes of a long class word one edit from `token`, marked as a typo."""
+        if any(c.isdigit() for c in token):
+            return ()
+        candidates: set[str] = set()
+        for variant in deletions(token) | {token}:
+            candidates |= self._typo_index.get(variant, set())
+        for word in sorted(candidates, key=lambda w: (abs(len(w) - len(token)), w)):
+            if one_edit(token, word):
+                return tuple(Label(label.language, label.name, label.word, typo=True) for label in self._exact[word])
+        return ()
 
     def _stem_labels(self, token: str) -> list[Label]:
         found: list[Label] = []
@@ -198,7 +224,7 @@ class WordIndex:
         found: list[Occurrence] = []
         for i, token in enumerate(tokens):
             for label in self.labels(token):
-                found.append(Occurrence(i, i + 1, label.language, label.name, label.word))
+                found.append(Occurrence(i, i + 1, label.language, label.name, label.word, label.typo))
             for size in range(2, min(self.longest_phrase, len(tokens) - i) + 1):
                 if clauses[i + size - 1] != clauses[i]:
                     break
