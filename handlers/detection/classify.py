@@ -319,7 +319,11 @@ class Classifier:
                 part = Normalized(tokens[start:end], clauses[start:end], normalized.sentences[start:end],
                                   frozenset(), normalized.quoted[start:end])
                 whole = self._whole_message(part)
-                if whole is not None and whole.intent is not Intent.NONE and whole.certain:
+                if whole is not None and whole.rule.startswith("negated:") and whole.keyword:
+                    keyword_part = Occurrence(start, end, "*", KEYWORD, whole.keyword)
+                    found.append(_Evidence(Intent.OPT_OUT, "clause", whole.keyword, whole.keyword, whole.language,
+                                           whole.rule.split(":")[1], start, end, (keyword_part,), guard="negated"))
+                elif whole is not None and whole.intent is not Intent.NONE and whole.certain:
                     language = whole.rule.split(":")[1]
                     keyword_part = Occurrence(start, end, "*", KEYWORD, whole.keyword)
                     evidence = _Evidence(whole.intent, "clause", whole.keyword, whole.keyword, whole.language,
@@ -363,6 +367,9 @@ class Classifier:
         text = reading.normalized.text
         evidence = reading.evidence
         free = [e for e in evidence if e.guard is None]
+        if any(e.guard == "negated" and e.intent is Intent.OPT_OUT for e in evidence):
+            # "Не стоп, пишіть далі": don't stop is no request to start again
+            free = [e for e in free if e.intent is not Intent.OPT_IN]
         for intent in INTENT_PRIORITY:
             chosen = [e for e in free if e.intent is intent]
             if intent is Intent.OPT_OUT and not chosen:
