@@ -125,6 +125,7 @@ class Classifier:
         self._entries: dict[str, list[_Entry]] = {}     # normalised keyword (and spelled forms) -> declarations
         self._fillers: set[str] = set()
         self._negations: set[str] = set()
+        self._spelled_negations: dict[str, set[str]] = {}   # "la" (Arabizi) is a negation in Arabic only
         self._ordinary: set[str] = set()
         self._typo_index: dict[str, set[str]] = {}      # deletion variant -> keywords
         self._typo_memo: dict[tuple[str, bool], str | None] = {}  # (token, whole message) -> keyword
@@ -140,7 +141,10 @@ class Classifier:
             for country in locale.countries:
                 self._country_language.setdefault(country, code)
             self._fillers.update(self._spelled(code, locale.fillers))
-            self._negations.update(self._spelled(code, locale.negations))
+            written_negations = set(filter(None, map(normalize_text, locale.negations)))
+            self._negations.update(written_negations)
+            for spelled in self._spelled(code, locale.negations) - written_negations:
+                self._spelled_negations.setdefault(spelled, set()).add(code)
             self._ordinary.update(filter(None, map(normalize_text, locale.ordinary_words)))
             for intent in KEYWORD_INTENTS:
                 for match, words in locale.keywords.get(intent, {}).items():
@@ -243,7 +247,7 @@ class Classifier:
         classes = self._words.occurrences(tokens, clauses)
         anywhere_parts = [Occurrence(h.start, h.end, "*", KEYWORD, h.keyword) for h in anywhere_hits]
         negations = guards.negation_occurrences(tokens, clauses, self._negations, self._max_ngram,
-                                                classes + anywhere_parts)
+                                                classes + anywhere_parts, self._spelled_negations)
         verbs = [o for o in classes + keyword_parts if is_verb(o.name)]
         bound = guards.bind(negations, verbs, clauses)
         negates = guards.negated_positions(bound, verbs, clauses)
@@ -270,7 +274,7 @@ class Classifier:
         for evidence in reading.evidence:
             if evidence.guard is not None:
                 continue
-            if evidence.kind != "clause" and guards.is_negated(evidence.parts, negates):
+            if evidence.kind != "clause" and guards.is_negated(evidence.parts, negates, evidence.rule_language):
                 evidence.guard = "negated"
             elif evidence.intent is Intent.OPT_OUT and any(
                     start < evidence.end and evidence.start < end and (evidence.kind != "frame" or any(
@@ -288,7 +292,8 @@ class Classifier:
             if evidence.guard is None and evidence.kind == "partial":
                 evidence.guard = "partial"
             if evidence.guard is None and evidence.intent is Intent.OPT_OUT:
-                how = guards.asks_how(evidence.start, classes, tokens, sentences, self._skippable)
+                how = guards.asks_how(evidence.start, evidence.end, classes, tokens, sentences,
+                                      normalized.questions, self._skippable)
                 if how is not None:
                     evidence.guard, evidence.guard_word = "how", how.word
         return reading

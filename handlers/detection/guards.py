@@ -24,7 +24,8 @@ CHAIN_VERB = "want-verb"
 
 
 def negation_occurrences(tokens: tuple[str, ...], clauses: tuple[int, ...], negations: set[str],
-                         longest: int, others: list[Occurrence]) -> list[Occurrence]:
+                         longest: int, others: list[Occurrence],
+                         spelled: dict[str, set[str]] | None = None) -> list[Occurrence]:
     """The negations of a message ("no" and "no quiero" both), unless a longer class phrase
     or keyword holds them ("no more", "больше не", "не присылайте")."""
     found: list[Occurrence] = []
@@ -33,9 +34,14 @@ def negation_occurrences(tokens: tuple[str, ...], clauses: tuple[int, ...], nega
             if clauses[i + size - 1] != clauses[i]:
                 continue
             phrase = " ".join(tokens[i:i + size])
-            if phrase in negations and not any(
-                    o.start <= i and i + size <= o.end and o.end - o.start > size for o in others):
+            if any(o.start <= i and i + size <= o.end and o.end - o.start > size for o in others):
+                continue
+            if phrase in negations:
                 found.append(Occurrence(i, i + size, "*", NEGATION, phrase))
+            else:
+                # a spelled negation is one in its own language only: Arabizi "la", not French "la"
+                found.extend(Occurrence(i, i + size, language, NEGATION, phrase)
+                             for language in sorted((spelled or {}).get(phrase, ())))
     return found
 
 
@@ -75,17 +81,19 @@ def _span_of(position: int, verbs: list[Occurrence]) -> set[int]:
     return {i for v in verbs if v.start == position for i in range(v.start, v.end)} or {position}
 
 
-def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]]) -> bool:
+def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]], language: str = "*") -> bool:
     """A request (its parts) is negated by a negation that is not one of its parts: one
     that negates a verb of it, stands between its parts ("hört bloß nicht auf"), or
-    follows its first verb at once ("sluta inte", "stop niet")."""
+    follows one of its verbs at once ("sluta inte", "stop niet", "बंद मत करना")."""
     verb_starts = {p.start for p in parts if is_verb(p.name)} or {min(p.start for p in parts)}
     start, end = min(p.start for p in parts), max(p.end for p in parts)
-    first_verb_end = min((p.end for p in parts if is_verb(p.name)), default=None)
+    verb_ends = {p.end for p in parts if is_verb(p.name)}
     for negation, positions in negates.items():
         if any(negation.start < p.end and p.start < negation.end for p in parts):
             continue          # the request's own negation ("no quiero recibir"), or inside one of its words
-        if positions & verb_starts or start < negation.start < end or negation.start == first_verb_end:
+        if negation.language not in ("*", language):
+            continue
+        if positions & verb_starts or start < negation.start < end or negation.start in verb_ends:
             return True
     return False
 
@@ -110,13 +118,16 @@ def other_object(start: int, end: int, occurrences: list[Occurrence], ours: set[
     return None
 
 
-def asks_how(start: int, occurrences: list[Occurrence], tokens: tuple[str, ...], sentences: tuple[int, ...],
-             skippable: set[str]) -> Occurrence | None:
-    """A how-question opening the sentence of a request that starts at `start`."""
+def asks_how(start: int, end: int, occurrences: list[Occurrence], tokens: tuple[str, ...],
+             sentences: tuple[int, ...], questions: frozenset[int], skippable: set[str]) -> Occurrence | None:
+    """A how-question about a request [start, end): opening its sentence ("how do I stop
+    these?"), or after it in a question ("ये मैसेज बंद कैसे करूं?", "bunu nasıl durdururum?")."""
     for occurrence in occurrences:
-        if occurrence.name != HOW_QUESTION or occurrence.start > start:
+        if occurrence.name != HOW_QUESTION or sentences[occurrence.start] != sentences[start]:
             continue
-        if sentences[occurrence.start] != sentences[start]:
+        if occurrence.start >= end and sentences[start] in questions:
+            return occurrence
+        if occurrence.start > start:
             continue
         first = occurrence.start
         while first > 0 and sentences[first - 1] == sentences[start] and tokens[first - 1] in skippable:
