@@ -121,11 +121,11 @@ def other_object(start: int, end: int, occurrences: list[Occurrence], ours: set[
 def asks_how(start: int, end: int, occurrences: list[Occurrence], tokens: tuple[str, ...],
              sentences: tuple[int, ...], questions: frozenset[int], skippable: set[str]) -> Occurrence | None:
     """A how-question about a request [start, end): opening its sentence ("how do I stop
-    these?"), or after it in a question ("ये मैसेज बंद कैसे करूं?", "bunu nasıl durdururum?")."""
+    these?"), or later in a question ("ये मैसेज बंद कैसे करूं?", "bu mesajları nasıl durdururum?")."""
     for occurrence in occurrences:
         if occurrence.name != HOW_QUESTION or sentences[occurrence.start] != sentences[start]:
             continue
-        if occurrence.start >= end and sentences[start] in questions:
+        if occurrence.start > start and sentences[start] in questions:
             return occurrence
         if occurrence.start > start:
             continue
