@@ -176,7 +176,8 @@ class Classifier:
                                               [*self._entries, *self._fillers, *self._negations]] or [1]))
         self._skippable = {f for f in self._fillers if " " not in f}
         vocabulary = [*self._entries, *self._fillers, *self._negations, *self._words.vocabulary()]
-        self._segmenter = Segmenter(word for phrase in vocabulary for word in phrase.split())
+        self._segmenter = Segmenter((word for phrase in vocabulary for word in phrase.split()),
+                                    (word for phrase in self._entries for word in phrase.split()))
 
     def _spelled(self, language: str, phrases: list[str]) -> set[str]:
         """Normalised phrases of a language with the forms its [spelling] table allows."""

@@ -36,8 +36,11 @@ def has_unspaced(token: str) -> bool:
 
 
 class Segmenter:
-    def __init__(self, words: Iterable[str]):
+    def __init__(self, words: Iterable[str], keywords: Iterable[str] = ()):
         self._words = {w for w in words if w and all(is_unspaced(c) for c in w)}
+        # Keywords are kept whole where they can be: "送らないでください" is "送らないで" + "ください"
+        # when "送らないで" is a keyword, even though the frames know the longer form too.
+        self._keywords = {w for w in keywords if w in self._words}
         self._longest = max(map(len, self._words), default=1)
 
     def split(self, normalized: Normalized) -> Normalized:
@@ -69,22 +72,25 @@ class Segmenter:
 
     def _words_of(self, run: str) -> list[str]:
         n = len(run)
-        # best[i]: (unknown characters, words) of the best split of run[i:], and the cut there
-        best: list[tuple[int, int, int, bool]] = [(0, 0, n, True)] * (n + 1)
+        # best[i]: (unknown characters, -characters in keywords, words) of the best split of
+        # run[i:], then the cut there and whether the piece is a known word
+        best: list[tuple[int, int, int, int, bool]] = [(0, 0, 0, n, True)] * (n + 1)
         for i in range(n - 1, -1, -1):
-            unknown, count, _, _ = best[i + 1]
-            choice = (unknown + 1, count + 1, i + 1, False)
+            unknown, in_keywords, count, _, _ = best[i + 1]
+            choice = (unknown + 1, in_keywords, count + 1, i + 1, False)
             for size in range(min(self._longest, n - i), 0, -1):
-                if run[i:i + size] in self._words:
+                piece = run[i:i + size]
+                if piece in self._words:
                     after = best[i + size]
-                    candidate = (after[0], after[1] + 1, i + size, True)
-                    if candidate[:2] < choice[:2]:
+                    bonus = size if piece in self._keywords else 0
+                    candidate = (after[0], after[1] - bonus, after[2] + 1, i + size, True)
+                    if candidate[:3] < choice[:3]:
                         choice = candidate
             best[i] = choice
         pieces: list[str] = []
         i, pending = 0, ""
         while i < n:
-            _, _, cut, known = best[i]
+            _, _, _, cut, known = best[i]
             if known:
                 if pending:
                     pieces.append(pending)
