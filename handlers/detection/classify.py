@@ -175,7 +175,7 @@ class Classifier:
         self._max_ngram = min(MAX_NGRAM, max([len(k.split()) for k in
                                               [*self._entries, *self._fillers, *self._negations]] or [1]))
         self._skippable = {f for f in self._fillers if " " not in f}
-        vocabulary = [*self._entries, *self._fillers, *self._negations, *self._words.vocabulary()]
+        vocabulary = [*self._entries, *self._fillers, *self._negations, *self._words.vocabulary(), *self._ordinary]
         self._segmenter = Segmenter((word for phrase in vocabulary for word in phrase.split()),
                                     (word for phrase in self._entries for word in phrase.split()))
 

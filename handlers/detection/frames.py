@@ -34,6 +34,7 @@ KEYWORD = "@opt_out"
 ANY_LANGUAGE = "*"
 MAX_PARTS = 4
 MIN_STEM = 3
+MIN_HANGUL_STEM = 2      # a Hangul syllable is a consonant-vowel block: "보내*" is a stem
 WORD_MEMO_SIZE = 100_000
 MIN_TYPO_WORD = 7        # class words this long are found with one typo ("пререстаньте")
 
@@ -53,8 +54,10 @@ def check_word(entry: str) -> None:
     tokens = normalize_text(core).split()
     if not tokens:
         raise FrameError(f"{entry!r} has no letters or digits")
-    if text != core and (len(tokens) != 1 or len(tokens[0]) < MIN_STEM):
-        raise FrameError(f"{entry!r}: a stem is one word of at least {MIN_STEM} letters besides the '*'")
+    shortest = MIN_HANGUL_STEM if tokens and all("\uac00" <= c <= "\ud7a3" for c in tokens[0]) else MIN_STEM
+    if text != core and (len(tokens) != 1 or len(tokens[0]) < shortest):
+        raise FrameError(f"{entry!r}: a stem is one word of at least {MIN_STEM} letters "
+                         f"({MIN_HANGUL_STEM} Hangul syllables) besides the '*'")
 
 
 @dataclass(frozen=True)

@@ -234,6 +234,6 @@ def _strings(data: dict, key: str, fail, prefix: str = "") -> list[str]:
 def _line_of(text: str, needle: str) -> int | None:
     """First line of the file mentioning `needle`: good enough to point staff at the spot."""
     for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
+        if needle in line and not line.lstrip().startswith("#"):
             return number
     return None

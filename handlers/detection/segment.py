@@ -35,6 +35,11 @@ def has_unspaced(token: str) -> bool:
     return any(is_unspaced(char) for char in token)
 
 
+def _spaces_part(token: str) -> bool:
+    """Thai, Lao, Khmer: scripts where a space parts phrases rather than words."""
+    return any("\u0e00" <= char <= "\u0eff" or "\u1780" <= char <= "\u17ff" for char in token)
+
+
 class Segmenter:
     def __init__(self, words: Iterable[str], keywords: Iterable[str] = ()):
         self._words = {w for w in words if w and all(is_unspaced(c) for c in w)}
@@ -48,10 +53,16 @@ class Segmenter:
         if not any(has_unspaced(token) for token in normalized.tokens):
             return normalized
         tokens, clauses, sentences, quoted = [], [], [], []
+        clause, previous = -1, None
         for index, token in enumerate(normalized.tokens):
+            # Thai, Lao and Khmer write a space where other languages put a comma or a full stop
+            if previous is None or normalized.clauses[index] != normalized.clauses[previous] or (
+                    _spaces_part(normalized.tokens[previous]) and _spaces_part(token)):
+                clause += 1
+            previous = index
             for piece in self._pieces(token):
                 tokens.append(piece)
-                clauses.append(normalized.clauses[index])
+                clauses.append(clause)
                 sentences.append(normalized.sentences[index])
                 quoted.append(normalized.quoted[index])
         return Normalized(tuple(tokens), tuple(clauses), tuple(sentences), normalized.questions, tuple(quoted))
