@@ -134,7 +134,8 @@ class Classifier:
         self._frames = FrameIndex()
         self._ours: set[str] = set()                   # classes that are a request's own objects
         self._mixing = {code: tuple(locale.code_mixing) for code, locale in locales.items()}
-        self._opening_verbs: set[str] = set()          # verb classes that open an opt-out frame
+        self._opening_verbs: set[tuple[str, str]] = set()   # (language, verb class) opening an opt-out frame
+        self._request_words: set[tuple[str, str]] = set()   # (language, class) of any opt-out frame
         written: set[str] = set()                      # keywords as written (typos are read against these)
         for code in sorted(locales, key=lambda c: (c != default_language, c)):
             locale = locales[code]
@@ -162,8 +163,11 @@ class Classifier:
                 for text in patterns:
                     pattern = parse_pattern(text)
                     self._frames.add(code, kind, pattern, locale.frame_gap, locale.code_mixing)
-                    if kind == "opt_out" and is_verb(pattern.parts[0]) and pattern.parts[0] != KEYWORD:
-                        self._opening_verbs.add(pattern.parts[0])
+                    if kind == "opt_out":
+                        self._request_words.update((code, part) for part in pattern.parts
+                                                   if part not in (KEYWORD, "negation", guards.OTHER_OBJECT))
+                        if is_verb(pattern.parts[0]) and pattern.parts[0] != KEYWORD:
+                            self._opening_verbs.add((code, pattern.parts[0]))
             self._ours.update(locale.frame_objects)
         self._words.finish(self._spellings, sorted(locales), self._ordinary)
         for key in written:
@@ -345,7 +349,7 @@ class Classifier:
         sending: what makes "Stop, I never signed up for your list" a request and
         "Arrête, il est trop beau ce manteau" not."""
         rest = self._words.occurrences(tokens[start:], clauses[start:])
-        return any(o.name in self._ours or o.name in self._opening_verbs or o.name == "never-signed" for o in rest)
+        return any(o.name in self._ours or (o.language, o.name) in self._request_words for o in rest)
 
     def _stop_words_heading(self, normalized: Normalized, keyword_parts: list[Occurrence],
                             classes: list[Occurrence]) -> list[_Evidence]:
@@ -355,8 +359,11 @@ class Classifier:
         ("alto", "para", "end", "хватит ли...?") is ordinary and stays out of the queue."""
         tokens, sentences = normalized.tokens, normalized.sentences
         found: list[_Evidence] = []
-        heads = [p for p in keyword_parts] + [o for o in classes if o.name in self._opening_verbs]
+        heads = [p for p in keyword_parts] + [o for o in classes if (o.language, o.name) in self._opening_verbs]
         for part in heads:
+            sentence = [i for i, s in enumerate(sentences) if s == sentences[part.start]]
+            if " ".join(tokens[sentence[0]:sentence[-1] + 1]) in self._fillers:
+                continue                  # "Terima kasih" is thanks, whatever "terima" may head
             first = part.start
             while first > 0 and sentences[first - 1] == sentences[part.start] and tokens[first - 1] in self._skippable:
                 first -= 1
