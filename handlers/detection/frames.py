@@ -271,6 +271,7 @@ class FrameIndex:
     def __init__(self) -> None:
         self._by_pair: dict[tuple[str, str], list[_Compiled]] = {}
         self._mixing: dict[str, frozenset[str]] = {}
+        self._verb_starts: set[int] = set()
         self.widest_gap = 0
 
     def add(self, language: str, kind: str, pattern: Pattern, gap: int, mixing: list[str]) -> None:
@@ -296,6 +297,7 @@ class FrameIndex:
         stop sending me deals" is not the frame "negation + send-verb"."""
         if not self._by_pair:
             return []
+        self._verb_starts = {o.start for o in occurrences if is_verb(o.name)}
         by_start: dict[int, list[Occurrence]] = {}
         for occurrence in occurrences:
             by_start.setdefault(occurrence.start, []).append(occurrence)
@@ -351,6 +353,9 @@ class FrameIndex:
                 target = bound.get(before)
                 if target is not None and before.end <= target < last.start:
                     return False      # the negation negates another verb, in between
+            if last.name == NEGATION and is_verb(before.name) and \
+                    any(before.end <= p < last.start for p in self._verb_starts):
+                return False          # "পাঠানো বন্ধ করবেন না": the negation follows "stop", not "send"
         return True
 
 
