@@ -125,7 +125,9 @@ class Classifier:
         self._entries: dict[str, list[_Entry]] = {}     # normalised keyword (and spelled forms) -> declarations
         self._fillers: set[str] = set()
         self._negations: set[str] = set()
-        self._spelled_negations: dict[str, set[str]] = {}   # "la" (Arabizi) is a negation in Arabic only
+        # Within sentences a negation negates in its own languages only: Italian "mai" (never) is
+        # Romanian "more", Spanish "ni" is Swedish "you".
+        self._negation_languages: dict[str, set[str]] = {}
         self._ordinary: set[str] = set()
         self._typo_index: dict[str, set[str]] = {}      # deletion variant -> keywords
         self._typo_memo: dict[tuple[str, bool], str | None] = {}  # (token, whole message) -> keyword
@@ -144,8 +146,8 @@ class Classifier:
             self._fillers.update(self._spelled(code, locale.fillers))
             written_negations = set(filter(None, map(normalize_text, locale.negations)))
             self._negations.update(written_negations)
-            for spelled in self._spelled(code, locale.negations) - written_negations:
-                self._spelled_negations.setdefault(spelled, set()).add(code)
+            for phrase in self._spelled(code, locale.negations):
+                self._negation_languages.setdefault(phrase, set()).add(code)
             self._ordinary.update(filter(None, map(normalize_text, locale.ordinary_words)))
             for intent in KEYWORD_INTENTS:
                 for match, words in locale.keywords.get(intent, {}).items():
@@ -251,8 +253,8 @@ class Classifier:
         anywhere_hits, keyword_parts = self._keywords_in(tokens)
         classes = self._words.occurrences(tokens, clauses)
         anywhere_parts = [Occurrence(h.start, h.end, "*", KEYWORD, h.keyword) for h in anywhere_hits]
-        negations = guards.negation_occurrences(tokens, clauses, self._negations, self._max_ngram,
-                                                classes + anywhere_parts, self._spelled_negations)
+        negations = guards.negation_occurrences(tokens, clauses, self._negation_languages, self._max_ngram,
+                                                classes + anywhere_parts)
         verbs = [o for o in classes + keyword_parts if is_verb(o.name)]
         bound = guards.bind(negations, verbs, clauses)
         negates = guards.negated_positions(bound, verbs, clauses)
@@ -279,7 +281,9 @@ class Classifier:
         for evidence in reading.evidence:
             if evidence.guard is not None:
                 continue
-            if evidence.kind != "clause" and guards.is_negated(evidence.parts, negates, evidence.rule_language):
+            languages = None if evidence.language is None else {
+                evidence.language, *self._mixing.get(evidence.language, ())}
+            if evidence.kind != "clause" and guards.is_negated(evidence.parts, negates, languages):
                 evidence.guard = "negated"
             elif evidence.intent is Intent.OPT_OUT and any(
                     start < evidence.end and evidence.start < end and (evidence.kind != "frame" or any(
@@ -428,8 +432,11 @@ class Classifier:
                 hit = self._exact_hit(key, i, i + size, only=Match.ANYWHERE)
                 if hit is not None:
                     hits.append(hit)
-            if not any(h.start == i for h in hits):
-                typo = self._typo_hit(tokens[i], i, whole_message=False)
+        # A word inside a keyword found as written ("vreau să mă dezabonez") is no typo of another.
+        covered = {i for p in parts for i in range(p.start, p.end)} | {i for h in hits for i in range(h.start, h.end)}
+        for i, token in enumerate(tokens):
+            if i not in covered:
+                typo = self._typo_hit(token, i, whole_message=False)
                 if typo is not None:
                     hits.append(typo)
         return hits, parts

@@ -206,7 +206,8 @@ class WordIndex:
         for variant in deletions(token) | {token}:
             candidates |= self._typo_index.get(variant, set())
         for word in sorted(candidates, key=lambda w: (abs(len(w) - len(token)), w)):
-            if one_edit(token, word):
+            # the first letter stays: "ميخوام" (I want) is no typo of "نميخوام" (I don't want)
+            if word[0] == token[0] and one_edit(token, word):
                 return tuple(Label(label.language, label.name, label.word, typo=True) for label in self._exact[word])
         return ()
 

@@ -23,11 +23,10 @@ HOW_QUESTION = "how-question"
 CHAIN_VERB = "want-verb"
 
 
-def negation_occurrences(tokens: tuple[str, ...], clauses: tuple[int, ...], negations: set[str],
-                         longest: int, others: list[Occurrence],
-                         spelled: dict[str, set[str]] | None = None) -> list[Occurrence]:
-    """The negations of a message ("no" and "no quiero" both), unless a longer class phrase
-    or keyword holds them ("no more", "больше не", "не присылайте")."""
+def negation_occurrences(tokens: tuple[str, ...], clauses: tuple[int, ...], negations: dict[str, set[str]],
+                         longest: int, others: list[Occurrence]) -> list[Occurrence]:
+    """The negations of a message ("no" and "no quiero" both), one per language that lists
+    them, unless a longer class phrase or keyword holds them ("no more", "не присылайте")."""
     found: list[Occurrence] = []
     for i in range(len(tokens)):
         for size in range(min(longest, len(tokens) - i), 0, -1):
@@ -36,12 +35,8 @@ def negation_occurrences(tokens: tuple[str, ...], clauses: tuple[int, ...], nega
             phrase = " ".join(tokens[i:i + size])
             if any(o.start <= i and i + size <= o.end and o.end - o.start > size for o in others):
                 continue
-            if phrase in negations:
-                found.append(Occurrence(i, i + size, "*", NEGATION, phrase))
-            else:
-                # a spelled negation is one in its own language only: Arabizi "la", not French "la"
-                found.extend(Occurrence(i, i + size, language, NEGATION, phrase)
-                             for language in sorted((spelled or {}).get(phrase, ())))
+            found.extend(Occurrence(i, i + size, language, NEGATION, phrase)
+                         for language in sorted(negations.get(phrase, ())))
     return found
 
 
@@ -81,7 +76,8 @@ def _span_of(position: int, verbs: list[Occurrence]) -> set[int]:
     return {i for v in verbs if v.start == position for i in range(v.start, v.end)} or {position}
 
 
-def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]], language: str = "*") -> bool:
+def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]],
+               languages: set[str] | None = None) -> bool:
     """A request (its parts) is negated by a negation that is not one of its parts: one
     that negates a verb of it, stands between its parts ("hört bloß nicht auf"), or
     follows one of its verbs at once ("sluta inte", "stop niet", "बंद मत करना")."""
@@ -91,8 +87,8 @@ def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]
     for negation, positions in negates.items():
         if any(negation.start < p.end and p.start < negation.end for p in parts):
             continue          # the request's own negation ("no quiero recibir"), or inside one of its words
-        if negation.language not in ("*", language):
-            continue
+        if languages is not None and negation.language not in languages:
+            continue          # a negation of another language ("mai" is "never" in Italian only)
         if positions & verb_starts or start < negation.start < end or negation.start in verb_ends:
             return True
     return False

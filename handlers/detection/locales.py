@@ -92,6 +92,7 @@ def locale_from_dict(data: dict, source: str = "<locale>", text: str = "",
         line = _line_of(text, needle) if needle else None
         where = f"{source}, line {line}" if line else source
         return LocaleError(f"{where}: {message}")
+    fail.text = text
 
     for key in data:
         if key not in _TOP_LEVEL:
@@ -158,12 +159,13 @@ def _spelling(table, fail) -> dict[str, str]:
     if not isinstance(table, dict):
         raise fail("[spelling] must be a table of typed = \"meant\" lines, like kiero = \"quiero\"", "spelling")
     for typed, meant in table.items():
+        line = f"{typed} =" if f"\n{typed} =" in f"\n{fail.text}" else f'"{typed}" ='
         if not isinstance(meant, str) or not normalize_text(meant):
-            raise fail(f"[spelling] {typed!r} must stand for a word, like {typed} = \"...\"", typed)
+            raise fail(f"[spelling] {typed!r} must stand for a word, like {typed} = \"...\"", line)
         if not normalize_text(typed):
-            raise fail(f"[spelling] {typed!r} has no letters or digits", typed)
+            raise fail(f"[spelling] {typed!r} has no letters or digits", line)
         if normalize_text(typed) == normalize_text(meant):
-            raise fail(f"[spelling] {typed!r} = {meant!r}: both are the same word once normalised", typed)
+            raise fail(f"[spelling] {typed!r} = {meant!r}: both are the same word once normalised", line)
     return dict(table)
 
 

@@ -41,7 +41,8 @@ _BOTH_QUOTES = frozenset('"\'‘’`')
 # French and Italian elisions: "m'envoyer" is two words, "me envoyer".
 _ELISIONS = frozenset({"c", "d", "j", "l", "m", "n", "s", "t", "qu", "jusqu", "lorsqu", "puisqu",
                        "un", "dell", "dall", "nell", "all", "sull", "quell", "nessun"})
-_LETTER_MAP = {"ł": "l", "đ": "d", "ø": "o", "ı": "i", "æ": "ae", "œ": "oe", "ð": "d", "þ": "th",
+# "đ" stays: Vietnamese "đừng" (don't) and "dừng" (stop) differ by it alone.
+_LETTER_MAP = {"ł": "l", "ø": "o", "ı": "i", "æ": "ae", "œ": "oe", "ð": "d", "þ": "th",
                "ё": "е", "ـ": "",  # tatweel
                "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ی": "ي", "ک": "ك"}
 _LATIN_TO_CYRILLIC = {"a": "а", "b": "в", "c": "с", "e": "е", "h": "н", "k": "к", "m": "м", "n": "п", "o": "о",
