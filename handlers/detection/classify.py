@@ -613,7 +613,7 @@ def _best(hits: list[_Hit]) -> _Hit:
     return min(hits, key=lambda h: (INTENT_PRIORITY.index(h.intent), h.typo, h.start))
 
 
-_KIND_ORDER = ("anywhere", "frame", "clause", "typo")
+_KIND_ORDER = ("anywhere", "typo", "frame", "clause")
 
 
 def _best_evidence(evidence: list[_Evidence]) -> _Evidence:
