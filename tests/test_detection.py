@@ -305,7 +305,7 @@ def test_typo_lookups_are_remembered_without_changing_answers(monkeypatch):
     import handlers.detection.classify as classify_module
 
     def fresh():
-        return Classifier.from_locales(load_locales(LOCALES), default_language="en")
+        return Classifier(load_locales(LOCALES), default_language="en")   # a new one, not the remembered one
 
     # The same token looked up as a whole message and inside longer text, repeatedly,
     # with a memo that forgets every two tokens, against a new classifier per text.

@@ -26,6 +26,7 @@ from handlers.storage import clock
 from handlers.consent import dedupe, ledger, review
 from handlers.staff import impact
 from handlers.delivery import outbox
+from handlers.detection.buttons import ButtonReply
 from handlers.detection.classify import Classification, Classifier, classify_words
 from handlers.settings import Settings
 from handlers.consent.ledger import Action, ConsentChange, Source
@@ -102,7 +103,8 @@ class ClassifiedMessage:
 def classify_item(ctx: Context, item: object) -> object:
     if isinstance(item, Message):
         try:
-            return ClassifiedMessage(item, *classify_words(ctx.classifier, item.words))
+            button = item.button and ButtonReply(item.button.kind, item.button.key, item.button.title)
+            return ClassifiedMessage(item, *classify_words(ctx.classifier, item.words, button))
         except Exception as error:  # one message must not cost its neighbours
             return ClassifiedMessage(item, None, "", error)
     return item

@@ -13,7 +13,8 @@ from handlers.staff import keyword_store
 from handlers.detection.classify import Classifier
 from handlers.settings import Settings
 from handlers.storage.db import connect, migrate
-from handlers.detection.locales import load_locales
+from handlers.detection.buttons import load_buttons
+from handlers.detection.locales import BUTTONS_FILE, load_locales
 from handlers.delivery.pipeline import Context, Result, process_delivery
 from handlers.whatsapp.parse import parse_delivery
 from handlers.delivery.sender import OutboxWorker
@@ -32,6 +33,7 @@ class Service:
         self._lock = threading.Lock()
         migrate(self.db)
         self.file_locales = load_locales(settings.locales_dir)
+        self.buttons = load_buttons(os.path.join(settings.locales_dir, BUTTONS_FILE))
         self._poll_seconds = float(settings.extra.get(
             "config_poll_seconds", os.environ.get("OPTOUT_CONFIG_POLL_SECONDS") or CONFIG_POLL_SECONDS))
         self._classifier_lock = threading.Lock()
@@ -69,7 +71,7 @@ class Service:
             self._locales, self._config_version = locales, version
 
     def build_classifier(self, locales: dict) -> Classifier:
-        return Classifier.from_locales(locales, default_language=self.settings.default_language)
+        return Classifier.from_locales(locales, default_language=self.settings.default_language, buttons=self.buttons)
 
     @property
     def db(self) -> sqlite_utils.Database:

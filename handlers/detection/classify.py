@@ -21,9 +21,11 @@ whatever the number of keywords and frames.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from handlers.detection import guards
+from handlers.detection.buttons import ButtonReply, ButtonRules
 from handlers.detection.frames import (
     KEYWORD,
     FrameIndex,
@@ -39,7 +41,7 @@ from handlers.detection.locales import KEYWORD_INTENTS, Locale
 from handlers.detection.normalize import Normalized, normalize, normalize_text
 from handlers.detection.segment import Segmenter
 from handlers.detection.spelling import Spellings
-from handlers.detection.typos import MIN_ANY_EDIT_LENGTH, deletions, one_edit
+from handlers.detection.typos import deletions, one_edit
 
 MAX_WHOLE_MESSAGE_TOKENS = 12    # longer messages are never "just a keyword"
 MAX_NGRAM = 8                    # longest keyword / filler / negation considered, in tokens
@@ -48,6 +50,7 @@ MIN_ANYWHERE_TYPO_LENGTH = 8     # inside longer text only long phrases take a t
 TYPO_MEMO_SIZE = 100_000         # tokens whose typo lookup is remembered (see _typo_hit)
 MAX_PARTIAL_SENTENCE = 3         # a stop word heading a sentence this short is worth a person's glance
 FRAME_INTENTS = {"opt_out": Intent.OPT_OUT, "opt_in": Intent.OPT_IN, "help": Intent.HELP}
+CLASSIFIERS_KEPT = 3             # built classifiers remembered by the contents they were built from
 QUOTING = "quoting"
 
 
@@ -62,6 +65,8 @@ class Classification:
 
 
 _UNSEEN = object()
+_BUILT: dict[str, Classifier] = {}
+_BUILT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -116,11 +121,12 @@ class _Reading:
 
 
 class Classifier:
-    def __init__(self, locales: dict[str, Locale], default_language: str = "en"):
+    def __init__(self, locales: dict[str, Locale], default_language: str = "en", buttons: ButtonRules | None = None):
         if default_language not in locales:
             raise ValueError(f"default language {default_language!r} has no locale (have {sorted(locales)})")
         self._locales = dict(locales)
         self._default = default_language
+        self.buttons = buttons or ButtonRules()
         self._spellings = Spellings({code: locale.spelling for code, locale in locales.items()})
         self._entries: dict[str, list[_Entry]] = {}     # normalised keyword (and spelled forms) -> declarations
         self._fillers: set[str] = set()
@@ -195,8 +201,19 @@ class Classifier:
         return out
 
     @classmethod
-    def from_locales(cls, locales: dict[str, Locale], default_language: str = "en") -> Classifier:
-        return cls(locales, default_language)
+    def from_locales(cls, locales: dict[str, Locale], default_language: str = "en",
+                     buttons: ButtonRules | None = None) -> Classifier:
+        """A classifier for these locales; the same contents give the same (immutable once
+        built) classifier, so the CLI, tests and workers built alike do not index twice."""
+        key = repr((default_language, sorted(locales.items()), buttons))
+        with _BUILT_LOCK:
+            built = _BUILT.pop(key, None)
+            if built is None:
+                built = cls(locales, default_language, buttons)
+            _BUILT[key] = built
+            while len(_BUILT) > CLASSIFIERS_KEPT:
+                _BUILT.pop(next(iter(_BUILT)))
+        return built
 
     @property
     def languages(self) -> list[str]:
@@ -622,10 +639,20 @@ def _best_evidence(evidence: list[_Evidence]) -> _Evidence:
                                         -(e.end - e.start), e.start))
 
 
-def classify_words(classifier: Classifier, words: tuple[str, ...]) -> tuple[Classification, str]:
+_BUTTON_SECTION = {Intent.OPT_OUT: "opt_out", Intent.OPT_IN: "opt_in", Intent.NONE: "ignore"}
+
+
+def classify_words(classifier: Classifier, words: tuple[str, ...],
+                   button: ButtonReply | None = None) -> tuple[Classification, str]:
     """Classify each of the user's strings (a button's payload and its label, say) and
     return the decisive result with the text it came from. An opt-out anywhere wins,
-    so a stop request is never outvoted."""
+    so a stop request is never outvoted. A button that buttons.toml names means what
+    that file says ("Stop promotions" always opts out; a flow's "Cancel" never does)."""
+    meaning = classifier.buttons.meaning(button)
+    if meaning is not None:
+        said = button.title or button.key or ""
+        return Classification(meaning.intent, f"button:{_BUTTON_SECTION[meaning.intent]}:{meaning.matched}",
+                              meaning.matched, None, normalize_text(said), certain=True), said
     results = [(classifier.classify(text), text) for text in words]
     for intent in INTENT_PRIORITY:
         for result, text in results:

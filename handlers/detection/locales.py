@@ -58,18 +58,27 @@ class Locale:
     code_mixing: list[str] = field(default_factory=list)
 
 
+_LOADED: dict[tuple, dict[str, Locale]] = {}
+
+
 def load_locales(directory: str | Path) -> dict[str, Locale]:
-    """Every `*.toml` in `directory`, validated, keyed by language code."""
-    locales: dict[str, Locale] = {}
+    """Every `*.toml` in `directory`, validated, keyed by language code. Files unchanged
+    since the last load (same names, sizes and times) are not read again."""
     paths = sorted(p for p in Path(directory).glob("*.toml") if p.name != BUTTONS_FILE)
     if not paths:
         raise LocaleError(f"{directory}: no locale files (*.toml)")
+    stamp = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    if stamp in _LOADED:
+        return dict(_LOADED[stamp])
+    locales: dict[str, Locale] = {}
     for path in paths:
         locale = load_locale(path)
         if locale.code in locales:
             raise LocaleError(f"{path.name}: language {locale.code!r} is already defined by another file")
         locales[locale.code] = locale
-    return locales
+    _LOADED.clear()                 # only the latest set is kept
+    _LOADED[stamp] = locales
+    return dict(locales)
 
 
 def load_locale(path: str | Path) -> Locale:

@@ -121,8 +121,11 @@ def normalize(text: str) -> Normalized:
                       tuple(w.sentence for w in tokens), frozenset(questions), tuple(w.quoted for w in tokens))
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_text(text: str) -> str:
-    """The normalised form as one string, the key under which keywords are indexed."""
+    """The normalised form as one string, the key under which keywords are indexed.
+    Remembered: locale words are normalised when the files are checked and again when
+    the index is built, and many recur across languages."""
     return normalize(text).text
 
 

@@ -9,6 +9,7 @@ language would. Cost: one dict lookup per character and candidate length.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from handlers.detection.normalize import Normalized
@@ -26,13 +27,17 @@ _NO_SPACE_RANGES = (
 )
 
 
+_CLASS = "".join(f"{chr(low)}-{chr(high)}" for low, high in _NO_SPACE_RANGES)
+_ANY_UNSPACED = re.compile(f"[{_CLASS}]")
+_ALL_UNSPACED = re.compile(f"[{_CLASS}]+")
+
+
 def is_unspaced(char: str) -> bool:
-    code = ord(char)
-    return any(low <= code <= high for low, high in _NO_SPACE_RANGES)
+    return _ANY_UNSPACED.match(char) is not None
 
 
 def has_unspaced(token: str) -> bool:
-    return any(is_unspaced(char) for char in token)
+    return _ANY_UNSPACED.search(token) is not None
 
 
 def _spaces_part(token: str) -> bool:
@@ -42,7 +47,7 @@ def _spaces_part(token: str) -> bool:
 
 class Segmenter:
     def __init__(self, words: Iterable[str], keywords: Iterable[str] = ()):
-        self._words = {w for w in words if w and all(is_unspaced(c) for c in w)}
+        self._words = {w for w in words if w and _ALL_UNSPACED.fullmatch(w)}
         # Keywords are kept whole where they can be: "送らないでください" is "送らないで" + "ください"
         # when "送らないで" is a keyword, even though the frames know the longer form too.
         self._keywords = {w for w in keywords if w in self._words}
