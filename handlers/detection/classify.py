@@ -21,6 +21,7 @@ whatever the number of keywords and frames.
 """
 from __future__ import annotations
 
+import bisect
 import threading
 from dataclasses import dataclass, field
 
@@ -284,23 +285,34 @@ class Classifier:
             reading.evidence.append(_Evidence(hit.intent, "typo" if hit.typo else Match.ANYWHERE.value, hit.keyword,
                                               hit.keyword, hit.language, hit.rule_language, hit.start, hit.end,
                                               (part,), uncertain=hit.typo))
+        alike: dict[tuple, list[FrameMatch]] = {}
+        for match in matches:
+            alike.setdefault((match.kind, match.parts), []).append(match)
         for match in matches:
             if match.kind in FRAME_INTENTS:
-                reading.evidence.append(self._frame_evidence(match, matches))
+                reading.evidence.append(self._frame_evidence(match, alike[(match.kind, match.parts)]))
             elif match.kind == QUOTING:
                 # "what happens if I reply STOP?": the keyword is mentioned, and a person looks
                 keyword = next(p for p in match.parts if p.name == KEYWORD)
                 reading.evidence.append(_Evidence(Intent.OPT_OUT, "quoted", keyword.word, keyword.word, None,
                                                   match.language, keyword.start, keyword.end, (keyword,),
                                                   guard="quoted"))
-        reading.evidence.extend(self._keyword_clauses(normalized))
+        reading.evidence.extend(self._keyword_clauses(normalized, classes))
+        classes.sort(key=lambda o: o.start)
+        class_starts = [o.start for o in classes]
+        negations.sort(key=lambda o: o.start)
+        negation_starts = [n.start for n in negations]
+        hows = [o for o in classes if o.name == guards.HOW_QUESTION]
         reading.evidence.extend(self._stop_words_heading(normalized, keyword_parts, classes))
         for evidence in reading.evidence:
             if evidence.guard is not None:
                 continue
             languages = None if evidence.language is None else {
                 evidence.language, *self._mixing.get(evidence.language, ())}
-            if evidence.kind != "clause" and guards.is_negated(evidence.parts, negates, languages):
+            low = bisect.bisect_left(negation_starts, evidence.start - guards.NEGATION_REACH)
+            high = bisect.bisect_right(negation_starts, evidence.end)
+            near = {n: negates[n] for n in negations[low:high]}
+            if evidence.kind != "clause" and guards.is_negated(evidence.parts, near, languages):
                 evidence.guard = "negated"
             elif evidence.intent is Intent.OPT_OUT and any(
                     start < evidence.end and evidence.start < end and (evidence.kind != "frame" or any(
@@ -311,23 +323,24 @@ class Classifier:
                 evidence.guard = "question"
             if evidence.guard is None and evidence.intent is not Intent.HELP:
                 languages = {evidence.rule_language, *self._mixing.get(evidence.rule_language, ())}
-                nearby = [o for o in classes if o.language in languages or evidence.language is None]
+                low = bisect.bisect_left(class_starts, evidence.start - guards.OTHER_OBJECT_WINDOW - MAX_NGRAM)
+                high = bisect.bisect_right(class_starts, evidence.end + guards.OTHER_OBJECT_WINDOW)
+                nearby = [o for o in classes[low:high] if o.language in languages or evidence.language is None]
                 other = guards.other_object(evidence.start, evidence.end, nearby, self._ours, sentences)
                 if other is not None:
                     evidence.guard, evidence.guard_word = guards.OTHER_OBJECT, other.word
             if evidence.guard is None and evidence.kind == "partial":
                 evidence.guard = "partial"
             if evidence.guard is None and evidence.intent is Intent.OPT_OUT:
-                how = guards.asks_how(evidence.start, evidence.end, classes, tokens, sentences,
+                how = guards.asks_how(evidence.start, evidence.end, hows, tokens, sentences,
                                       normalized.questions, self._skippable)
                 if how is not None:
                     evidence.guard, evidence.guard_word = "how", how.word
         return reading
 
-    def _frame_evidence(self, match: FrameMatch, matches: list[FrameMatch]) -> _Evidence:
+    def _frame_evidence(self, match: FrameMatch, same: list[FrameMatch]) -> _Evidence:
         # The same words may make a frame in several languages ("stop" is everywhere):
         # the language named is the one with most of its own words in the match.
-        same = [m for m in matches if m.kind == match.kind and m.parts == match.parts]
         own = {m.language: sum(p.language == m.language for p in m.parts) for m in same}
         best = max(own.values())
         languages = sorted(language for language, count in own.items() if count == best)
@@ -336,7 +349,7 @@ class Classifier:
                          languages[0] if len(languages) == 1 else None, match.language,
                          match.start, match.end, match.parts, uncertain=any(p.typo for p in match.parts))
 
-    def _keyword_clauses(self, normalized: Normalized) -> list[_Evidence]:
+    def _keyword_clauses(self, normalized: Normalized, classes: list[Occurrence]) -> list[_Evidence]:
         """Clauses of a longer message that are nothing but keywords of one intent and
         fillers: "Wrong number. STOP", "Ich habe mich nie angemeldet, bitte austragen"."""
         found: list[_Evidence] = []
@@ -359,18 +372,18 @@ class Classifier:
                     keyword_part = Occurrence(start, end, "*", KEYWORD, whole.keyword)
                     evidence = _Evidence(whole.intent, "clause", whole.keyword, whole.keyword, whole.language,
                                          language, start, end, (keyword_part,))
-                    if end < len(tokens) and not self._about_requests(tokens, clauses, end):
+                    if end < len(tokens) and not self._about_requests(classes, end):
                         evidence.guard = "partial"   # "Arrête, il est trop beau ce manteau": a person looks
                     found.append(evidence)
             start = end
         return found
 
-    def _about_requests(self, tokens: tuple[str, ...], clauses: tuple[int, ...], start: int) -> bool:
+    def _about_requests(self, classes: list[Occurrence], start: int) -> bool:
         """Whether the words from `start` on speak of messages, lists, the customer or
         sending: what makes "Stop, I never signed up for your list" a request and
         "Arrête, il est trop beau ce manteau" not."""
-        rest = self._words.occurrences(tokens[start:], clauses[start:])
-        return any(o.name in self._ours or (o.language, o.name) in self._request_words for o in rest)
+        return any(o.start >= start and (o.name in self._ours or (o.language, o.name) in self._request_words)
+                   for o in classes)
 
     def _stop_words_heading(self, normalized: Normalized, keyword_parts: list[Occurrence],
                             classes: list[Occurrence]) -> list[_Evidence]:
@@ -381,8 +394,13 @@ class Classifier:
         tokens, sentences = normalized.tokens, normalized.sentences
         found: list[_Evidence] = []
         heads = [p for p in keyword_parts] + [o for o in classes if (o.language, o.name) in self._opening_verbs]
+        spans: dict[int, list[int]] = {}
+        for i, s in enumerate(sentences):
+            spans.setdefault(s, []).append(i)
         for part in heads:
-            sentence = [i for i, s in enumerate(sentences) if s == sentences[part.start]]
+            sentence = spans[sentences[part.start]]
+            if len(sentence) > MAX_PARTIAL_SENTENCE:
+                continue
             if " ".join(tokens[sentence[0]:sentence[-1] + 1]) in self._fillers:
                 continue                  # "Terima kasih" is thanks, whatever "terima" may head
             first = part.start
@@ -390,8 +408,7 @@ class Classifier:
                 first -= 1
             if first > 0 and sentences[first - 1] == sentences[part.start]:
                 continue
-            length = sum(1 for s in sentences if s == sentences[part.start])
-            if length <= MAX_PARTIAL_SENTENCE and sentences[part.start] not in normalized.questions:
+            if sentences[part.start] not in normalized.questions:
                 found.append(_Evidence(Intent.OPT_OUT, "partial", part.word, part.word, None,
                                        part.language if part.language != "*" else self._default,
                                        part.start, part.end, (part,)))

@@ -270,7 +270,10 @@ class FrameIndex:
     """Every pattern of every locale, found by the classes of its first two parts."""
 
     def __init__(self) -> None:
-        self._by_pair: dict[tuple[str, str], list[_Compiled]] = {}
+        # (class of part 1, class of part 2, language) -> patterns: one of a frame's first two
+        # parts is a word of its own language (the other may be code-mixed, a negation or a keyword)
+        self._by_pair: dict[tuple[str, str, str], list[_Compiled]] = {}
+        self._any_language: dict[tuple[str, str], list[_Compiled]] = {}
         self._mixing: dict[str, frozenset[str]] = {}
         self._verb_starts: set[int] = set()
         self.widest_gap = 0
@@ -283,11 +286,12 @@ class FrameIndex:
             gap = min(gap, QUOTING_GAP)
         for sequence in orders:
             compiled = _Compiled(language, kind, pattern, tuple(sequence), gap)
-            self._by_pair.setdefault((sequence[0], sequence[1]), []).append(compiled)
+            self._by_pair.setdefault((sequence[0], sequence[1], language), []).append(compiled)
+            self._any_language.setdefault((sequence[0], sequence[1]), []).append(compiled)
         self.widest_gap = max(self.widest_gap, gap)
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self._by_pair.values())
+        return sum(len(v) for v in self._any_language.values())
 
     def match(self, occurrences: list[Occurrence], sentences: tuple[int, ...], clauses: tuple[int, ...],
               bound: dict[Occurrence, int | None]) -> list[FrameMatch]:
@@ -305,7 +309,14 @@ class FrameIndex:
         found: dict[tuple, FrameMatch] = {}
         for first in occurrences:
             for second in self._following(first, by_start, sentences, self.widest_gap):
-                for compiled in self._by_pair.get((first.name, second.name), ()):
+                if (first.name, second.name) not in self._any_language:
+                    continue
+                if first.language == ANY_LANGUAGE and second.language == ANY_LANGUAGE:
+                    candidates = self._any_language.get((first.name, second.name), ())
+                else:
+                    candidates = [c for language in {first.language, second.language} - {ANY_LANGUAGE}
+                                  for c in self._by_pair.get((first.name, second.name, language), ())]
+                for compiled in candidates:
                     if second.start - first.end > compiled.gap:
                         continue
                     if clauses[second.start] != clauses[first.end - 1] and 0 not in compiled.pattern.clause_ends:

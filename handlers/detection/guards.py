@@ -14,9 +14,12 @@
 """
 from __future__ import annotations
 
+import bisect
+
 from handlers.detection.frames import NEGATION, Occurrence, is_verb
 
 NEGATION_SCOPE = 3            # words after a negation in which it looks for its verb
+NEGATION_REACH = 16           # no negation further back than this reaches a request (scope, chain, phrases)
 OTHER_OBJECT_WINDOW = 4       # words around a request in which another object counts
 OTHER_OBJECT = "other-object"
 HOW_QUESTION = "how-question"
@@ -28,12 +31,21 @@ def negation_occurrences(tokens: tuple[str, ...], clauses: tuple[int, ...], nega
     """The negations of a message ("no" and "no quiero" both), one per language that lists
     them, unless a longer class phrase or keyword holds them ("no more", "не присылайте")."""
     found: list[Occurrence] = []
+    ends_by_start: dict[int, int] = {}
+    for other in others:
+        ends_by_start[other.start] = max(ends_by_start.get(other.start, 0), other.end)
+    widest = max((o.end - o.start for o in others), default=0)
+
+    def covered(i: int, size: int) -> bool:
+        return any(ends_by_start.get(s, -1) >= i + size and ends_by_start[s] - s > size
+                   for s in range(max(0, i - widest), i + 1))
+
     for i in range(len(tokens)):
         for size in range(min(longest, len(tokens) - i), 0, -1):
             if clauses[i + size - 1] != clauses[i]:
                 continue
             phrase = " ".join(tokens[i:i + size])
-            if any(o.start <= i and i + size <= o.end and o.end - o.start > size for o in others):
+            if phrase not in negations or covered(i, size):
                 continue
             found.extend(Occurrence(i, i + size, language, NEGATION, phrase)
                          for language in sorted(negations.get(phrase, ())))
@@ -45,8 +57,10 @@ def bind(negations: list[Occurrence], verbs: list[Occurrence], clauses: tuple[in
     starts = sorted({v.start for v in verbs})
     bound: dict[Occurrence, int | None] = {}
     for negation in negations:
-        bound[negation] = next((s for s in starts if negation.end <= s <= negation.end + NEGATION_SCOPE
-                                and clauses[s] == clauses[negation.start]), None)
+        index = bisect.bisect_left(starts, negation.end)
+        found = starts[index] if index < len(starts) else None
+        bound[negation] = found if found is not None and found <= negation.end + NEGATION_SCOPE \
+            and clauses[found] == clauses[negation.start] else None
     return bound
 
 
