@@ -19,10 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from handlers.detection.classify import Classifier  # noqa: E402
-from handlers.detection.intents import Intent, Match  # noqa: E402
-from handlers.detection.locales import Locale, load_locales  # noqa: E402
-from handlers.ops.accuracy import find_corpora, load_corpus  # noqa: E402
+from handlers.detection.classify import Classifier
+from handlers.detection.intents import Intent, Match
+from handlers.detection.locales import Locale, load_locales
+from handlers.ops.accuracy import find_corpora, load_corpus
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzáéíóúñçабвгдежзиклмнопрстуф"
 CLASSES_PER_LANGUAGE = 40
