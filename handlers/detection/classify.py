@@ -431,8 +431,9 @@ class Classifier:
                                           best.keyword, best.language, text, certain=True)
             if chosen:
                 best = _best_evidence(chosen)
-                contested = any(e.intent is Intent.OPT_OUT for e in evidence if e.guard and e is not best) or \
-                    len({e.intent for e in free}) > 1
+                contested = len({e.intent for e in free}) > 1 or any(
+                    e.intent is Intent.OPT_OUT and e.guard == "negated" and (e.end <= best.start or best.end <= e.start)
+                    for e in evidence)
                 certain = not best.uncertain and not (contested and intent is Intent.OPT_OUT)
                 return Classification(intent, best.rule, best.keyword, best.language, text, certain)
         for guard in ("quoted", "question", "partial"):
@@ -534,8 +535,12 @@ class Classifier:
         hit = _best(hits)
         kind = "typo" if hit.typo else hit.declared.value
         certain = len(intents) == 1 and not any(h.typo for h in hits)
+        language = _main_language(hits) if len({h.language for h in hits}) > 1 else hit.language
+        if language and language != hit.language:
+            hit = _best([h for h in hits if h.language == language]) if any(
+                h.language == language for h in hits) else hit
         return Classification(hit.intent, f"{kind}:{hit.rule_language}:{hit.keyword}", hit.keyword,
-                              hit.language, text, certain)
+                              language, text, certain)
 
     def _exact_hit(self, key: str, start: int, end: int, only: Match | None = None) -> _Hit | None:
         entries = self._entries.get(key)
@@ -651,9 +656,29 @@ _KIND_ORDER = ("anywhere", "typo", "frame", "clause")
 
 
 def _best_evidence(evidence: list[_Evidence]) -> _Evidence:
-    """The evidence a rule names: whole keywords before frames, longer before shorter."""
+    """The evidence a rule names: whole keywords before frames, longer before shorter, a
+    frame made of its own language's words before one filled with borrowed words."""
     return min(evidence, key=lambda e: (e.uncertain, _KIND_ORDER.index(e.kind) if e.kind in _KIND_ORDER else 9,
-                                        -(e.end - e.start), e.start))
+                                        -_own_share(e), -(e.end - e.start), e.start))
+
+
+def _own_share(evidence: _Evidence) -> float:
+    """How much of a frame is words of its own language (keywords count as their own)."""
+    own = sum(p.language in (evidence.rule_language, "*") for p in evidence.parts)
+    return own / len(evidence.parts) if evidence.parts else 1.0
+
+
+def _main_language(hits: list[_Hit]) -> str | None:
+    """The language most of a message's keywords belong to ("please stop, ya no me manden
+    nada" is Spanish though "stop" is English); None when no language leads."""
+    words: dict[str, int] = {}
+    for hit in hits:
+        if hit.language:
+            words[hit.language] = words.get(hit.language, 0) + hit.end - hit.start
+    if not words:
+        return None
+    ranked = sorted(words.items(), key=lambda item: -item[1])
+    return ranked[0][0] if len(ranked) == 1 or ranked[0][1] > ranked[1][1] else None
 
 
 _BUTTON_SECTION = {Intent.OPT_OUT: "opt_out", Intent.OPT_IN: "opt_in", Intent.NONE: "ignore"}
