@@ -49,6 +49,8 @@ MAX_NGRAM = 8                    # longest keyword / filler / negation considere
 MIN_TYPO_LENGTH = 4              # keywords shorter than this take no typo at all
 MIN_ANYWHERE_TYPO_LENGTH = 8     # inside longer text only long phrases take a typo
 TYPO_MEMO_SIZE = 100_000         # tokens whose typo lookup is remembered (see _typo_hit)
+MAX_READ_CHARS = 16_384          # a message is read this far: a request sits at its start, not
+                                 # after 16,000 characters (and 2.5 MB of "stop stop ..." stays cheap)
 MAX_PARTIAL_SENTENCE = 3         # a stop word heading a sentence this short is worth a person's glance
 FRAME_INTENTS = {"opt_out": Intent.OPT_OUT, "opt_in": Intent.OPT_IN, "help": Intent.HELP}
 CLASSIFIERS_KEPT = 3             # built classifiers remembered by the contents they were built from
@@ -140,6 +142,7 @@ class Classifier:
         self._typo_memo: dict[tuple[str, bool], str | None] = {}  # (token, whole message) -> keyword
         self._country_language: dict[str, str] = {}
         self._words = WordIndex()
+        self._keyword_languages: dict[str, list[tuple[str, str]]] = {}
         self._frames = FrameIndex()
         self._ours: set[str] = set()                   # classes that are a request's own objects
         self._mixing = {code: tuple(locale.code_mixing) for code, locale in locales.items()}
@@ -231,7 +234,7 @@ class Classifier:
     # --- classification -------------------------------------------------------------
 
     def classify(self, text: str) -> Classification:
-        normalized = self._filler_clauses_joined(self._segmenter.split(normalize(text)))
+        normalized = self._filler_clauses_joined(self._segmenter.split(normalize(text[:MAX_READ_CHARS])))
         tokens = normalized.tokens
         if not tokens:
             return Classification(Intent.NONE, None, None, None, "", True)
@@ -461,8 +464,7 @@ class Classifier:
                 entries = self._entries.get(key)
                 if entries is None:
                     continue
-                for language in dict.fromkeys(e.language for e in entries if e.intent is Intent.OPT_OUT):
-                    keyword = next(e.keyword for e in entries if e.language == language)
+                for language, keyword in self._opt_out_keyword_languages(key, entries):
                     parts.append(Occurrence(i, i + size, language, KEYWORD, keyword))
                 hit = self._exact_hit(key, i, i + size, only=Match.ANYWHERE)
                 if hit is not None:
@@ -475,6 +477,15 @@ class Classifier:
                 if typo is not None:
                     hits.append(typo)
         return hits, parts
+
+    def _opt_out_keyword_languages(self, key: str, entries: list[_Entry]) -> list[tuple[str, str]]:
+        """(language, keyword as written) of each language listing `key` as an opt-out."""
+        found = self._keyword_languages.get(key)
+        if found is None:
+            found = [(language, next(e.keyword for e in entries if e.language == language))
+                     for language in dict.fromkeys(e.language for e in entries if e.intent is Intent.OPT_OUT)]
+            self._keyword_languages[key] = found
+        return found
 
     def _whole_message(self, normalized: Normalized) -> Classification | None:
         """The message is keywords of one intent plus fillers (and maybe a negation)."""

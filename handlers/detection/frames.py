@@ -18,6 +18,7 @@ frames in the locales.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from dataclasses import dataclass
@@ -110,6 +111,7 @@ def parse_pattern(text: str) -> Pattern:
     return Pattern(original, parts, separator == "+", gap, clause_ends)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_verb(name: str) -> bool:
     """Classes named "...-verb" (and opt-out keywords) are what a negation negates."""
     return name.endswith("-verb") or name == KEYWORD
@@ -304,13 +306,26 @@ class FrameIndex:
             return []
         self._verb_starts = {o.start for o in occurrences if is_verb(o.name)}
         by_start: dict[int, list[Occurrence]] = {}
+        # A word is often in one class in many languages ("stop"): pairs are first tried by
+        # class (and span), and only pairs some pattern has are tried language by language.
+        groups: dict[tuple[int, int, str], list[Occurrence]] = {}
         for occurrence in occurrences:
             by_start.setdefault(occurrence.start, []).append(occurrence)
+            groups.setdefault((occurrence.start, occurrence.end, occurrence.name), []).append(occurrence)
+        groups_at: dict[int, list[tuple[int, str]]] = {}
+        for start, end, name in groups:
+            groups_at.setdefault(start, []).append((end, name))
         found: dict[tuple, FrameMatch] = {}
-        for first in occurrences:
-            for second in self._following(first, by_start, sentences, self.widest_gap):
-                if (first.name, second.name) not in self._any_language:
-                    continue
+        for (start, end, name), firsts in groups.items():
+            pairs = []
+            for position in range(end, min(end + self.widest_gap + 1, len(sentences))):
+                if sentences[position] != sentences[start]:
+                    break
+                for other_end, other_name in groups_at.get(position, ()):
+                    if (name, other_name) in self._any_language:
+                        pairs.extend((first, second) for first in firsts
+                                     for second in groups[(position, other_end, other_name)])
+            for first, second in pairs:
                 if first.language == ANY_LANGUAGE and second.language == ANY_LANGUAGE:
                     candidates = self._any_language.get((first.name, second.name), ())
                 else:
