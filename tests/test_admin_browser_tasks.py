@@ -173,7 +173,7 @@ def test_import_a_messy_csv_and_download_the_suppression_list(live, chromium, vi
     with page.expect_download() as listed:
         page.click("#download-csv")
     lines = Path(listed.value.path()).read_text("utf-8").splitlines()
-    assert lines[0] == "wa_id,since,source,rule"
+    assert lines[0] == "wa_id,since,source,rule,scope,person"
     assert sorted(line.split(",")[0] for line in lines[1:]) == ["14155550123", "593991234567", "593991234568"]
     check_page(page, viewport)
 

@@ -99,15 +99,18 @@ def test_suppressions_import_reports_added_present_and_rejected(cli, service, tm
     assert "added            2" in result.output
     assert "already present  1" in result.output
     assert "duplicates       1" in result.output
+    assert "line 3" in result.output and "duplicate in file (first on line 2)" in result.output
     assert "date unknown     1" in result.output and "line 6: +1 415 555 0199" in result.output
     assert "rejected         1" in result.output
-    assert "line 5: not-a-number" in result.output   # as written, for the operator who ran it
+    assert "line 5: not-a-number" in result.output and "invalid number" in result.output   # as written, for the operator
     assert (tmp_path / "old-provider.rejected.csv").read_text("utf-8").splitlines()[1].startswith("5,not-a-number")
+    # Every row read is an event, the one already present too (it orders later signals).
     imported = read_db("SELECT wa_id, source, actor, reason, occurred_at FROM consent_events WHERE source = 'import' "
                        "ORDER BY id")
     assert imported[0] == {"wa_id": "593991234567", "source": "import", "actor": "old-provider.csv",
                            "reason": "previous provider", "occurred_at": "2024-05-01T00:00:00.000000Z"}
-    assert imported[1]["wa_id"] == "14155550199" and "date unknown" in imported[1]["reason"]
+    assert [event["wa_id"] for event in imported] == ["593991234567", "14155550123", "14155550199"]
+    assert "date unknown" in imported[2]["reason"]
     assert read_db("SELECT action, target FROM audit_log WHERE action = 'import'") == [
         {"action": "import", "target": "old-provider.csv"}]
 
@@ -127,7 +130,7 @@ def test_suppressions_import_of_an_unreadable_file_fails(cli, tmp_path):
 def test_suppressions_export_lists_suppressed_numbers(cli, service):
     service.handle(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
     output = cli("suppressions", "export").output
-    assert output.splitlines()[0] == "wa_id,since,source,rule"
+    assert output.splitlines()[0] == "wa_id,since,source,rule,scope,person"
     assert "14155550123" in output
 
 
@@ -186,7 +189,8 @@ def test_api_test_and_consent_by_hand(api, service, read_db):
     assert api.post("/api/keywords/test", json={"text": "bajita", "wa_id": "+593991234567"}).json["intent"] == "opt_out"
     assert api.post("/api/suppressions/593991234567/opt-out", json={}).status_code == 400
     answer = api.post("/api/suppressions/593991234567/opt-out", json={"reason": "by phone", "actor": "ana"}).json
-    assert answer == {"wa_id": "593991234567", "changed": True, "suppressed": True}
+    assert answer == {"wa_id": "593991234567", "canonical": "593991234567", "changed": True, "suppressed": True,
+                      "scope": "all"}
     assert read_db("SELECT source, actor FROM consent_events") == [{"source": "staff", "actor": "api:ana"}]
 
 

@@ -138,7 +138,7 @@ def test_import_accepts_common_number_decorations(raw, wa_id):
     assert importer.clean_number(raw) == wa_id
 
 
-@pytest.mark.parametrize("raw", ["not-a-number", "", "12"])
+@pytest.mark.parametrize("raw", ["not-a-number", "", "ext. 12"])
 def test_import_rejects_what_is_not_a_number(raw):
     with pytest.raises(InvalidIdentity):
         importer.clean_number(raw)

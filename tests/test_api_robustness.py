@@ -114,4 +114,5 @@ def test_csv_export_keeps_ordinary_cells_as_they_are(api, service):
         ledger.record(service.db, ConsentChange(wa_id="593991234567", action=Action.OPT_OUT, source=Source.KEYWORD,
                                                 occurred_at="2025-11-24T16:00:00.000000Z", rule="whole_message:es:baja"))
     rows = list(csv.reader(io.StringIO(api.get("/api/suppressions.csv").get_data(as_text=True))))
-    assert rows[1] == ["593991234567", "2025-11-24T16:00:00.000000Z", "keyword", "whole_message:es:baja"]
+    assert rows[1] == ["593991234567", "2025-11-24T16:00:00.000000Z", "keyword", "whole_message:es:baja", "all",
+                       "593991234567"]

@@ -85,7 +85,7 @@ def _commits_seen(service, post, delivery) -> list[str]:
 @pytest.mark.parametrize("text,fsynced", [
     ("STOP", True), ("START", True), ("HELP", True),
     ("Quiero darme de baja", True),
-    ("¿Hacen envíos a Baja California?", True),   # uncertain: goes to the review queue, fsynced
+    ("What happens if I reply STOP?", True),      # uncertain (quoting): goes to the review queue, fsynced
     ("Where is my order #4411?", False),          # ordinary chat: nothing but its dedupe key
 ])
 def test_only_deliveries_that_change_nothing_of_consequence_skip_the_fsync(service, post, text, fsynced):
@@ -164,8 +164,8 @@ def test_meta_preference_stop_and_resume_update_the_list_without_a_reply(post, a
     now = int(time.time())
     post(payloads.delivery(payloads.change(preferences=[payloads.preference("5511987654321", "stop", timestamp=now - 5)])))
     assert api.get("/api/suppressions/5511987654321").json == {
-        "wa_id": "5511987654321", "suppressed": True,
-        "since": read_db("SELECT since FROM suppressions")[0]["since"], "source": "meta_preference"}
+        "wa_id": "5511987654321", "canonical": "5511987654321", "suppressed": True, "category": "marketing",
+        "scope": "marketing", "since": read_db("SELECT since FROM suppressions")[0]["since"], "source": "meta_preference"}
     post(payloads.delivery(payloads.change(preferences=[payloads.preference("5511987654321", "resume", timestamp=now)])))
     assert api.get("/api/suppressions/5511987654321").json["suppressed"] is False
     assert read_db("SELECT * FROM outbox") == []
@@ -203,12 +203,16 @@ def test_opt_out_follows_the_user_to_a_new_number(post, api):
     assert (body["suppressed"], body["source"]) == (True, "number_change")
 
 
-def test_repeated_stop_while_suppressed_is_not_confirmed_again(post, read_db):
-    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
-    second = post(payloads.of_messages(payloads.text("stop", wa_id="14155550123")))
-    assert second.json["outcomes"][0]["reply"].startswith("skipped")
+def test_repeated_stop_while_suppressed_is_recorded_but_not_confirmed_again(post, read_db):
+    now = int(time.time())
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123", timestamp=now - 10)))
+    second = post(payloads.of_messages(payloads.text("stop", wa_id="14155550123", timestamp=now)))
+    assert second.json["outcomes"][0]["reply"] == "skipped: no change in consent"
+    assert second.json["outcomes"][0]["consent"] is None
     assert len(read_db("SELECT * FROM outbox")) == 1
-    assert len(read_db("SELECT * FROM consent_events")) == 1
+    # The second STOP is the newest decision: in the history, applied, though it changed nothing.
+    assert read_db("SELECT action, applied FROM consent_events ORDER BY id") == [
+        {"action": "opt_out", "applied": 1}, {"action": "opt_out", "applied": 1}]
 
 
 def test_dedupe_keys_older_than_a_month_are_pruned(service, monkeypatch):

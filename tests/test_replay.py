@@ -1,5 +1,6 @@
 """Issue 5: `flask replay` (in-process, dry run, against gunicorn) and recording."""
 import json
+import time
 
 import pytest
 
@@ -86,8 +87,9 @@ def test_recording_writes_verified_deliveries_with_stable_fake_numbers(tmp_path,
     app = create_app({"settings": replace(settings, record_dir=str(record_dir), record_anonymize=True)})
     try:
         client = app.test_client()
-        for text in ("STOP", "START"):
-            delivery = payloads.of_messages(payloads.text(text, wa_id="593991234567"))
+        now = int(time.time())
+        for text, at in (("STOP", now - 10), ("START", now)):  # at the same second, the opt-out would win
+            delivery = payloads.of_messages(payloads.text(text, wa_id="593991234567", timestamp=at))
             delivery["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["name"] = "María Pérez"
             body = payloads.encode(delivery)
             assert client.post("/webhook", data=body, headers=payloads.signed_headers(body, settings.app_secret)).status_code == 200

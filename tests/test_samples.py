@@ -68,7 +68,9 @@ def test_the_whole_samples_folder_replays_against_gunicorn(tmp_path, cloud_api, 
     with GunicornService(str(tmp_path / "served.db"), cloud_api.url, app_secret=APP_SECRET) as service:
         result = app.test_cli_runner().invoke(args=["replay", "--now", "--url", service.url, str(SAMPLES)])
         assert result.exit_code == 0, result.output
-        for wa_id in ("14155550123", "79161234567", "593991234567", "US.13491208655302741918"):
+        for wa_id in ("14155550123", "79161234567", "593991234567", "US.13491208655302741918",
+                      "525598765432", "MX.40417766130952871234",   # one person with 5215598765432
+                      "US.77120938845501236677"):                   # US.1349…'s new id
             status, body = service.api("GET", f"/api/suppressions/{wa_id}")
             assert json.loads(body)["suppressed"] is True, wa_id
         queued = int(re.search(r"(\d+) replies queued", result.output).group(1))

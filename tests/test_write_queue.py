@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from handlers.storage.db import connect, migrate, transaction
+from handlers.consent.schema import migrate
+from handlers.storage.db import connect, transaction
 
 pytestmark = pytest.mark.sqlite_only  # PostgreSQL's counterparts: tests/test_postgres.py
 
@@ -108,7 +109,8 @@ def test_workers_starting_together_on_a_new_database_all_migrate_it(tmp_path):
         start_at = time.time() + 1.0
         script = (
             "import sys, time\n"
-            "from handlers.storage.db import connect, migrate\n"
+            "from handlers.consent.schema import migrate\n"
+            "from handlers.storage.db import connect\n"
             f"time.sleep(max(0, {start_at} - time.time()))\n"
             f"db = connect({path!r})\n"
             "migrate(db)\n"

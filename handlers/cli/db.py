@@ -7,18 +7,20 @@ import click
 from flask.cli import with_appcontext
 
 from handlers import current
+from handlers.cli.errors import ConfigGroup
+from handlers.consent.schema import DATA_STEPS
 from handlers.settings import sqlite_file
 from handlers.storage import db as storage
 from handlers.storage.copy import CopyError, copy_database
 from handlers.storage.postgres import is_url
 
 
-def _shown(target: str) -> str:
+def shown(target: str) -> str:
     """A database URL without its password."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", target)
 
 
-@click.group("db")
+@click.group("db", cls=ConfigGroup)
 def db_group():
     """The database: schema migrations, and moving a SQLite database to PostgreSQL."""
 
@@ -29,8 +31,8 @@ def upgrade_command():
     """Apply the migrations not yet applied (the service also does so when it starts)."""
     service = current.service()
     db = service.db
-    storage.migrate(db)
-    click.echo(f"{_shown(service.settings.database)}: schema version {storage.schema_version(db)} "
+    storage.migrate(db, DATA_STEPS)
+    click.echo(f"{shown(service.settings.database)}: schema version {storage.schema_version(db)} "
                f"({len(storage.MIGRATIONS)} migrations)")
 
 
@@ -51,12 +53,12 @@ def copy_command(target):
         raise click.ClickException("--to must be a postgresql:// URL")
     sqlite_db, pg_db = storage.connect_sqlite(path), storage.connect(target)
     try:
-        click.echo(f"copying {path} to {_shown(target)}")
-        copied = copy_database(sqlite_db, pg_db, progress=lambda line: click.echo("  " + line))
+        click.echo(f"copying {path} to {shown(target)}")
+        copied = copy_database(sqlite_db, pg_db, DATA_STEPS, progress=lambda line: click.echo("  " + line))
     except CopyError as error:
         raise click.ClickException(f"nothing copied: {error}") from None
     finally:
         sqlite_db.close()
         pg_db.close()
     click.echo(f"done: {sum(table.rows for table in copied)} rows in {len(copied)} tables; "
-               f"now set OPTOUT_DATABASE_URL={_shown(target)}")
+               f"now set OPTOUT_DATABASE_URL={shown(target)}")

@@ -158,8 +158,8 @@ def _headers(raw: bytes, secret: str) -> dict:
 def _print_table(rows: list[Row], dry_run: bool) -> None:
     header = ("file", "HTTP", "messages (intent/language)", "suppression changes", "replies")
     lines = [(row.name, str(row.status or "-"), ", ".join(row.messages) or (row.error or "-"),
-              "; ".join(row.changes) or "-", str(row.replies)) for row in rows]
-    widths = [min(48, max(len(header[i]), *(len(line[i]) for line in lines))) for i in range(5)]
+              "; ".join(row.changes + row.unchanged) or "-", str(row.replies)) for row in rows]
+    widths = [min(56, max(len(header[i]), *(len(line[i]) for line in lines))) for i in range(5)]
     def fmt(cells):
         return "  ".join(cell[:widths[i]].ljust(widths[i]) for i, cell in enumerate(cells)).rstrip()
     click.echo(fmt(header))

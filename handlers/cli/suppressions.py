@@ -36,8 +36,10 @@ def import_command(file, actor, rejected_path):
     """Import opt-outs from FILE (CSV).
 
     The number is read from a column named wa_id, phone, number, phone_number, msisdn or
-    mobile (or the first column); date and reason columns are optional. Numbers may carry
-    "+", spaces, dashes, dots, parentheses, a "tel:" prefix or Excel's leading "'". A row
+    mobile (or the first column); date and reason columns are optional. Any form of a
+    number is accepted (+52 1 55…, 8 916…, a user id) and reduced the way consent is
+    stored; it may carry "+", spaces, dashes, dots, parentheses, a "tel:" prefix or Excel's
+    leading "'". A number as dialled at home (0…) is rejected: add its country code. A row
     whose date cannot be read is imported with the date unknown (a warning). Rows without
     a readable number are listed as written and saved to a file of rejected rows. The
     import is one audit entry with its counts; each opt-out is a consent event with
@@ -58,7 +60,9 @@ def import_command(file, actor, rejected_path):
     if summary.not_applied:
         click.echo(f"  not applied      {summary.not_applied} (kept in the history; the number opted in later)")
     if summary.duplicates:
-        click.echo(f"  duplicates       {summary.duplicates} (the same number again; imported once)")
+        click.echo(f"  duplicates       {len(summary.duplicates)} (the same number again, in any form; imported once)")
+        for row, why in summary.duplicates:
+            click.echo(f"    line {row.line}: {row.number}: {why}")
     click.echo(f"  date unknown     {len(summary.dates_unknown)} (imported; the opt-out counts from now)")
     for row, why in summary.dates_unknown:
         click.echo(f"    line {row.line}: {row.number}: {why}")
@@ -74,12 +78,12 @@ def import_command(file, actor, rejected_path):
     click.echo(f"  audit entry      #{summary.audit_id}")
 
 
-@suppressions_group.command("export", short_help="Write every opted-out number as CSV.")
+@suppressions_group.command("export", short_help="Write every opted-out person's ids as CSV.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file (its folder must exist); default: print to standard output.")
 @with_appcontext
 def export_command(out):
-    """Write every opted-out number as CSV: wa_id,since,source,rule."""
+    """Every suppressed person as CSV, one row per id and canonical form: wa_id,since,source,rule,scope,person."""
     db = current.service().db
     handle = writable_file(out).open("w", newline="", encoding="utf-8") if out else sys.stdout
     lines = 0
@@ -91,4 +95,4 @@ def export_command(out):
         if out:
             handle.close()
     if out:
-        click.echo(f"wrote {lines - 1} opted-out numbers to {out}")
+        click.echo(f"wrote {lines - 1} ids and forms of opted-out persons to {out}")

@@ -3,10 +3,16 @@
 A row is imported whenever its number can be read: common decorations are accepted
 (`tel:`, Excel's leading `'`, spaces, dashes, dots, parentheses), and a date that
 cannot be read only costs the date (a warning; the opt-out counts from the import,
-as for a row without a date). Only rows without a readable number are rejected; the
-report lists them as they were written, for the operator who ran the import, and
-`rejected_csv` gives them back as a file to fix and import again. The whole import is
-one audit entry with its counts. Flask-free.
+as for a row without a date). Every form of a number, a user id or an id a delivery
+stored is read as staff input is (identity.find): two forms of one number in the file
+are one row and a duplicate (by canonical key), and a number as dialled at home
+(`0…`) is rejected with the fix (add the country code), since no delivery would ever
+match it. Every imported row is an opt-out event of its own time, even for someone
+already opted out (it orders later signals); "already present" is read from the
+person's state. Only rows without a usable number are rejected; the report lists them
+as they were written, for the operator who ran the import, and `rejected_csv` gives
+them back as a file to fix and import again. The whole import is one audit entry with
+its counts. Flask-free.
 """
 from __future__ import annotations
 
@@ -18,9 +24,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from handlers.consent import ledger
-from handlers.consent.identity import InvalidIdentity, mask, normalize
+from handlers.consent import identity, ledger, manual
+from handlers.consent.identity import InvalidIdentity, mask
 from handlers.consent.ledger import Action, ConsentChange, Source
+from handlers.consent.numbers import Kind
 from handlers.staff import audit
 from handlers.storage import clock
 from handlers.storage.db import Database, transaction
@@ -58,7 +65,7 @@ class ImportSummary:
     added: int = 0
     already_present: int = 0
     not_applied: int = 0       # kept in the history; a newer opt-in decides
-    duplicates: int = 0        # the same number again in the file: imported once
+    duplicates: list[tuple[Row, str]] = field(default_factory=list)     # the same person again: imported once
     rejected: list[tuple[Row, str]] = field(default_factory=list)       # (row, why), values as written
     dates_unknown: list[tuple[Row, str]] = field(default_factory=list)  # imported; the date could not be read
     audit_id: int | None = None
@@ -67,11 +74,11 @@ class ImportSummary:
 
     @property
     def rows(self) -> int:
-        return self.added + self.already_present + self.not_applied + self.duplicates + len(self.rejected)
+        return self.added + self.already_present + self.not_applied + len(self.duplicates) + len(self.rejected)
 
     def counts(self) -> dict:
         return {"file": self.file, "rows": self.rows, "added": self.added, "already_present": self.already_present,
-                "not_applied": self.not_applied, "duplicates": self.duplicates, "rejected": len(self.rejected),
+                "not_applied": self.not_applied, "duplicates": len(self.duplicates), "rejected": len(self.rejected),
                 "dates_unknown": len(self.dates_unknown)}
 
 
@@ -116,14 +123,23 @@ def _cell(cells: list[str], at: int | None) -> str:
     return cells[at].strip() if at is not None and at < len(cells) else ""
 
 
-def clean_number(raw: str) -> str:
-    """'tel:+1 (415) 555-0123', "'593991234567", '+593 99–123 4567' -> the stored key.
-    Raises InvalidIdentity."""
+def undecorated(raw: str) -> str:
+    """What a spreadsheet adds taken off: "'593991234567" -> '593991234567',
+    '="14155550123"' -> '14155550123', '+593 99–123 4567' -> '+593 99-123 4567'."""
     text = raw.translate(_DASHES).strip().lstrip("'").strip()
     if text.startswith("=\"") and text.endswith("\""):   # Excel's ="0123" text formula
         text = text[2:-1]
-    text = _PREFIX.sub("", text)
-    return normalize(text)
+    return _PREFIX.sub("", text)
+
+
+def clean_number(raw: str) -> str:
+    """'tel:+1 (415) 555-0123', "'593991234567", '+593 99–123 4567' -> the key as written
+    (digits for a number; numbers.py). Raises InvalidIdentity for what is no number or
+    user id, without a look at the database (an import also takes the ids deliveries stored)."""
+    found = identity.read(undecorated(raw))
+    if found.kind is Kind.OTHER:
+        raise InvalidIdentity(f"not a phone number or WhatsApp user id: {mask(found.written)}")
+    return found.written
 
 
 def parse_date(value: str, today: date | None = None) -> str:
@@ -209,16 +225,22 @@ def import_rows(db: Database, rows: Iterable[Row], file_name: str, actor: str,
 
 
 def _import_one(db, row: Row, file_name: str, seen: dict, summary: ImportSummary) -> None:
+    if not row.number.strip():
+        summary.rejected.append((row, "no number"))
+        return
     try:
-        wa_id = clean_number(row.number)
-    except InvalidIdentity as error:
-        why = "no number" if not row.number else str(error).replace(mask(row.number.strip()), "this value")
-        summary.rejected.append((row, why))
+        who = identity.find(db, undecorated(row.number))
+    except InvalidIdentity:
+        summary.rejected.append((row, "invalid number: not a phone number or WhatsApp user id, "
+                                      "and no message came from it"))
         return
-    if wa_id in seen:
-        summary.duplicates += 1
+    if manual.is_national(who):
+        summary.rejected.append((row, f"invalid number: {manual.NATIONAL_NUMBER}"))
         return
-    seen[wa_id] = row.line
+    if who.canonical in seen:   # two forms of one number are one person
+        summary.duplicates.append((row, f"duplicate in file (first on line {seen[who.canonical]})"))
+        return
+    seen[who.canonical] = row.line
     reason = row.reason[:500] or f"imported from {file_name}"
     occurred = clock.now_iso()
     if row.date:
@@ -227,17 +249,15 @@ def _import_one(db, row: Row, file_name: str, seen: dict, summary: ImportSummary
         except ValueError as error:
             summary.dates_unknown.append((row, f"{error}: imported with the date unknown"))
             reason = f"{reason} (date unknown: the file said {row.date[:40]!r})"
-    if ledger.is_suppressed(db, wa_id):
-        summary.already_present += 1
-        return
     recorded = ledger.record(db, ConsentChange(
-        wa_id=wa_id, action=Action.OPT_OUT, source=Source.IMPORT, occurred_at=occurred, actor=file_name,
+        wa_id=who.written, action=Action.OPT_OUT, source=Source.IMPORT, occurred_at=occurred, actor=file_name,
         reason=reason))
-    if recorded.event_id:
-        summary.first_event_id = summary.first_event_id or recorded.event_id
-        summary.last_event_id = recorded.event_id
-    if recorded.applied:
+    summary.first_event_id = summary.first_event_id or recorded.event_id
+    summary.last_event_id = recorded.event_id
+    if recorded.changed:
         summary.added += 1
+    elif recorded.after and recorded.after.suppressed:
+        summary.already_present += 1   # the person was opted out already: the event only orders later signals
     else:
         summary.not_applied += 1
 
@@ -253,8 +273,8 @@ def rejected_csv(summary: ImportSummary) -> str:
 
 
 def undo(db: Database, entry: dict, actor: str) -> int:
-    """Lift the opt-outs an import added that are still the numbers' current state (a
-    later opt-out, by the customer or anyone, stands). In the caller's transaction."""
+    """Lift the opt-outs an import added that still decide their person's state (a later
+    decision, by the customer or anyone, stands). In the caller's transaction."""
     after = entry["after"] or {}
     first, last = after.get("first_event_id"), after.get("last_event_id")
     lifted = 0
@@ -263,9 +283,10 @@ def undo(db: Database, entry: dict, actor: str) -> int:
             "SELECT id, wa_id FROM consent_events WHERE id BETWEEN ? AND ? AND source = 'import' AND actor = ? "
             "AND applied = 1", [first, last, entry["target"]]))
         now = clock.now_iso()
+        decision = ledger.Decision.of(db, [event["id"] for event in events])
         for event in events:
-            current = ledger.state(db, event["wa_id"])
-            if current and current["suppressed"] and current["last_event_id"] == event["id"]:
+            current = decision.decides(db, event["wa_id"])
+            if current and current.suppressed:
                 ledger.record(db, ConsentChange(
                     wa_id=event["wa_id"], action=Action.OPT_IN, source=Source.STAFF, occurred_at=now, actor=actor,
                     reason=f"undo of the import of {entry['target']} (audit entry #{entry['id']})"))

@@ -65,11 +65,11 @@ def decide(db: Database, message_id: str, decision: str, actor: str, reason: str
             raise ReviewError(f"no message {message_id!r} in the review queue")
         if item["state"] != "pending":
             raise ReviewError(f"already decided by {item['decided_by']}: {item['decision']}")
-        event_id = record_decision(db, item, decision, actor, reason, clock.now_iso())
+        recorded = record_decision(db, item, decision, actor, reason, clock.now_iso())
         entry = audit.record(db, actor, f"review.{decision}", item["wa_id"],
                              {"message_id": message_id, "state": "pending"},
                              {"message_id": message_id, "decision": decision, "reason": reason,
-                              "event_id": event_id})
+                              "event_id": recorded.event_id if recorded else None})
         return {**(get(db, message_id) or item), "audit_id": entry}
 
 
@@ -79,21 +79,22 @@ def check_decision(decision: str) -> None:
 
 
 def record_decision(db: Database, item: dict, decision: str, actor: str, reason: str,
-                    now: str) -> int | None:
+                    now: str) -> ledger.Recorded | None:
     """Mark one pending item decided (inside the caller's transaction); for an opt-out,
-    record it in the consent history. Returns the consent event's id, if one was made."""
-    event_id = None
+    record it in the consent history, under the id the message came from (the person
+    behind it is who it reaches). Returns what the ledger recorded (None: not an opt-out)."""
+    recorded = None
     if decision == "opt_out":
-        event_id = ledger.record(db, ConsentChange(
+        recorded = ledger.record(db, ConsentChange(
             wa_id=item["wa_id"], action=Action.OPT_OUT, source=Source.STAFF, occurred_at=now,
             keyword=item["text"][:500], rule=item["classification"].get("rule"),
             language=item["language"], message_id=item["message_id"], actor=actor,
             reason=f"review: {reason or 'opted out after review'}",
-        )).event_id
+        ))
     db.execute(
         "UPDATE review_queue SET state = 'decided', decision = ?, decided_by = ?, reason = ?, decided_at = ?"
         " WHERE message_id = ?", [decision, actor, reason or None, now, item["message_id"]])
-    return event_id
+    return recorded
 
 
 def _rows(db, sql, params) -> list[dict]:

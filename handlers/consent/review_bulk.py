@@ -20,7 +20,7 @@ class BulkResult:
     decided: int
     skipped: int            # already decided by someone else meanwhile, or gone
     audit_id: int | None
-    opted_out: int = 0      # numbers whose state changed to opted out
+    opted_out: int = 0      # persons whose state changed to opted out
 
 
 def decide_many(db: Database, message_ids: list[str], decision: str, actor: str, reason: str,
@@ -42,9 +42,10 @@ def decide_many(db: Database, message_ids: list[str], decision: str, actor: str,
             item = review.get(db, message_id)
             if item is None or item["state"] != "pending":
                 continue
-            event_id = review.record_decision(db, item, decision, actor, reason, now)
-            opted_out += event_id is not None
-            decided.append({"message_id": message_id, "wa_id": item["wa_id"], "event_id": event_id})
+            recorded = review.record_decision(db, item, decision, actor, reason, now)
+            opted_out += bool(recorded and recorded.changed)
+            decided.append({"message_id": message_id, "wa_id": item["wa_id"],
+                            "event_id": recorded.event_id if recorded else None})
         if not decided:
             return BulkResult(0, len(wanted), None)
         if len(decided) == 1:
@@ -63,21 +64,23 @@ def decide_many(db: Database, message_ids: list[str], decision: str, actor: str,
 
 def undo(db: Database, entry: dict, actor: str) -> int:
     """Put the items an audited decision decided back in the queue. An opt-out it made
-    is lifted (a staff opt-in) only while it is still the number's current state: a
-    later opt-out, by the customer or anyone, stands. Runs in the caller's transaction."""
+    is lifted (a staff opt-in) only while it still decides the person's state: a later
+    decision, by the customer or anyone, stands (ledger.Decision). Runs in the
+    caller's transaction."""
     after = entry["after"]
     items = after.get("items") or [{"message_id": after["message_id"], "wa_id": entry["target"],
                                     "event_id": after.get("event_id")}]
     reopened = lifted = 0
     now = clock.now_iso()
+    decision = ledger.Decision.of(db, [item.get("event_id") for item in items])
     for item in items:
         row = review.get(db, item["message_id"])
         if row and row["state"] == "decided":
             db.execute("UPDATE review_queue SET state = 'pending', decision = NULL, decided_by = NULL, "
                        "reason = NULL, decided_at = NULL WHERE message_id = ?", [item["message_id"]])
             reopened += 1
-        current = ledger.state(db, item["wa_id"]) if item.get("event_id") else None
-        if current and current["suppressed"] and current["last_event_id"] == item["event_id"]:
+        current = decision.decides(db, item["wa_id"]) if item.get("event_id") else None
+        if current and current.suppressed:
             ledger.record(db, ConsentChange(
                 wa_id=item["wa_id"], action=Action.OPT_IN, source=Source.STAFF, occurred_at=now, actor=actor,
                 reason=f"undo of review decision (audit entry #{entry['id']})"))

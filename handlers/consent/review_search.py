@@ -1,5 +1,5 @@
 """Finding work in the review queue at volume: counts, filters (language, rule, date),
-sorting and paging. Every query uses the queue's indexes (migration 4); the rule is
+sorting and paging. Every query uses the queue's indexes (migration 5); the rule is
 read with the same expression the index is built on. Flask-free."""
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """What the admin overview shows about consent: opt-outs and opt-ins per day, where
-they came from (source, language, rule), how many numbers are suppressed, and the
-latest changes. Read-only; each figure is one indexed query (see migration 4), so the
-overview stays fast with hundreds of thousands of history events. Flask-free.
+they came from (source, language, rule), how many persons are suppressed (a person is
+every id and form of one user: consent/identity.py), and the latest changes.
+Read-only; each figure is one indexed query (see migration 5), so the overview stays
+fast with hundreds of thousands of history events. Flask-free.
 """
 from __future__ import annotations
 
@@ -30,8 +31,10 @@ class Breakdown:
 
 
 def per_day(db: Database, days: int, today: date | None = None) -> list[DayCount]:
-    """Consent changes that took effect per UTC day (by the user's own time), oldest first,
-    one entry per day of the period including days with none."""
+    """Consent signals that took effect per UTC day (by the user's own time), oldest first,
+    one entry per day of the period including days with none. Since issue 11 every signal
+    is an event even when it changes nothing (a second STOP), so these count requests:
+    a late one a newer decision overruled (applied = 0) is left out."""
     today = today or clock.utcnow().date()
     first = today - timedelta(days=days - 1)
     counts = {first + timedelta(days=n): DayCount(first + timedelta(days=n)) for n in range(days)}

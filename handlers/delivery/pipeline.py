@@ -20,16 +20,28 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import assert_never
 
-from handlers.consent import contacts, dedupe, ledger, review
-from handlers.consent.ledger import Action, ConsentChange, Source
+from handlers.consent import contacts, dedupe, identity, ledger, review
+from handlers.consent.identity import KnownLinks
+from handlers.consent.ledger import Action, ConsentChange, Recorded, Scope, Source
 from handlers.delivery import outbox
+from handlers.detection.buttons import ButtonReply
 from handlers.detection.classify import Classification, Classifier, classify_words
 from handlers.detection.intents import Intent
 from handlers.settings import Settings
 from handlers.staff import impact
 from handlers.storage import clock
 from handlers.storage.db import Database, OperationalError, fsync_wal, insert_row, transaction
-from handlers.whatsapp.parse import Delivery, Item, Malformed, Message, NumberChange, PreferenceChange, Status
+from handlers.whatsapp.parse import (
+    Delivery,
+    IdChange,
+    IdentityLink,
+    Item,
+    Malformed,
+    Message,
+    NumberChange,
+    PreferenceChange,
+    Status,
+)
 
 log = logging.getLogger("optout.pipeline")
 
@@ -43,6 +55,8 @@ class Context:
     classifier: Classifier
     settings: Settings
     dry_run: bool = False
+    known_links: KnownLinks = field(default_factory=KnownLinks)   # the process's, from the Service
+    linked: list[tuple[str, ...]] = field(default_factory=list)    # id groups linked by this delivery
 
 
 class Confirmation(StrEnum):
@@ -68,6 +82,7 @@ class Outcome:
     language: str | None = None
     consent: Action | None = None       # when the list changed
     source: Source | None = None
+    state: str | None = None            # after a consent signal: "suppressed (all)", "suppressed (marketing)", "subscribed"
     reply: Confirmation | None = None          # None: nothing to confirm
     certain: bool = True
     error: str | None = None
@@ -92,8 +107,10 @@ def is_inert(item: object) -> bool:
     """A sent/delivered/read status of a campaign message: the bulk of a campaign's
     traffic (three per message sent), and nothing for us to do. Handling one twice
     changes nothing, so it needs no dedupe key and no transaction: the webhook answers
-    these without touching the database. Failed statuses (131050 is an opt-out) and
-    statuses that confirm one of our own replies (callback `outbox:<id>`) are not inert.
+    these without touching the database, once this process knows the link between the
+    recipient's number and user id they carry (see process_delivery). Failed statuses
+    (131050 is an opt-out) and statuses that confirm one of our own replies (callback
+    `outbox:<id>`) are not inert.
     """
     return (isinstance(item, Status) and item.status in INERT_STATUSES
             and not (item.callback_data or "").startswith("outbox:"))
@@ -114,13 +131,15 @@ class UnclassifiableMessage:
     error: Exception
 
 
-Pending = ClassifiedMessage | UnclassifiableMessage | NumberChange | Status | PreferenceChange | Malformed
+Pending = (ClassifiedMessage | UnclassifiableMessage | NumberChange | IdChange | Status | PreferenceChange
+           | IdentityLink | Malformed)
 
 
 def classify_item(ctx: Context, item: Item) -> Pending:
     if isinstance(item, Message):
         try:
-            return ClassifiedMessage(item, *classify_words(ctx.classifier, item.words))
+            button = ButtonReply(item.button.kind, item.button.key, item.button.title) if item.button else None
+            return ClassifiedMessage(item, *classify_words(ctx.classifier, item.words, button))
         except Exception as error:  # one message must not cost its neighbours
             return UnclassifiableMessage(item, error)
     return item
@@ -145,22 +164,27 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
     result = Result()
     pending: list[Pending] = []
     for item in delivery.items:
-        if isinstance(item, Status) and is_inert(item):
+        if isinstance(item, Status) and is_inert(item) and _linked_already(ctx, item.identities):
             result.outcomes.append(Outcome("status", id=item.id, wa_id=item.recipient))
+        elif isinstance(item, IdentityLink) and _linked_already(ctx, item.identities):
+            result.outcomes.append(Outcome("contact", wa_id=item.identities[0]))
         else:
             pending.append(classify_item(ctx, item))
     if not pending:
         return result
     durable = any(needs_fsync(item) for item in pending)
+    ctx.linked.clear()
     try:
         with transaction(ctx.db, durable=durable):
             for work in pending:
+                linked_before = len(ctx.linked)
                 try:
                     with ctx.db.atomic():
                         outcome = handle(ctx, work)
                 except OperationalError:
                     raise  # the database, not the item: refuse the delivery so Meta retries it
                 except Exception as error:
+                    del ctx.linked[linked_before:]  # rolled back with the item
                     outcome = _dead_letter(ctx, work, error)
                 result.outcomes.append(outcome)
             if ctx.dry_run:
@@ -168,8 +192,12 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
     except _DryRun:
         pass
     else:
+        for ids in ctx.linked:  # committed: this process need not link them again
+            ctx.known_links.add(ids)
         if not durable and any(outcome.error for outcome in result.outcomes):
             fsync_wal(ctx.db)  # a handler failed on ordinary chat: its dead letter must last
+    finally:
+        ctx.linked.clear()
     return result
 
 
@@ -186,10 +214,14 @@ def handle(ctx: Context, item: Pending) -> Outcome:
             raise item.error
         case NumberChange():
             return handle_number_change(ctx, item)
+        case IdChange():
+            return handle_id_change(ctx, item)
         case Status():
             return handle_status(ctx, item)
         case PreferenceChange():
             return handle_preference(ctx, item)
+        case IdentityLink():
+            return handle_identity_link(ctx, item)
         case Malformed():
             return handle_malformed(ctx, item)
     assert_never(item)
@@ -202,6 +234,7 @@ def handle_message(ctx: Context, classified: ClassifiedMessage) -> Outcome:
         outcome.duplicate = True
         return outcome
     outcome.intent, outcome.rule, outcome.certain = classification.intent, classification.rule, classification.certain
+    _link(ctx, message.identities, "message")
     # Kept (bounded) so staff can preview what a keyword edit would do to real messages.
     impact.remember(ctx.db, message.id, message.sender, message.words, outcome.intent, outcome.rule)
     if classification.intent is Intent.NONE:
@@ -214,20 +247,21 @@ def handle_message(ctx: Context, classified: ClassifiedMessage) -> Outcome:
     last_language = contacts.last_language(ctx.db, message.sender)
     language = ctx.classifier.reply_language(classification, text, _phone(message.sender), last_language)
     outcome.language = language
-    occurred = _occurred_at(message.timestamp)
     changed = True
     if classification.intent in (Intent.OPT_OUT, Intent.OPT_IN):
         action = Action.OPT_OUT if classification.intent is Intent.OPT_OUT else Action.OPT_IN
         source = Source.BUTTON if message.from_button else Source.KEYWORD
+        # Meta's "Stop promotions" button stops marketing; a STOP or an opt-out sentence, everything.
+        scope = Scope.MARKETING if message.stop_promotions else Scope.ALL
         recorded = ledger.record(ctx.db, ConsentChange(
-            wa_id=message.sender, action=action, source=source, occurred_at=occurred,
+            wa_id=message.sender, action=action, source=source, occurred_at=_occurred_at(message),
+            claimed_at=_unreadable_time(message), scope=scope,
             keyword=said[:500], rule=classification.rule, language=language,
             business_phone_number_id=message.business.phone_number_id,
             business_display_number=message.business.display_phone_number, message_id=message.id,
         ))
         changed = recorded.changed
-        if changed:
-            outcome.consent, outcome.source = action, source
+        _note(outcome, recorded, action, source)
     if changed:
         outcome.reply = _queue_reply(ctx, message, classification.intent, language)
     else:
@@ -236,26 +270,49 @@ def handle_message(ctx: Context, classified: ClassifiedMessage) -> Outcome:
 
 
 def handle_number_change(ctx: Context, change: NumberChange) -> Outcome:
-    outcome = Outcome("number_change", id=change.id, wa_id=change.new_wa_id)
+    """An opt-out follows the user to the new number (and its new user id). The old and the
+    new number stay two persons: a number is given to someone else one day."""
+    new = change.new_wa_id or next(iter(change.new_identities), None)
+    outcome = Outcome("number_change", id=change.id, wa_id=new)
     if not dedupe.claim(ctx.db, change.dedupe_key, "message"):
         outcome.duplicate = True
         return outcome
-    if change.old_wa_id and change.new_wa_id and ledger.is_suppressed(ctx.db, change.old_wa_id):
-        _record_signal(ctx, outcome, change, change.new_wa_id, Action.OPT_OUT, Source.NUMBER_CHANGE,
-                       f"carried over from {change.old_wa_id}", message_id=change.id)
+    _link(ctx, change.new_identities, "number_change")
+    old = ledger.state_for(ctx.db, change.old_wa_id) if change.old_wa_id and new else None
+    if new and old and old.suppressed:
+        _record_signal(ctx, outcome, change, new, Action.OPT_OUT, Source.NUMBER_CHANGE,
+                       f"carried over from {change.old_wa_id}", message_id=change.id, scope=old.scope or Scope.ALL)
+    return outcome
+
+
+def handle_id_change(ctx: Context, change: IdChange) -> Outcome:
+    """The old and the new business-scoped id (and the number, if given) are one person:
+    whatever consent the user gave under the old id holds under the new one."""
+    outcome = Outcome("user_id_change", id=change.id, wa_id=change.current[0])
+    if change.dedupe_key and not dedupe.claim(ctx.db, change.dedupe_key, "message"):
+        outcome.duplicate = True
+        return outcome
+    _link(ctx, change.identities, "user_id_change")
+    state = ledger.state_for(ctx.db, change.current[0])
+    outcome.state = state.summary if state else None
     return outcome
 
 
 def handle_status(ctx: Context, status: Status) -> Outcome:
     outcome = Outcome("status", id=status.id, wa_id=status.recipient)
+    if is_inert(status):  # here only because this process had not yet linked its ids
+        _link(ctx, status.identities, "status")
+        return outcome
     if not dedupe.claim(ctx.db, status.dedupe_key, "status"):
         outcome.duplicate = True
         return outcome
+    _link(ctx, status.identities, "status")
     if status.status in INERT_STATUSES:
         outbox.confirm_by_callback(ctx.db, status.callback_data, status.id)
     if status.status == "failed" and OPTED_OUT_BY_META in status.error_codes and status.recipient:
         _record_signal(ctx, outcome, status, status.recipient, Action.OPT_OUT, Source.META_STATUS_131050,
-                       "Meta: the user stopped marketing messages (131050)", message_id=status.id)
+                       "Meta: the user stopped marketing messages (131050)", message_id=status.id,
+                       scope=Scope.MARKETING)
     return outcome
 
 
@@ -264,21 +321,54 @@ def handle_preference(ctx: Context, change: PreferenceChange) -> Outcome:
     if not dedupe.claim(ctx.db, change.dedupe_key, "user_preference"):
         outcome.duplicate = True
         return outcome
+    _link(ctx, change.identities, "user_preference")
     actions = {"stop": Action.OPT_OUT, "resume": Action.OPT_IN}
     if change.category == "marketing_messages" and change.value in actions:
         _record_signal(ctx, outcome, change, change.wa_id, actions[change.value], Source.META_PREFERENCE,
-                       f"Meta user_preferences: {change.category}={change.value}")
+                       f"Meta user_preferences: {change.category}={change.value}", scope=Scope.MARKETING)
     return outcome
 
 
-def _record_signal(ctx: Context, outcome: Outcome, item, wa_id: str, action: Action, source: Source,
-                   reason: str, message_id: str | None = None) -> None:
-    """Record a consent change that comes from a signal, not from the user's words: no reply."""
+def handle_identity_link(ctx: Context, item: IdentityLink) -> Outcome:
+    _link(ctx, item.identities, "contact")
+    return Outcome("contact", wa_id=item.identities[0])
+
+
+def _linked_already(ctx: Context, identities: tuple[str, ...]) -> bool:
+    """Whether these ids are known to be one person: by this process, or (one read, no write
+    lock) by the database, as after a restart."""
+    if ctx.known_links.known(identities):
+        return True
+    persons = identity.persons_of(ctx.db, list(set(identities)))
+    if len(persons) == len(set(identities)) and len(set(persons.values())) == 1:
+        ctx.known_links.add(identities)
+        return True
+    return False
+
+
+def _link(ctx: Context, identities: tuple[str, ...], reason: str) -> None:
+    """A delivery named one user by several ids: they are one person (one indexed statement
+    when the database knows it already; nothing when this process does)."""
+    if len(identities) > 1 and not ctx.known_links.known(identities):
+        ledger.link(ctx.db, identities, reason)
+        ctx.linked.append(identities)
+
+
+def _record_signal(ctx: Context, outcome: Outcome, item: NumberChange | Status | PreferenceChange, wa_id: str,
+                   action: Action, source: Source, reason: str, message_id: str | None = None,
+                   scope: Scope = Scope.ALL) -> None:
+    """Record a consent signal that comes from Meta, not from the user's words: no reply."""
     recorded = ledger.record(ctx.db, ConsentChange(
-        wa_id=wa_id, action=action, source=source, occurred_at=_occurred_at(item.timestamp),
+        wa_id=wa_id, action=action, source=source, occurred_at=_occurred_at(item),
+        claimed_at=_unreadable_time(item), scope=scope,
         message_id=message_id, business_phone_number_id=item.business.phone_number_id,
         business_display_number=item.business.display_phone_number, reason=reason,
     ))
+    _note(outcome, recorded, action, source)
+
+
+def _note(outcome: Outcome, recorded: Recorded, action: Action, source: Source) -> None:
+    outcome.state = recorded.after.summary if recorded.after else "subscribed"
     if recorded.changed:
         outcome.consent, outcome.source = action, source
 
@@ -291,7 +381,8 @@ def handle_malformed(ctx: Context, item: Malformed) -> Outcome:
 def _queue_reply(ctx: Context, message: Message, intent: Intent, language: str) -> Confirmation:
     if not message.business.phone_number_id:
         return Confirmation.NO_BUSINESS_NUMBER
-    sent_at = clock.from_epoch(message.timestamp) if message.timestamp else clock.utcnow()
+    now = clock.utcnow()
+    sent_at = min(clock.from_epoch(message.timestamp), now) if message.timestamp else now
     deadline = clock.later(ctx.settings.reply_window_seconds, sent_at)
     fate = Confirmation.OUTSIDE_WINDOW if deadline <= clock.now_iso() else Confirmation.QUEUED
     reply = outbox.Reply(
@@ -310,8 +401,20 @@ def _phone(wa_id: str | None) -> str | None:
     return wa_id if wa_id and wa_id.isdigit() else None
 
 
-def _occurred_at(timestamp: int | None) -> str:
-    return clock.iso(clock.from_epoch(timestamp)) if timestamp else clock.now_iso()
+def _occurred_at(item: Message | NumberChange | Status | PreferenceChange) -> str:
+    """The item's own time; now when it has none we can read (ledger.record also counts a
+    time far in the future as now)."""
+    return clock.iso(clock.from_epoch(item.timestamp)) if item.timestamp else clock.now_iso()
+
+
+def _unreadable_time(item: Message | NumberChange | Status | PreferenceChange) -> str | None:
+    """The timestamp as sent, when there was one and it could not be read (kept with the event)."""
+    if item.timestamp is not None or not isinstance(item.raw, dict) or item.raw.get("timestamp") in (None, ""):
+        return None
+    claimed = str(item.raw["timestamp"]) if not isinstance(item.raw["timestamp"], int) else "a huge integer"
+    log.warning("a %s carried an unreadable timestamp (%s%s); its consent signal counts as now",
+                type(item).__name__, claimed[:40], "…" if len(claimed) > 40 else "")
+    return claimed[:64]
 
 
 def _dead_letter(ctx: Context, item: Pending, error: Exception) -> Outcome:

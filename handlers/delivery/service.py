@@ -3,16 +3,20 @@ connections (or handles on one PostgreSQL pool) and the outbox worker. Flask-fre
 build the same thing the webhook uses."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 
+from handlers.consent.identity import KnownLinks
+from handlers.consent.schema import migrate
 from handlers.delivery.pipeline import Context, Result, process_delivery
 from handlers.delivery.sender import OutboxWorker
+from handlers.detection.buttons import load_buttons
 from handlers.detection.classify import Classifier
-from handlers.detection.locales import load_locales
+from handlers.detection.locales import BUTTONS_FILE, load_locales
 from handlers.settings import Settings
 from handlers.staff import keyword_store
-from handlers.storage.db import Database, Opener, migrate
+from handlers.storage.db import Database, Opener
 from handlers.whatsapp.parse import parse_delivery
 
 EXTENSION = "optout"  # the Service's key in a Flask app's extensions (see handlers/current.py)
@@ -25,8 +29,10 @@ class Service:
         self._opener = Opener(settings.database)
         self._connections: list[Database] = []
         self._lock = threading.Lock()
+        self.known_links = KnownLinks()
         migrate(self.db)
         self.file_locales = load_locales(settings.locales_dir)
+        self.buttons = load_buttons(os.path.join(settings.locales_dir, BUTTONS_FILE))
         self._poll_seconds = settings.config_poll_seconds
         self._classifier_lock = threading.Lock()
         self._config_version = -1
@@ -65,7 +71,7 @@ class Service:
             self._locales, self._config_version = locales, version
 
     def build_classifier(self, locales: dict) -> Classifier:
-        return Classifier.from_locales(locales, default_language=self.settings.default_language)
+        return Classifier.from_locales(locales, default_language=self.settings.default_language, buttons=self.buttons)
 
     @property
     def db(self) -> Database:
@@ -80,7 +86,7 @@ class Service:
         return db
 
     def context(self, dry_run: bool = False) -> Context:
-        return Context(self.db, self.classifier, self.settings, dry_run=dry_run)
+        return Context(self.db, self.classifier, self.settings, dry_run=dry_run, known_links=self.known_links)
 
     def handle(self, payload: object, dry_run: bool = False) -> Result:
         result = process_delivery(self.context(dry_run), parse_delivery(payload))

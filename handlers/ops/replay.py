@@ -10,7 +10,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from handlers.consent.identity import normalize
+from handlers.consent.identity import InvalidIdentity, read
+from handlers.consent.numbers import Kind
 
 SAMPLE_BUSINESS = {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"}
 
@@ -34,17 +35,26 @@ def payload_files(paths: list[str]) -> list[Path]:
 
 
 def text_delivery(text: str, sender: str, name: str = "Replay User") -> dict:
-    """A realistic single-text delivery, as Meta would send it now."""
-    wa_id = normalize(sender)
+    """A realistic single-text delivery, as Meta would send it now, from `sender` as
+    written (digits of any form, e.g. +5215512345678 as WhatsApp reports a Mexican mobile,
+    or a user id for a username user). Raises ReplayError for anything else."""
+    try:
+        found = read(sender)
+    except InvalidIdentity as error:
+        raise ReplayError(f"--from: {error}") from None
+    if found.kind is Kind.OTHER:
+        raise ReplayError(f"--from: not a phone number or WhatsApp user id: {sender!r}")
     now = int(time.time())
     message_id = f"wamid.REPLAY{now}{uuid.uuid4().hex[:12].upper()}"
+    key = "from" if found.kind is Kind.PHONE else "from_user_id"
+    contact = {"wa_id" if found.kind is Kind.PHONE else "user_id": found.written}
     return {
         "object": "whatsapp_business_account",
         "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": dict(SAMPLE_BUSINESS),
-            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
-            "messages": [{"from": wa_id, "id": message_id, "timestamp": str(now),
+            "contacts": [{"profile": {"name": name}, **contact}],
+            "messages": [{key: found.written, "id": message_id, "timestamp": str(now),
                           "type": "text", "text": {"body": text}}],
         }}]}],
     }
@@ -80,6 +90,7 @@ class Row:
     status: int
     messages: list[str] = field(default_factory=list)   # "opt_out/es", "none", "dup"
     changes: list[str] = field(default_factory=list)    # "5939****67 opt_out (keyword)"
+    unchanged: list[str] = field(default_factory=list)  # "5215****78 no change: already suppressed (all)"
     replies: int = 0
     error: str | None = None
 
@@ -105,6 +116,8 @@ def summarise(name: str, status: int, answer: object, mask) -> Row:
             row.messages.append(outcome["kind"])
         if outcome.get("consent"):
             row.changes.append(f"{mask(outcome.get('wa_id'))} {outcome['consent']} ({outcome.get('source')})")
+        elif outcome.get("state") and not outcome.get("duplicate"):
+            row.unchanged.append(f"{mask(outcome.get('wa_id'))} no change: already {outcome['state']}")
         if outcome.get("reply") == "queued":
             row.replies += 1
     return row

@@ -2,23 +2,26 @@
 what the service would make of a message from a number, explained."""
 from __future__ import annotations
 
-from handlers.consent import contacts
-from handlers.consent.identity import InvalidIdentity, normalize
+from handlers.consent import contacts, identity
+from handlers.consent.identity import InvalidIdentity
+from handlers.consent.numbers import Kind
 from handlers.detection.classify import Classifier, explain
 from handlers.storage.db import Database
 
 
 def try_message(db: Database, classifier: Classifier, text: str, number: str | None) -> dict:
-    """`explain()` for `text` as if sent from `number` (its country and last reply language
-    help pick the reply language). A number that cannot be read is reported in
-    `number_error`, and the text is explained without it."""
-    wa_id, error = None, None
-    if number and str(number).strip():
+    """`explain()` for `text` as if sent from `number` (its country, read from the canonical
+    form, and the last reply language help pick the reply language). Any form WhatsApp may
+    send is accepted (`+5215512345678`, a user id); a value that names nobody is reported
+    in `number_error`, and the text is explained without it."""
+    wa_id, country_key, error = None, None, None
+    if number is not None and str(number).strip():
         try:
-            wa_id = normalize(number)
+            who = identity.find(db, number)
+            wa_id = who.written
+            country_key = who.canonical if who.readings.kind is Kind.PHONE else None
         except InvalidIdentity as problem:
             error = str(problem)
-    result = explain(classifier, text, wa_id=wa_id if wa_id and wa_id.isdigit() else None,
-                     last_language=contacts.last_language(db, wa_id))
+    result = explain(classifier, text, wa_id=country_key, last_language=contacts.last_language(db, wa_id))
     result["number_error"] = error
     return result

@@ -35,16 +35,17 @@ class Copied:
     rows: int
 
 
-def copy_database(source: storage.Store, target: PostgresStore,
+def copy_database(source: storage.Store, target: PostgresStore, data_steps: storage.DataSteps,
                   progress: Callable[[str], None] = lambda line: None) -> list[Copied]:
-    storage.migrate(source)
-    storage.migrate(target)
+    """`data_steps`: the migrations' data steps (handlers/consent/schema.py's DATA_STEPS)."""
+    storage.migrate(source, data_steps)
+    storage.migrate(target, data_steps)
     if storage.schema_version(source) != storage.schema_version(target):
         raise CopyError(f"schema versions differ: SQLite {storage.schema_version(source)}, "
                         f"PostgreSQL {storage.schema_version(target)}; upgrade the service first")
     tables = [row[0] for row in source.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")]
-    seeded = _seeded_rows()
+    seeded = _seeded_rows(data_steps)
     copied: list[Copied] = []
     source.execute("BEGIN")  # one snapshot of the file for the whole copy
     try:
@@ -135,11 +136,11 @@ class _Digest:
         return self._hash.hexdigest()
 
 
-def _seeded_rows() -> dict[str, int]:
+def _seeded_rows(data_steps: storage.DataSteps) -> dict[str, int]:
     """How many rows the migrations themselves put in each table (e.g. the config version)."""
     fresh = sqlite_utils.Database(memory=True)
     try:
-        storage.migrate(fresh)
+        storage.migrate(fresh, data_steps)
         names = [row[0] for row in fresh.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         return {name: fresh.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
     finally:

@@ -25,7 +25,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -55,21 +55,31 @@ class Migration:
     postgresql: str
 
 
-# Ordered migrations, one schema description for both databases: each runs once, and
-# the number applied is the schema version (SQLite: PRAGMA user_version; PostgreSQL:
-# the schema_version table). Append, never edit.
+@dataclass(frozen=True)
+class DataStep:
+    """A migration that moves data with code from a floor above this one (e.g. the
+    identity rules of consent/). migrate() is given it by name; see handlers/consent/schema.py.
+    It runs through the storage interface (the same SQL on both databases), inside the
+    migration's transaction."""
+    name: str
+    what: str
+
+
+# Ordered migrations, one schema description for both databases: SQL or a data step; each
+# runs once; every pending one runs in the same transaction, and the number applied is the
+# schema version (SQLite: PRAGMA user_version; PostgreSQL: the schema_version table).
+# Append, never edit.
 #
 # How to add one: append a string of SQLite DDL, as below. The same text is
 # translated for PostgreSQL (postgres.schema_statements): CREATE TABLE / INDEX,
-# ALTER TABLE ADD COLUMN, DROP, INSERT/UPDATE of seed rows, and append-only triggers
+# ALTER TABLE ADD COLUMN / RENAME, DROP, INSERT/UPDATE of seed rows, and append-only triggers
 # of the form `BEGIN SELECT RAISE(ABORT, 'why'); END` translate as they are; use the
 # types INTEGER, REAL, TEXT and BLOB (TEXT compares bytewise on both). What does not
 # translate (another kind of trigger, COLLATE NOCASE, a table rebuilt by copying)
 # raises when the service starts on PostgreSQL: append a Migration(sqlite=...,
 # postgresql=...) pair instead, whose PostgreSQL text runs as one script. Check
-# both with `pytest tests/test_migrations.py` (it runs on PostgreSQL when one can be
-# started, see tests/conftest.py).
-MIGRATIONS: list[str | Migration] = [
+# both with `pytest tests/test_postgres.py` and `pytest --database postgresql`.
+MIGRATIONS: list[str | Migration | DataStep] = [
     """
     CREATE TABLE processed (
         key TEXT PRIMARY KEY,            -- message:<wamid>, status:<id>:<status>, preference:<hash>
@@ -265,6 +275,59 @@ MIGRATIONS: list[str | Migration] = [
     CREATE INDEX audit_log_actor ON audit_log(actor, id);
     CREATE INDEX audit_log_action ON audit_log(action, id);
     """,
+    """
+    -- Issue 11: one person, many forms (consent/numbers.py, consent/identity.py, consent/ledger.py).
+    -- Consent state is kept per person; the old per-id rows stay, unread, in suppressions_v1.
+    -- An index follows its table through a rename: the old table's are dropped first,
+    -- so the names are free for the new table's.
+    DROP INDEX suppressions_suppressed;
+    DROP INDEX suppressions_source;
+    ALTER TABLE suppressions RENAME TO suppressions_v1;
+    CREATE TABLE suppressions (
+        wa_id TEXT PRIMARY KEY,          -- the person: the canonical key of their first id (identities.person)
+        suppressed INTEGER NOT NULL,     -- 1 = no marketing (the default question); 0 = may be sent
+        scope TEXT CHECK (scope IN ('all', 'marketing')),  -- what the suppression covers; NULL when not suppressed
+        since TEXT NOT NULL,             -- when this state began (the event's own time)
+        source TEXT NOT NULL,            -- keyword, button, meta_preference, meta_status_131050, staff, import, number_change
+        rule TEXT,
+        last_event_id INTEGER NOT NULL,  -- the event that began this state
+        decided_at TEXT NOT NULL,        -- the newest event's time, any scope: an older one is not applied
+        all_suppressed INTEGER NOT NULL DEFAULT 0,  -- the newest event covering every category was an opt-out
+        all_decided_at TEXT,             -- ... and its time (NULL: none yet)
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX suppressions_suppressed ON suppressions(suppressed, since);
+    CREATE INDEX suppressions_source ON suppressions(suppressed, source, since);  -- as migration 5 made it
+    CREATE TABLE identities (
+        wa_id TEXT PRIMARY KEY,          -- an id exactly as a delivery, a person or a file gave it (consent_events.wa_id)
+        person TEXT NOT NULL,            -- who it is (suppressions.wa_id)
+        canonical TEXT NOT NULL,         -- its canonical key (consent/numbers.py)
+        first_seen TEXT NOT NULL
+    );
+    CREATE INDEX identities_person ON identities(person);
+    CREATE TABLE identity_keys (
+        key TEXT NOT NULL,               -- a canonical key an identity has, or might have
+        person TEXT NOT NULL,
+        exact INTEGER NOT NULL,          -- 1: an identity's canonical key (one person per key); 0: another reading
+        PRIMARY KEY (key, person)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX identity_keys_exact ON identity_keys(key) WHERE exact = 1;
+    CREATE INDEX identity_keys_person ON identity_keys(person);
+    CREATE TABLE identity_links (
+        id INTEGER PRIMARY KEY,
+        wa_id TEXT NOT NULL,             -- two ids found to be one person
+        other TEXT NOT NULL,
+        reason TEXT NOT NULL,            -- message, status, user_preference, contact, user_id_change, number_change
+        at TEXT NOT NULL
+    );
+    CREATE INDEX identity_links_wa_id ON identity_links(wa_id);
+    CREATE INDEX identity_links_other ON identity_links(other);
+    -- New columns only (no event is rewritten): NULL in the events from before.
+    ALTER TABLE consent_events ADD COLUMN scope TEXT;       -- all or marketing (NULL: derive from source)
+    ALTER TABLE consent_events ADD COLUMN claimed_at TEXT;  -- the time the signal claimed, when it was not believable
+    """,
+    DataStep("persons", "every id in the history becomes an identity of a person; per-id states become "
+                        "per-person states; user id changes kept as dead letters become links"),
 ]
 
 
@@ -277,6 +340,8 @@ class Cursor(Protocol):
     def fetchone(self) -> Any: ...
     def fetchall(self) -> list[Any]: ...
     def __iter__(self) -> Iterator[Any]: ...
+    @property
+    def description(self) -> Any: ...
 
 
 class Database(Protocol):
@@ -358,12 +423,19 @@ class Opener:
 MIGRATE_TIMEOUT_SECONDS = 30.0
 
 
-def migrate(db: Database) -> None:
-    """Bring the schema up to date; safe to run from every worker (on every host) at start-up."""
+DataSteps = Mapping[str, Callable[["Database"], object]]
+
+
+def migrate(db: Database, data_steps: DataSteps) -> None:
+    """Bring the schema up to date; safe to run from every worker (on every host) at start-up.
+    `data_steps` are the DataStep functions by name (handlers/consent/schema.py gives them)."""
+    missing = [step.name for step in MIGRATIONS if isinstance(step, DataStep) and step.name not in data_steps]
+    if missing:
+        raise RuntimeError(f"the migrations need the data steps {missing}: migrate with handlers.consent.schema.migrate")
     if isinstance(db, PostgresStore):
-        postgres.migrate(db, postgres_scripts())
+        postgres.migrate(db, postgres_steps(data_steps))
     else:
-        _migrate_sqlite(cast(sqlite_utils.Database, db))
+        _migrate_sqlite(cast(sqlite_utils.Database, db), data_steps)
 
 
 def schema_version(db: Database) -> int:
@@ -373,17 +445,30 @@ def schema_version(db: Database) -> int:
 
 
 def postgres_scripts() -> list[list[str]]:
-    """Each migration's PostgreSQL statements (translated, or its own text)."""
-    scripts = []
+    """Each SQL migration's PostgreSQL statements (translated, or its own text); a data step has none."""
+    scripts: list[list[str]] = []
     for migration in MIGRATIONS:
         if isinstance(migration, Migration):
             scripts.append([migration.postgresql])
+        elif isinstance(migration, DataStep):
+            scripts.append([])
         else:
             scripts.append([pg for statement in _statements(migration) for pg in postgres.schema_statements(statement)])
     return scripts
 
 
-def _migrate_sqlite(db: sqlite_utils.Database) -> None:
+def postgres_steps(data_steps: DataSteps) -> list[postgres.Step]:
+    """Each migration for postgres.migrate: its statements, or its data step's function."""
+    steps: list[postgres.Step] = []
+    for migration, statements in zip(MIGRATIONS, postgres_scripts(), strict=True):
+        if isinstance(migration, DataStep):
+            steps.append(data_steps[migration.name])
+        else:
+            steps.append(statements)
+    return steps
+
+
+def _migrate_sqlite(db: sqlite_utils.Database, data_steps: DataSteps) -> None:
     """gunicorn starts its workers together, and each migrates. They take turns on the
     write lock file, switching the file to WAL included (a journal-mode change can be
     refused with 'database is locked' at once, without waiting out the busy timeout),
@@ -397,10 +482,13 @@ def _migrate_sqlite(db: sqlite_utils.Database) -> None:
                     db.enable_wal()
                 with _immediate(db, durable=True):
                     version = db.execute("PRAGMA user_version").fetchone()[0]
-                    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-                        script = migration.sqlite if isinstance(migration, Migration) else migration
-                        for statement in _statements(script):
-                            db.execute(statement)
+                    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+                        if isinstance(step, DataStep):
+                            data_steps[step.name](cast(Database, db))
+                        else:
+                            script = step.sqlite if isinstance(step, Migration) else step
+                            for statement in _statements(script):
+                                db.execute(statement)
                         db.execute(f"PRAGMA user_version = {number}")
             return
         except sqlite3.OperationalError as error:
@@ -457,6 +545,19 @@ def lock(db: Database, *keys: str) -> None:
     (transaction() already lets one writer in at a time); PostgreSQL: advisory locks."""
     if isinstance(db, PostgresStore):
         db.lock(keys)
+
+
+def needs_locks(db: Database) -> bool:
+    """Whether lock() does anything: writers run concurrently (PostgreSQL), so a
+    read-then-write must lock what it reads; SQLite lets one writer in at a time."""
+    return isinstance(db, PostgresStore)
+
+
+def in_transaction(db: Database) -> bool:
+    """Whether a transaction is open on this connection (nested work joins it)."""
+    if isinstance(db, PostgresStore):
+        return db.in_transaction
+    return cast(sqlite_utils.Database, db).conn.in_transaction
 
 
 def executemany(db: Database, sql: str, rows: Iterable[Sequence[Any]]) -> None:

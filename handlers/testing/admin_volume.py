@@ -3,8 +3,10 @@ audit entries and outbox rows, written straight into the tables (plain INSERTs i
 transaction: 100,000 events take a few seconds). Shared by the tests, the overview
 benchmark (bench/admin_overview.py) and the screenshot script (docs/screenshots.py).
 
-The rows are consistent with what the service writes: each number's `suppressions`
-row points at its newest history event."""
+The rows are consistent with what the service writes: each seeded number is an identity
+of a person of its own, under its own key (no country rule of consent/numbers.py changes
+the seeded numbers), and each person's `suppressions` row holds the newest decision of
+each scope, as ledger.record keeps them. (This floor sits below consent/: plain SQL.)"""
 from __future__ import annotations
 
 import json
@@ -28,7 +30,7 @@ def seed_history(db: Database, events: int = 100_000, days: int = 90, numbers: i
     rng = random.Random(seed)
     numbers = numbers or max(1, events // 2)
     now = clock.utcnow()
-    latest: dict[str, tuple[str, int, str, str, str | None]] = {}
+    latest: dict[str, tuple[tuple, tuple | None]] = {}   # wa_id -> (newest event, newest covering everything)
     rows: list[tuple] = []
     for n in range(events):
         wa_id = str(first_number + rng.randrange(numbers))
@@ -59,20 +61,39 @@ def seed_history(db: Database, events: int = 100_000, days: int = 90, numbers: i
         recorded = clock.now_iso()
         for offset, (_, wa_id, action, source, keyword, rule, language, actor, reason, occurred) in enumerate(rows):
             event_id = start + offset + 1
+            marketing_only = action == "opt_out" and (
+                source in ("meta_preference", "meta_status_131050") or keyword == "Stop promotions")
+            scope = "marketing" if marketing_only else "all"
             db.execute(
-                "INSERT INTO consent_events (id, wa_id, action, source, keyword, rule, language, message_id, actor, "
-                "reason, applied, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-                [event_id, wa_id, action, source, keyword, rule, language, f"wamid.seed{event_id}", actor, reason,
-                 occurred, recorded])
-            latest[wa_id] = (action, event_id, occurred, source, rule)
-        executemany(db,
-            "INSERT INTO suppressions (wa_id, suppressed, since, source, rule, last_event_id, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(wa_id) DO UPDATE SET suppressed = excluded.suppressed, "
-            "since = excluded.since, source = excluded.source, rule = excluded.rule, "
-            "last_event_id = excluded.last_event_id, updated_at = excluded.updated_at",
-            [(wa_id, int(action == "opt_out"), occurred, source, rule, event_id, recorded)
-             for wa_id, (action, event_id, occurred, source, rule) in latest.items()])
-    return sum(1 for action, *_ in latest.values() if action == "opt_out")
+                "INSERT INTO consent_events (id, wa_id, action, source, scope, keyword, rule, language, message_id, "
+                "actor, reason, applied, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                [event_id, wa_id, action, source, scope, keyword, rule, language, f"wamid.seed{event_id}", actor,
+                 reason, occurred, recorded])
+            event = (action == "opt_out", event_id, occurred, source, rule)
+            newest_all = latest[wa_id][1] if wa_id in latest else None
+            latest[wa_id] = (event, event if scope == "all" else newest_all)
+        executemany(db, "INSERT OR IGNORE INTO identities (wa_id, person, canonical, first_seen) VALUES (?, ?, ?, ?)",
+                    [(wa_id, wa_id, wa_id, recorded) for wa_id in latest])
+        executemany(db, "INSERT OR IGNORE INTO identity_keys (key, person, exact) VALUES (?, ?, 1)",
+                    [(wa_id, wa_id) for wa_id in latest])
+        states = [_state(wa_id, newest, newest_all) for wa_id, (newest, newest_all) in latest.items()]
+        executemany(
+            db, "INSERT OR REPLACE INTO suppressions (wa_id, suppressed, scope, since, source, rule, last_event_id, "
+            "decided_at, all_suppressed, all_decided_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*state, recorded) for state in states])
+    return sum(1 for state in states if state[1])
+
+
+def _state(person: str, newest: tuple, newest_all: tuple | None) -> tuple:
+    """A person's `suppressions` row after their events (without updated_at): the newest
+    decision of any scope answers for marketing, the newest covering every category for
+    the rest; the state began with the decision it stands on."""
+    suppressed, _, occurred, _, _ = newest
+    all_suppressed = bool(newest_all and newest_all[0])
+    scope = "all" if all_suppressed else ("marketing" if suppressed else None)
+    began = newest_all if all_suppressed and newest_all else newest
+    return (person, int(suppressed or all_suppressed), scope, began[2], began[3], began[4], began[1], occurred,
+            int(all_suppressed), newest_all[2] if newest_all else None)
 
 
 def seed_review(db: Database, items: int, rule: str = "anywhere:es:para", language: str = "es",

@@ -96,7 +96,7 @@ def _import_counts(data: dict) -> str:
     parts = [f"{data.get('rows', 0):,} rows", f"{data.get('added', 0):,} added",
              f"{data.get('already_present', 0):,} already opted out"]
     for key, label in (("not_applied", "kept in the history only (a later opt-in stands)"),
-                       ("duplicates", "repeated in the file"), ("rejected", "rejected (no readable number)"),
+                       ("duplicates", "repeated in the file"), ("rejected", "rejected (no usable number)"),
                        ("dates_unknown", "imported with the date unknown")):
         if data.get(key):
             parts.append(f"{data[key]:,} {label}")

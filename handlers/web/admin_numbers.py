@@ -1,6 +1,12 @@
 """Numbers: the list of opted-out numbers (search, filters, pages, CSV with the staff
 session), and one number's page: its state and history in plain words, newest first,
-with the one form that applies (opt out, or opt back in)."""
+with the one form that applies (opt out, or opt back in).
+
+A row of the list is a person, with every id they are known by. The page takes any form
+of a number, a user id, or an id a delivery stored, as staff type it or as the review
+queue links it (consent/identity.py): it shows the person (or persons, for a form that may
+be either) behind it, their ids, and the history of all of them. Nothing typed here ends
+in a 500: a value that names nobody gets a page that says so, with what was typed kept."""
 from __future__ import annotations
 
 import logging
@@ -8,14 +14,15 @@ import logging
 from flask import Response, redirect, render_template, request, stream_with_context, url_for
 
 from handlers import current
-from handlers.consent import ledger, listing
+from handlers.consent import identity, ledger, listing
 from handlers.consent import manual as manual_consent
-from handlers.consent.identity import InvalidIdentity, normalize
-from handlers.consent.ledger import Action
+from handlers.consent.identity import InvalidIdentity
+from handlers.consent.ledger import Action, Category
 from handlers.storage import clock
 from handlers.web.admin import bp
 from handlers.web.admin_forms import actor, done, refused
 from handlers.web.admin_paging import Page
+from handlers.web.admin_templates import number_text
 
 log = logging.getLogger("optout.admin")
 
@@ -37,6 +44,10 @@ def _day(value: str | None) -> str:
 def numbers():
     lookup = request.args.get("wa_id", "").strip()   # the old look-up form
     if lookup:
+        try:
+            lookup = identity.read(lookup).written      # '+52 1 55 1234 5678' -> 5215512345678
+        except InvalidIdentity:
+            pass                                        # the page says what is wrong with it
         return redirect(url_for("admin.number", wa_id=lookup))
     db = current.service().db
     wanted = _filter()
@@ -57,47 +68,50 @@ def numbers_csv():
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-def _number_page(key: str, status: int = 200, error: str = "", reason: str = ""):
+def _number_page(value: str, status: int = 200, error: str = "", reason: str = ""):
+    """The page of whoever `value` names; a page saying why, with `value` kept, if nobody (400)."""
     db = current.service().db
-    state = ledger.state(db, key)
-    events = sorted(ledger.history(db, key), key=lambda e: (e["occurred_at"], e["id"]), reverse=True)
-    cause = next((e for e in events if state and e["id"] == state["last_event_id"]), None)
-    return render_template("admin/number.html", wa_id=key, state=state, cause=cause, events=events,
+    try:
+        who = identity.find(db, value)
+    except InvalidIdentity as unreadable:
+        return render_template("admin/number.html", who=None, typed=value[:200],
+                               error=f"Not a number we can read: {unreadable}."), 400
+    states = ledger.states_of(db, who.persons)
+    state = ledger.deciding(states, Category.MARKETING)
+    events = sorted(ledger.history(db, who), key=lambda e: (e["occurred_at"], e["id"]), reverse=True)
+    cause = next((e for e in events if state and e["id"] == state.last_event_id), None)
+    return render_template("admin/number.html", who=who, wa_id=who.written, state=state, cause=cause, events=events,
+                           identities=identity.identities_of(db, who.persons), national=manual_consent.is_national(who),
                            error=error, reason=reason), status
 
 
-@bp.get("/numbers/<wa_id>")
+@bp.get("/numbers/<path:wa_id>")
 def number(wa_id: str):
-    try:
-        key = normalize(wa_id)
-    except InvalidIdentity as error:
-        refused(f"Not a number we can read: {error}")
-        return redirect(url_for("admin.numbers"))
-    return _number_page(key)
+    return _number_page(wa_id)
 
 
-@bp.post("/numbers/<wa_id>/consent")
+@bp.post("/numbers/<path:wa_id>/consent")
 def change_consent(wa_id: str):
-    try:
-        key = normalize(wa_id)
-    except InvalidIdentity as error:
-        refused(f"Not a number we can read: {error}")
-        return redirect(url_for("admin.numbers"))
     typed = request.form.get("reason", "")
     try:
         action = Action(request.form.get("action", ""))
     except ValueError:
-        return _number_page(key, 400, "Choose opt out or opt back in.", typed)
+        return _number_page(wa_id, 400, "Choose opt out or opt back in.", typed)
     reason = ledger.clean_reason(typed)
     if not reason:
-        return _number_page(key, 400, "A reason is required (for example: asked by phone on 12 May, ticket 123).",
+        return _number_page(wa_id, 400, "A reason is required (for example: asked by phone on 12 May, ticket 123).",
                             typed)
     db = current.service().db
-    entry = manual_consent.change_by_hand(db, key, action, actor(), reason)
-    if entry is None:
+    try:
+        change = manual_consent.change_by_hand(db, wa_id, action, actor(), reason)
+    except InvalidIdentity as error:
+        refused(f"Nothing changed: {error}.")
+        return redirect(url_for("admin.number", wa_id=wa_id))
+    if change.audit_id is None:
         state = "opted out" if action is Action.OPT_OUT else "subscribed"
-        return _number_page(key, 409, f"Nothing changed: the number is already {state}. Your reason is kept below.",
+        return _number_page(wa_id, 409, f"Nothing changed: the number is already {state} (your action is in its history). "
+                            "Your reason is kept below.",
                             typed)
-    shown = f"+{key}" if key.isdigit() else key
-    done(f"{'Opted out' if action is Action.OPT_OUT else 'Opted back in'}: {shown}.", entry)
-    return redirect(url_for("admin.number", wa_id=key))
+    done(f"{'Opted out' if action is Action.OPT_OUT else 'Opted back in'}: {number_text(change.who.written)}.",
+         change.audit_id)
+    return redirect(url_for("admin.number", wa_id=change.who.written))

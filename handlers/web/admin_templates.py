@@ -47,6 +47,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "moment": moment, "number_text": number_text, "intent_name": admin_words.intent_name,
     "source_name": admin_words.source_name, "an_intent": admin_words.an_intent, "rule_text": admin_words.rule_text,
     "event_how": admin_words.event_how, "audit_action": admin_words.audit_action,
+    "change_name": admin_words.change_name, "link_text": admin_words.link_text,
     "language_name": admin_words.language_name, "first_upper": admin_words.first_upper,
 }
 for _name, _filter in FILTERS.items():

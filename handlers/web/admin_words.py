@@ -24,6 +24,12 @@ SOURCE_NAMES = {
     "number_change": "a change of number",
 }
 ACTION_NAMES = {"opt_out": "Opted out", "opt_in": "Opted back in"}
+SCOPE_NAMES = {"all": "of everything", "marketing": "of marketing"}
+LINK_REASONS = {
+    "message": "a message carried both", "status": "a delivery report carried both",
+    "contact": "a contact card carried both", "user_preference": "a marketing-setting change carried both",
+    "user_id_change": "a change of user id", "number_change": "a change of number",
+}
 AUDIT_KINDS = {
     "keyword": "Keyword changes", "reply": "Reply texts", "review": "Review decisions",
     "consent": "Consent by hand", "import": "Imports", "undo": "Undos",
@@ -85,7 +91,15 @@ def rule_text(rule: str | None) -> str:
     language, _, keyword = rest.partition(":")
     if not keyword:
         return rule
+    if kind == "button":   # button:<opt_out|opt_in|ignore>:<what buttons.toml matched>
+        meaning = {"opt_out": "opt-out", "opt_in": "opt-in"}.get(language, "ignored")
+        return f"the {meaning} button {quoted(keyword)} (locales/buttons.toml)"
     name = LANGUAGE_NAMES.get(language, language)
+    if kind == "frame":    # frame:<lang>:<parts joined by + or &>
+        parts = keyword.replace("&", " + ").replace("+", " + ").replace("  ", " ").replace("-", " ")
+        return f"a {name} request ({parts})"
+    if kind == "clause":
+        return f"the {name} keyword {quoted(keyword)} as a sentence of its own"
     if kind == "typo":
         return f"a misspelling of the {name} keyword {quoted(keyword)}"
     if kind == "negated":
@@ -118,6 +132,22 @@ def event_how(event: dict) -> str:
             return f"Decided in the review queue by {who}: {reason.removeprefix('review: ')}.{said}"
         return f"Changed by hand by {who}: {reason}."
     return reason or source or ""
+
+
+def change_name(event: dict) -> str:
+    """'Opted out of everything', 'Opted out of marketing', 'Opted back in'."""
+    action = event.get("action") or ""
+    name = ACTION_NAMES.get(action, action)
+    if action == "opt_out" and event.get("scope") in SCOPE_NAMES:
+        return f"{name} {SCOPE_NAMES[event['scope']]}"
+    return name
+
+
+def link_text(linked: str) -> str:
+    """identity.identities_of's 'message with US.1349…' -> 'a message carried both (with US.1349…)'."""
+    reason, _, other = linked.partition(" with ")
+    shown = f"+{other}" if other.isdigit() else other
+    return f"{LINK_REASONS.get(reason, reason)} (with {shown})" if other else LINK_REASONS.get(reason, reason)
 
 
 def audit_action(value: str) -> str:

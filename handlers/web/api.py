@@ -1,11 +1,17 @@
-"""The API campaign systems ask before sending: is this number suppressed?"""
+"""The API campaign systems ask before sending: may this user get a message of this category?
+
+Any form of a number, a user id or an id a delivery stored is accepted and reduced the way
+consent is stored (see consent/numbers.py and the README's identity rules): a suppression
+under any form or linked id answers for all of them.
+"""
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
 from handlers import current
-from handlers.consent import ledger
-from handlers.consent.identity import InvalidIdentity, normalize
+from handlers.consent import identity, ledger
+from handlers.consent.identity import InvalidIdentity
+from handlers.consent.ledger import Category
 from handlers.web.errors import json_error
 from handlers.web.jsonbody import read_json
 from handlers.whatsapp import signature
@@ -31,23 +37,33 @@ def invalid_identity(error: InvalidIdentity):
     return json_error(400, f"invalid wa_id: {error}")
 
 
+class _BadCategory(ValueError):
+    pass
+
+
+@bp.errorhandler(_BadCategory)
+def bad_category(error: _BadCategory):
+    return json_error(400, str(error))
+
+
+def _category(value: object) -> Category:
+    try:
+        return Category.parse(value)
+    except ValueError as error:
+        raise _BadCategory(str(error)) from None
+
+
 @bp.get("/suppressions/<path:wa_id>")
 def suppression(wa_id: str):
-    key = normalize(wa_id)
-    row = ledger.state(current.service().db, key)
-    suppressed = bool(row and row["suppressed"])
-    return {
-        "wa_id": key,
-        "suppressed": suppressed,
-        "since": row["since"] if row else None,
-        "source": row["source"] if row else None,
-    }
+    """`?category=utility|authentication|marketing` (default marketing)."""
+    return ledger.lookup(current.service().db, wa_id, _category(request.args.get("category"))).as_dict()
 
 
 @bp.get("/suppressions/<path:wa_id>/history")
 def suppression_history(wa_id: str):
-    key = normalize(wa_id)
-    return {"wa_id": key, "events": ledger.history(current.service().db, key)}
+    db = current.service().db
+    who = identity.find(db, wa_id)
+    return {"wa_id": who.written, "canonical": who.canonical, "events": ledger.history(db, who)}
 
 
 @bp.post("/suppressions/check")
@@ -55,21 +71,13 @@ def check_many():
     body = read_json()
     numbers = body.get("wa_ids") if isinstance(body, dict) else body
     if not isinstance(numbers, list):
-        return json_error(400, 'expected a JSON list of numbers, or {"wa_ids": [...]}')
+        return json_error(400, 'expected a JSON list of numbers, or {"wa_ids": [...], "category": "marketing"}')
     if len(numbers) > MAX_CHECK:
         return json_error(413, f"at most {MAX_CHECK} numbers per request, got {len(numbers)}")
-    valid, invalid = {}, []
-    for number in numbers:
-        try:
-            valid[normalize(number)] = number
-        except InvalidIdentity as error:
-            invalid.append({"wa_id": number if isinstance(number, str) else repr(number), "error": str(error)})
-    suppressed = ledger.suppressed_among(current.service().db, list(valid))
-    return {
-        "suppressed": sorted(suppressed),
-        "not_suppressed": sorted(set(valid) - suppressed),
-        "invalid": invalid,
-    }
+    category = _category(body.get("category") if isinstance(body, dict) else request.args.get("category"))
+    checked = ledger.check_many(current.service().db, numbers, category)
+    return {"category": category.value, "suppressed": checked.suppressed, "not_suppressed": checked.not_suppressed,
+            "invalid": checked.invalid}
 
 
 @bp.get("/suppressions.csv")

@@ -9,7 +9,7 @@ from handlers import current
 from handlers.consent import ledger, review
 from handlers.consent import manual as manual_consent
 from handlers.consent import undo as consent_undo
-from handlers.consent.identity import InvalidIdentity, normalize
+from handlers.consent.identity import InvalidIdentity
 from handlers.consent.ledger import Action
 from handlers.detection.classify import explain
 from handlers.detection.intents import KEYWORD_INTENTS
@@ -174,14 +174,16 @@ def decide(message_id: str):
 
 @bp.post("/suppressions/<path:wa_id>/<any('opt-out', 'opt-in'):action>")
 def consent_by_hand(wa_id: str, action: str):
+    """Staff by hand: stamped now, always takes effect, for every category."""
     body = _body()
-    try:
-        key = normalize(wa_id)
-    except InvalidIdentity as error:
-        return json_error(400, f"invalid wa_id: {error}")
     reason = ledger.clean_reason(body.get("reason"))
     if not reason:
         return json_error(400, 'a reason is required: {"reason": "asked by phone", "actor": "ana"}')
-    changed = manual_consent.set_by_hand(current.service().db, key, Action(action.replace("-", "_")), _actor(body), reason)
-    row = ledger.state(current.service().db, key)
-    return {"wa_id": key, "changed": changed, "suppressed": bool(row and row["suppressed"])}
+    try:
+        who, recorded, _ = manual_consent.change_by_hand(current.service().db, wa_id, Action(action.replace("-", "_")),
+                                                         _actor(body), reason)
+    except InvalidIdentity as error:
+        return json_error(400, f"invalid wa_id: {error}")
+    state = recorded.after
+    return {"wa_id": who.written, "canonical": who.canonical, "changed": recorded.changed,
+            "suppressed": bool(state and state.suppressed), "scope": state.scope.value if state and state.scope else None}
