@@ -9,7 +9,7 @@ import time
 import sqlite_utils
 
 from handlers.delivery.pipeline import Context, Result, process_delivery
-from handlers.delivery.sender import OutboxWorker
+from handlers.delivery.sender import OutboxWorker, Waker
 from handlers.detection.classify import Classifier
 from handlers.detection.locales import load_locales
 from handlers.settings import Settings
@@ -35,7 +35,8 @@ class Service:
         self._classifier: Classifier | None = None
         self._locales: dict = {}
         self.refresh(force=True)
-        self.worker = OutboxWorker(settings)
+        self.worker = OutboxWorker(settings)   # a thread only when started (tests, tools)
+        self.waker = Waker(settings.db_path)   # the host's sender process (gunicorn.conf.py)
 
     @property
     def classifier(self) -> Classifier:
@@ -86,10 +87,12 @@ class Service:
         result = process_delivery(self.context(dry_run), parse_delivery(payload))
         if result.replies_queued and not dry_run:
             self.worker.wake()
+            self.waker.wake()
         return result
 
     def close(self) -> None:
         self.worker.stop()
+        self.waker.close()
         with self._lock:
             for db in self._connections:
                 db.close()
