@@ -1,15 +1,25 @@
-"""Benchmark: the full service vs a bare Flask endpoint, both under gunicorn.conf.py.
+"""Benchmark: the full service vs a bare Flask endpoint and a pywa peer, all under gunicorn.conf.py.
 
-    python -m bench.run [--seconds 10] [--procs 2] [--threads 4]
+    python -m bench.run [--seconds 10] [--only status|message|consent] [--profile]
 
-The service runs on its SQLite default (WAL, synchronous=FULL for consent changes)
-with the Cloud API stand-in answering confirmations. The load generator
-(bench/loadgen.py) is a separate process posting pre-signed deliveries: about 70%
-statuses (sent/delivered/read), 25% ordinary messages, 5% opt-outs and opt-ins.
-Each target gets a closed-loop peak phase, then an open-loop phase at half that peak
-for p99 latency. Peak memory is the summed RSS of gunicorn's master and workers,
-sampled every 0.2 s. On a 2-core machine the generator and the server share the
-cores, so every figure here is a lower bound for the server alone.
+Three targets, one after the other in the same run, each on a fresh server: the bare
+endpoint (bench/bare_app.py: reads the body, answers 200), the peer (bench/peer_pywa.py:
+pywa's Flask integration, signature check, typed updates, a handler per update, no
+database) and the full service (SQLite, the outbox sender process, the Cloud API
+stand-in answering confirmations). Deliveries are pre-signed, about 70% statuses
+(sent/delivered/read), 25% ordinary messages, 5% opt-outs and opt-ins (or one part with
+--only). Each phase posts bodies no earlier phase posted (warm-up, peak, half rate).
+
+- peak: wrk (Debian package `wrk`), 2 threads x 8 connections, closed loop, with
+  bench/wrk_bodies.lua posting each body once; the server's CPU time (master, workers,
+  sender) over the phase divided by the deliveries answered is printed beside the rate;
+- half rate: bench/loadgen.py open loop at half the target's own peak, latency counted
+  from each request's scheduled time (wrk cannot hold a rate);
+- peak memory: the summed RSS of gunicorn's master and children, sampled every 0.2 s.
+
+On a 2-core machine the load generator and the server share the cores; the ratios
+are what to read, not the rates. --profile prints where each kind of delivery spends
+its time, in-process (bench/profile.py).
 """
 from __future__ import annotations
 
@@ -18,6 +28,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,7 +48,8 @@ ORDINARY = ["Hola, ¿a qué hora abren mañana?", "Where is my order #4411?", "G
 
 def make_bodies(path: Path, count: int, run_tag: str, seed: int = 7, only: str | None = None) -> dict[str, int]:
     """`count` signed deliveries, one per line, in a realistic mix (or only the `only` kind
-    of it); returns the mix."""
+    of it); returns the mix. Shaped as Meta sends them in 2026 (contacts carry the
+    business-scoped user id, statuses carry contacts), which the pywa peer requires."""
     rng = random.Random(seed)
     mix = {"status": 0, "message": 0, "consent": 0}
     stopped: set[str] = set()
@@ -59,14 +71,32 @@ def make_bodies(path: Path, count: int, run_tag: str, seed: int = 7, only: str |
                 delivery = payloads.of_messages(payloads.text(rng.choice(ORDINARY), wa_id=wa_id, id=f"wamid.{run_tag}.m{n}"))
                 mix["message"] += 1
             else:
-                user = f"1999{rng.randrange(10**6, 10**7)}"
-                word = "START" if user in stopped else rng.choice(["STOP", "BAJA", "стоп", "unsubscribe"])
-                stopped.symmetric_difference_update({user})
-                delivery = payloads.of_messages(payloads.text(word, wa_id=user, id=f"wamid.{run_tag}.c{n}"))
+                wa_id = f"1999{rng.randrange(10**6, 10**7)}"
+                word = "START" if wa_id in stopped else rng.choice(["STOP", "BAJA", "стоп", "unsubscribe"])
+                stopped.symmetric_difference_update({wa_id})
+                delivery = payloads.of_messages(payloads.text(word, wa_id=wa_id, id=f"wamid.{run_tag}.c{n}"))
                 mix["consent"] += 1
+            value = delivery["entry"][0]["changes"][0]["value"]
+            value["contacts"] = [{"profile": {"name": "Bench"}, "wa_id": wa_id, "user_id": f"US.{wa_id}0"}]
             body = payloads.encode(delivery)
             file.write(sign(body, SECRET).encode() + b"\t" + body + b"\n")
     return mix
+
+
+def wrk_load(url: str, bodies: Path, seconds: float, threads: int, connections: int) -> dict:
+    """Closed-loop peak with wrk; returns requests, errors, rps and latency (ms)."""
+    env = {**os.environ, "BENCH_BODIES": str(bodies), "BENCH_THREADS": str(threads)}
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
+         "-s", str(PROJECT / "bench" / "wrk_bodies.lua"), url + "/webhook"],
+        capture_output=True, text=True, env=env, check=True,
+    )
+    line = next(text for text in out.stdout.splitlines() if text.startswith("WRK_JSON "))
+    raw = json.loads(line.removeprefix("WRK_JSON "))
+    errors = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
+    return {"requests": raw["requests"], "errors": errors, "seconds": raw["duration_us"] / 1e6,
+            "rps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
+            "p50_ms": raw["p50_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000}
 
 
 def load(url: str, bodies: Path, seconds: float, rate: float, procs: int, threads: int) -> dict:
@@ -98,70 +128,117 @@ class MemorySampler:
         self._thread.join()
 
 
-def bench_target(name: str, server: Gunicorn, peak_bodies: Path, half_bodies: Path, args) -> dict:
+def cpu_seconds(server: Gunicorn) -> float:
+    """CPU time (user + system) of gunicorn's master and its children so far."""
+    ticks = 0
+    for pid in ([server.process.pid] if server.process else []) + server.worker_pids():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def bench_target(name: str, server: Gunicorn, bodies: dict[str, Path], counts: dict[str, int], args) -> dict:
     server.start()
     try:
-        load(server.url, peak_bodies, 2, 0, args.procs, args.threads)  # warm-up
+        wrk_load(server.url, bodies["warm"], 2, 2, args.connections)
+        time.sleep(0.5)
         with MemorySampler(server) as memory:
-            peak = load(server.url, peak_bodies, args.seconds, 0, args.procs, args.threads)
-            half = load(server.url, half_bodies, args.seconds, peak["rps"] / 2, args.procs, args.threads * 2)
+            cpu_before = cpu_seconds(server)
+            peak = wrk_load(server.url, bodies["peak"], args.seconds, 2, args.connections)
+            cpu = cpu_seconds(server) - cpu_before
+            if peak["requests"] > counts["peak"]:
+                print(f"warning: {name} took {peak['requests']} requests from {counts['peak']} bodies: "
+                      "some were duplicates (raise --bodies)")
+            half = load(server.url, bodies["half"], args.seconds, peak["rps"] / 2, args.procs, args.threads * 2)
         process = server.process
         if process is None or process.poll() is not None:
             raise SystemExit(f"{name}: gunicorn exited during the run (code {process and process.returncode}); "
                              f"see {server.log_path}")
-        return {"name": name, "peak": peak, "half": half, "rss_mb": memory.peak / 2**20}
+        return {"name": name, "peak": peak, "half": half, "rss_mb": memory.peak / 2**20,
+                "cpu_us_per_delivery": cpu / max(1, peak["requests"]) * 1e6}
     finally:
         server.stop()
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Benchmark the service against a bare Flask endpoint")
+    parser = argparse.ArgumentParser(description="Benchmark the service against a bare Flask endpoint and a pywa peer")
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--procs", type=int, default=2, help="load generator processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per generator process (closed loop)")
-    parser.add_argument("--bodies", type=int, default=30000, help="distinct signed deliveries per phase")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections (peak)")
+    parser.add_argument("--procs", type=int, default=2, help="loadgen processes (half rate)")
+    parser.add_argument("--threads", type=int, default=4, help="loadgen threads per process (x2 at half rate)")
+    parser.add_argument("--bodies", type=int, default=70000, help="distinct signed deliveries for the peak phase")
     parser.add_argument("--only", choices=["status", "message", "consent"],
                         help="send only this part of the mix (to see what each costs)")
+    parser.add_argument("--profile", action="store_true", help="print where each kind of delivery spends its time")
     args = parser.parse_args()
+    if args.profile:
+        from bench import profile
+        return profile.main([])
+    if shutil.which("wrk") is None:
+        print("bench.run needs wrk: apt-get install wrk (Debian/Ubuntu)", file=sys.stderr)
+        return 2
+    try:
+        import pywa  # noqa: F401
+    except ImportError:
+        print("bench.run needs pywa for the peer: pip install -e '.[bench]' (or pip install pywa)", file=sys.stderr)
+        return 2
     workdir = Path(tempfile.mkdtemp(prefix="optout-bench-"))
     print(f"machine: {os.cpu_count()} cpus, {_cpu_model()}, Python {platform.python_version()}; work dir {workdir}")
     tag = str(int(time.time()))
-    mix = make_bodies(workdir / "peak.bodies", args.bodies, tag + "p", only=args.only)
-    make_bodies(workdir / "half.bodies", args.bodies, tag + "h", seed=8, only=args.only)
+    counts = {"warm": 8000, "peak": args.bodies, "half": args.bodies // 2}
+    bodies = {phase: workdir / f"{phase}.bodies" for phase in counts}
+    for seed, (phase, count) in enumerate(counts.items()):
+        mix = make_bodies(bodies[phase], count, tag + phase[0], seed=7 + seed, only=args.only)
     total = sum(mix.values())
     print("mix: " + ", ".join(f"{k} {v / total:.0%}" for k, v in mix.items()))
 
-    bare = Gunicorn("bench.bare_app:app", {"OPTOUT_DB": str(workdir / "bare" / "x.db")},
+    common = {"WHATSAPP_APP_SECRET": SECRET, "PROMETHEUS_MULTIPROC_DIR": ""}
+    bare = Gunicorn("bench.bare_app:app", {**common, "OPTOUT_DB": str(workdir / "bare" / "x.db")},
                     log_path=str(workdir / "bare.log"))
-    results = [bench_target("bare Flask endpoint", bare, workdir / "peak.bodies", workdir / "half.bodies", args)]
+    peer = Gunicorn("bench.peer_pywa:app", {**common, "OPTOUT_DB": str(workdir / "peer" / "x.db")},
+                    log_path=str(workdir / "peer.log"))
+    results = [bench_target("bare Flask endpoint", bare, bodies, counts, args),
+               bench_target("pywa peer (Flask)", peer, bodies, counts, args)]
     with CloudApiStandIn() as stand_in:
         service = Gunicorn("app:app", {
             "WHATSAPP_APP_SECRET": SECRET, "WHATSAPP_VERIFY_TOKEN": "v", "ADMIN_TOKEN": "a",
             "WHATSAPP_ACCESS_TOKEN": "bench", "WHATSAPP_API_URL": stand_in.url,
             "OPTOUT_DB": str(workdir / "service" / "optout.db"),
         }, log_path=str(workdir / "service.log"))
-        results.append(bench_target("full service", service, workdir / "peak.bodies", workdir / "half.bodies", args))
+        results.append(bench_target("full service", service, bodies, counts, args))
+        time.sleep(2)  # the sender's last confirmations
         confirmations = len(stand_in.received)
 
-    bare_r, full_r = results
-    ratio = full_r["peak"]["rps"] / bare_r["peak"]["rps"]
+    bare_r, peer_r, full_r = results
     print()
-    print(f"{'target':<22}{'peak/s':>9}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'half-rate/s':>13}{'p50 ms':>9}{'p99 ms':>9}{'peak RSS MB':>13}")
+    print(f"{'target':<22}{'peak/s':>9}{'CPU us/dlv':>11}{'errors':>8}{'p50 ms':>8}{'p99 ms':>8}"
+          f"{'half-rate/s':>12}{'p50 ms':>8}{'p99 ms':>8}{'peak RSS MB':>12}")
     for r in results:
         p, h = r["peak"], r["half"]
-        print(f"{r['name']:<22}{p['rps']:>9.0f}{p['errors'] + h['errors']:>8}{p['p50_ms']:>9.2f}{p['p99_ms']:>9.2f}"
-              f"{h['rps']:>13.0f}{h['p50_ms']:>9.2f}{h['p99_ms']:>9.2f}{r['rss_mb']:>13.1f}")
+        print(f"{r['name']:<22}{p['rps']:>9.0f}{r['cpu_us_per_delivery']:>11.0f}{p['errors'] + h['errors']:>8}"
+              f"{p['p50_ms']:>8.2f}{p['p99_ms']:>8.2f}{h['rps']:>12.0f}{h['p50_ms']:>8.2f}{h['p99_ms']:>8.2f}"
+              f"{r['rss_mb']:>12.1f}")
+    ratio_bare = full_r["peak"]["rps"] / bare_r["peak"]["rps"]
+    ratio_peer = full_r["peak"]["rps"] / peer_r["peak"]["rps"]
+    cpu_ratio = bare_r["cpu_us_per_delivery"] / full_r["cpu_us_per_delivery"]
     print()
-    print(f"full service / bare endpoint throughput: {ratio:.0%} (target >= 70%)")
+    print(f"full service / bare endpoint throughput: {ratio_bare:.2f}x "
+          f"(server CPU per delivery {full_r['cpu_us_per_delivery']:.0f} vs {bare_r['cpu_us_per_delivery']:.0f} us: "
+          f"{cpu_ratio:.2f}x)")
+    print(f"full service / pywa peer throughput:     {ratio_peer:.2f}x "
+          f"(peer CPU per delivery {peer_r['cpu_us_per_delivery']:.0f} us)")
     print(f"full service p99 at half its peak rate: {full_r['half']['p99_ms']:.2f} ms (target < 25 ms)")
     print(f"confirmations accepted by the Cloud API stand-in: {confirmations}")
     with open(workdir / "results.json", "w") as file:
-        print(json.dumps({"results": results, "ratio": ratio}), file=file)
+        print(json.dumps({"results": results, "ratio_bare": ratio_bare, "ratio_peer": ratio_peer}), file=file)
     failed = sum(r["peak"]["errors"] + r["half"]["errors"] for r in results)
     if failed:
         print(f"{failed} requests failed: these figures are not valid (logs in {workdir})")
         return 1
+    shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

@@ -216,8 +216,13 @@ def _record(service: Service, raw: bytes, payload: dict) -> None:
 
 
 def _dumps(value: object) -> bytes:
-    """Compact JSON as Flask's jsonify writes it (sorted keys, ASCII, newline-terminated)."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=True).encode() + b"\n"
+    """Compact JSON with sorted keys and a final newline, as Flask's jsonify writes it (UTF-8
+    rather than \\u escapes); the standard library's escapes for what orjson refuses (a
+    lone surrogate in an id)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=True).encode() + b"\n"
 
 
 def _respond_json(start_response: StartResponse, status: int, value: object,
