@@ -30,6 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
     cli.register(app)
     # /webhook is answered ahead of Flask by a lean WSGI callable (handlers/web/webhook.py);
     # everything else reaches the Flask app as before (gunicorn, the test client, replay).
+    webhook.flask_rule(app)
     app.wsgi_app = webhook.Webhook(app.wsgi_app, service, app.config)  # type: ignore[method-assign]
     return app
 

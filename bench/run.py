@@ -173,6 +173,8 @@ def main() -> int:
     parser.add_argument("--only", choices=["status", "message", "consent"],
                         help="send only this part of the mix (to see what each costs)")
     parser.add_argument("--profile", action="store_true", help="print where each kind of delivery spends its time")
+    parser.add_argument("--worker-class", help="run every target with this gunicorn worker class instead of the "
+                                               "shipped one (e.g. sync), to measure what the buffering front costs")
     args = parser.parse_args()
     if args.profile:
         from bench import profile
@@ -196,6 +198,8 @@ def main() -> int:
     print("mix: " + ", ".join(f"{k} {v / total:.0%}" for k, v in mix.items()))
 
     common = {"WHATSAPP_APP_SECRET": SECRET, "PROMETHEUS_MULTIPROC_DIR": ""}
+    if args.worker_class:
+        common["GUNICORN_CMD_ARGS"] = f"--worker-class {args.worker_class}"
     bare = Gunicorn("bench.bare_app:app", {**common, "OPTOUT_DB": str(workdir / "bare" / "x.db")},
                     log_path=str(workdir / "bare.log"))
     peer = Gunicorn("bench.peer_pywa:app", {**common, "OPTOUT_DB": str(workdir / "peer" / "x.db")},
@@ -206,7 +210,7 @@ def main() -> int:
         service = Gunicorn("app:app", {
             "WHATSAPP_APP_SECRET": SECRET, "WHATSAPP_VERIFY_TOKEN": "v", "ADMIN_TOKEN": "a",
             "WHATSAPP_ACCESS_TOKEN": "bench", "WHATSAPP_API_URL": stand_in.url,
-            "OPTOUT_DB": str(workdir / "service" / "optout.db"),
+            "OPTOUT_DB": str(workdir / "service" / "optout.db"), **common,
         }, log_path=str(workdir / "service.log"))
         results.append(bench_target("full service", service, bodies, counts, args))
         time.sleep(2)  # the sender's last confirmations

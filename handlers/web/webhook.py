@@ -68,6 +68,9 @@ class Webhook:
                 return self.receive(environ, start_response)
             if method == "GET":
                 return self.verify(environ, start_response)
+            if method == "HEAD":  # the handshake's headers, without its body (as Werkzeug does)
+                self.verify(environ, start_response)
+                return []
         return self.fallback(environ, start_response)
 
     def verify(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
@@ -77,8 +80,10 @@ class Webhook:
             args.setdefault(key, value)
         if args.get("hub.mode") == "subscribe" and signature.tokens_match(
                 args.get("hub.verify_token"), self.service.settings.verify_token):
+            log.info('{"event":"subscription","status":200}')
             return _respond(start_response, 200, args.get("hub.challenge", "").encode(),
                             "text/plain; charset=utf-8")
+        log.warning('{"event":"subscription","status":403,"reason":"hub.mode or hub.verify_token"}')
         return _respond_json(start_response, 403, {
             "error": "verification failed: hub.mode must be 'subscribe' and hub.verify_token must match"})
 
@@ -148,6 +153,14 @@ class Webhook:
         if limit is not None and len(raw) > limit:
             raise Refused(413, f"request body too large (limit {limit} bytes)", "chunked body over the limit")
         return raw
+
+
+def flask_rule(app) -> None:
+    """/webhook as a Flask rule too, so Flask answers what the callable leaves to it as it
+    always did (OPTIONS with Allow, 405 for PUT or DELETE). GET, HEAD and POST never reach it."""
+    def served_ahead_of_flask():
+        return {"error": "POST /webhook is served by handlers.web.webhook.Webhook, ahead of Flask"}, 500
+    app.add_url_rule(PATH, "webhook", served_ahead_of_flask, methods=["GET", "POST"])
 
 
 def _read(stream, size: int | None) -> bytes:
