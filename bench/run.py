@@ -29,6 +29,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -176,6 +177,7 @@ def main() -> int:
     parser.add_argument("--worker-class", help="run every target with this gunicorn worker class instead of the "
                                                "shipped one (e.g. sync), to measure what the buffering front costs")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers (finally blocks) when stopped
     if args.profile:
         from bench import profile
         return profile.main([])

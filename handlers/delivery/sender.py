@@ -24,19 +24,22 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 from handlers.consent.identity import mask
 from handlers.delivery import outbox
 from handlers.ops import metrics
 from handlers.settings import Settings
-from handlers.storage.db import connect, migrate
+from handlers.storage.db import checkpoint, connect, migrate
 from handlers.whatsapp import cloud_api
 from handlers.whatsapp.cloud_api import Disposition, SendResult
 
 log = logging.getLogger("optout.sender")
 
 OPERATOR_PAUSE_SECONDS = 300
+CHECKPOINT_SECONDS = 1.0          # the sender process checkpoints the WAL this often (see storage/db.py)
+SEND_BATCH = 50                   # rows sent between two looks at the checkpoint clock
 NUMBER_RATE_PAUSE_SECONDS = 60
 PAIR_RATE_DELAY_SECONDS = 7
 
@@ -74,17 +77,22 @@ class OutboxWorker:
         """The sender process's loop: send what is due, then sleep until woken or the poll
         interval passes. Ends on SIGTERM/SIGINT (after the current send) or when the
         process that started it (gunicorn's master) is gone."""
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: self._stop.set())
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: self._stop.set())
         db = connect(self.settings.db_path)
         migrate(db)  # a new database may not have been migrated by a worker yet
         listener = _listen(wake_address(self.settings.db_path))
         log.info("outbox sender serving %s (pid %d)%s", self.settings.db_path, os.getpid(),
                  "" if listener else "; another sender holds this host's wake socket, polling only")
+        checkpointed = time.monotonic()
         try:
             while not self._stop.is_set():
                 try:
-                    worked = self.send_due(db)
+                    worked = self.send_due(db, limit=SEND_BATCH)
+                    if time.monotonic() - checkpointed >= CHECKPOINT_SECONDS:
+                        checkpoint(db)
+                        checkpointed = time.monotonic()
                 except Exception:
                     log.exception("outbox sender error; retrying shortly")
                     worked = 0
@@ -92,7 +100,7 @@ class OutboxWorker:
                     log.warning("the gunicorn master is gone; outbox sender stopping")
                     break
                 if not worked:
-                    _sleep(listener, self.settings.outbox_poll_seconds)
+                    _sleep(listener, min(self.settings.outbox_poll_seconds, CHECKPOINT_SECONDS))
         finally:
             db.close()
             if listener is not None:

@@ -14,7 +14,7 @@ from handlers.detection.classify import Classifier
 from handlers.detection.locales import load_locales
 from handlers.settings import Settings
 from handlers.staff import keyword_store
-from handlers.storage.db import connect, migrate
+from handlers.storage.db import DELIVERY_WAL_AUTOCHECKPOINT, connect, migrate
 from handlers.whatsapp.parse import parse_delivery
 
 EXTENSION = "optout"  # the Service's key in a Flask app's extensions (see handlers/current.py)
@@ -75,6 +75,7 @@ class Service:
         db = getattr(self._local, "db", None)
         if db is None:
             db = connect(self.settings.db_path)
+            db.execute(f"PRAGMA wal_autocheckpoint = {DELIVERY_WAL_AUTOCHECKPOINT}")  # the sender checkpoints
             self._local.db = db
             with self._lock:
                 self._connections.append(db)
