@@ -15,7 +15,7 @@ function init(args)
     local tab = line:find("\t", 1, true)
     bodies[#bodies + 1] = {line:sub(1, tab - 1), line:sub(tab + 1)}
   end
-  index = id
+  index = (tonumber(os.getenv("BENCH_OFFSET")) or 0) + id
   step = tonumber(os.getenv("BENCH_THREADS")) or 1
 end
 
