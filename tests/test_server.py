@@ -120,3 +120,19 @@ def test_the_shipped_config_opens_no_per_user_control_socket(tmp_path, cloud_api
         assert service.request("GET", "/healthz")[0] == 200
         assert not (home / ".gunicorn" / "gunicorn.ctl").exists()
         assert not (runtime / "gunicorn.ctl").exists()
+
+
+def test_a_client_that_expects_100_continue_is_answered(tmp_path, cloud_api):
+    """curl sends `Expect: 100-continue` for bodies over 1 KB and waits for it before the body."""
+    with GunicornService(str(tmp_path / "expect.db"), cloud_api.url, workers=1) as service:
+        body, headers = _signed(service, payloads.text("STOP " + "x" * 2000, wa_id="14155550700"))
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        with socket.create_connection(("127.0.0.1", service.port), timeout=20) as sock:
+            sock.sendall(f"POST /webhook HTTP/1.1\r\nHost: x\r\n{head}Content-Length: {len(body)}\r\n"
+                         f"Expect: 100-continue\r\n\r\n".encode())
+            assert sock.recv(64).startswith(b"HTTP/1.1 100 Continue")
+            sock.sendall(body)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]

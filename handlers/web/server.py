@@ -36,6 +36,7 @@ MAX_HEADER_BYTES = 64 * 1024      # past this without the end of the headers, gu
 RECV_BYTES = 256 * 1024
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 _CHUNKED = re.compile(rb"\r\ntransfer-encoding:[^\r\n]*chunked", re.IGNORECASE)
+_EXPECT_CONTINUE = re.compile(rb"\r\nexpect:[ \t]*100-continue", re.IGNORECASE)
 
 
 class _Buffered:
@@ -69,6 +70,8 @@ class _Buffered:
             return len(data) > MAX_HEADER_BYTES
         head = data[:end + 2]
         body = len(data) - end - 4
+        if _EXPECT_CONTINUE.search(head):
+            return True  # the client waits for gunicorn's "100 Continue" before it sends the body
         length = _CONTENT_LENGTH.search(head)
         if _CHUNKED.search(head):
             if data.endswith(b"0\r\n\r\n"):
@@ -123,7 +126,12 @@ class BufferingSyncWorker(SyncWorker):
         client.setblocking(False)
         os.set_inheritable(client.fileno(), False)
         conn = _Buffered(client, addr, listener, time.monotonic() + REQUEST_READ_SECONDS)
-        if conn.feed(self._max_body):  # usually the whole request is there already
+        try:
+            whole = conn.feed(self._max_body)
+        except OSError:  # reset before its first byte was read
+            self._drop(conn)
+            return
+        if whole:  # usually the whole request is there already
             self._dispatch(conn)
             return
         self._pending[conn.fileno()] = conn
