@@ -133,11 +133,19 @@ class BufferingSyncWorker(SyncWorker):
             return
         if whole:  # usually the whole request is there already
             self._dispatch(conn)
-            return
-        self._pending[conn.fileno()] = conn
-        while len(self._pending) > MAX_PENDING:
-            _, oldest = self._pending.popitem(last=False)
-            self._drop(oldest)
+        else:
+            self._pending[conn.fileno()] = conn
+            while len(self._pending) > MAX_PENDING:
+                _, oldest = self._pending.popitem(last=False)
+                self._drop(oldest)
+        if self._pending:
+            # gunicorn calls accept() again and again while connections queue, and wait() only
+            # when none does: under steady load, a pending request must not wait for a lull.
+            try:
+                ready = select.select(list(self._pending), [], [], 0)[0]
+            except OSError:
+                ready = []
+            self._serve(ready)
 
     def wait(self, timeout: float):
         pending = self._pending
@@ -157,11 +165,20 @@ class BufferingSyncWorker(SyncWorker):
             raise
         listeners = []
         for fd in ready:
-            conn = pending.get(fd) if isinstance(fd, int) else None
-            if conn is None:
+            if fd not in pending:
                 if fd == self.PIPE[0]:
                     os.read(self.PIPE[0], 1)
                 listeners.append(fd)
+        self._serve([fd for fd in ready if fd in pending])
+        return listeners
+
+    def _serve(self, ready: list) -> None:
+        """Read what the ready pending connections sent; hand over the whole requests; drop
+        the connections past their deadline."""
+        pending = self._pending
+        for fd in ready:
+            conn = pending.get(fd)
+            if conn is None:
                 continue
             try:
                 whole = conn.feed(self._max_body)
@@ -171,14 +188,12 @@ class BufferingSyncWorker(SyncWorker):
                 continue
             if whole:
                 del pending[fd]
-                conn._sock.setblocking(True)
                 self._dispatch(conn)
         now = time.monotonic()
         for fd in [fd for fd, conn in pending.items() if conn.deadline <= now]:
             self.log.info("client %s sent %d bytes in %.0f s, not a whole request: disconnected",
                           pending[fd].addr, pending[fd].received, REQUEST_READ_SECONDS)
             self._drop(pending.pop(fd))
-        return listeners
 
     def _dispatch(self, conn: _Buffered) -> None:
         conn._sock.setblocking(True)
