@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from handlers.storage import clock
-from handlers.storage.db import transaction
+from handlers.storage.db import fsync_wal, transaction
 
 LEASE_SECONDS = 60
 MAX_BACKOFF_SECONDS = 3600
@@ -78,12 +78,16 @@ def claim_next(db: sqlite_utils.Database, lease_seconds: float = LEASE_SECONDS) 
 
 
 def mark_sent(db: sqlite_utils.Database, row_id: int, provider_message_id: str | None) -> None:
-    with transaction(db):
+    """Committed without waiting for the disk, then fsynced once the write lock is released:
+    the webhook's deliveries wait for that lock, and need not wait for the sender's fsync.
+    Durable before the sender goes on to the next row, as a durable commit would be."""
+    with transaction(db, durable=False):
         db.execute(
             "UPDATE outbox SET state = 'sent', provider_message_id = ?, sent_at = ?, lease_until = NULL, "
             "last_error = NULL WHERE id = ? AND state = 'sending'",
             [provider_message_id, clock.now_iso(), row_id],
         )
+    fsync_wal(db)
 
 
 def mark_failed(db: sqlite_utils.Database, row: dict, reason: str) -> None:

@@ -11,12 +11,12 @@ import sqlite_utils
 from handlers.consent.identity import KnownLinks
 from handlers.consent.schema import migrate
 from handlers.delivery.pipeline import Context, Result, process_delivery
-from handlers.delivery.sender import OutboxWorker
+from handlers.delivery.sender import OutboxWorker, Waker
 from handlers.detection.classify import Classifier
 from handlers.detection.locales import load_locales
 from handlers.settings import Settings
 from handlers.staff import keyword_store
-from handlers.storage.db import connect
+from handlers.storage.db import DELIVERY_WAL_AUTOCHECKPOINT, connect
 from handlers.whatsapp.parse import parse_delivery
 
 EXTENSION = "optout"  # the Service's key in a Flask app's extensions (see handlers/current.py)
@@ -38,7 +38,8 @@ class Service:
         self._classifier: Classifier | None = None
         self._locales: dict = {}
         self.refresh(force=True)
-        self.worker = OutboxWorker(settings)
+        self.worker = OutboxWorker(settings)   # a thread only when started (tests, tools)
+        self.waker = Waker(settings.db_path)   # the host's sender process (gunicorn.conf.py)
 
     @property
     def classifier(self) -> Classifier:
@@ -77,6 +78,7 @@ class Service:
         db = getattr(self._local, "db", None)
         if db is None:
             db = connect(self.settings.db_path)
+            db.execute(f"PRAGMA wal_autocheckpoint = {DELIVERY_WAL_AUTOCHECKPOINT}")  # the sender checkpoints
             self._local.db = db
             with self._lock:
                 self._connections.append(db)
@@ -89,10 +91,12 @@ class Service:
         result = process_delivery(self.context(dry_run), parse_delivery(payload))
         if result.replies_queued and not dry_run:
             self.worker.wake()
+            self.waker.wake()
         return result
 
     def close(self) -> None:
         self.worker.stop()
+        self.waker.close()
         with self._lock:
             for db in self._connections:
                 db.close()

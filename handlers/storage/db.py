@@ -297,6 +297,19 @@ def connect(path: str) -> Store:
     return Store(conn, os.path.abspath(path))
 
 
+# Checkpoints (copying the WAL into the database file, with two fsyncs) run in the outbox
+# sender's process, once a second (checkpoint()), not inside a delivery's COMMIT where they
+# would hold the write lock; a webhook connection checkpoints by itself only past this
+# many WAL pages (40 MB at 4 KB), e.g. on a host without a sender. SQLite's default is 1,000.
+DELIVERY_WAL_AUTOCHECKPOINT = 10_000
+
+
+def checkpoint(db: sqlite_utils.Database) -> None:
+    """Copy what the WAL holds into the database file without waiting for, or blocking,
+    any writer (PASSIVE): what a writer appends meanwhile waits for the next one."""
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
 MIGRATE_TIMEOUT_SECONDS = 30.0
 
 
