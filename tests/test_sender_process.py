@@ -47,3 +47,29 @@ def test_checkpoints_run_in_the_sender_not_in_a_delivery(settings, service):
         assert os.path.getsize(settings.db_path) > size  # the WAL's pages copied into the database file
     finally:
         writer.close()
+
+
+def test_the_sender_process_migrates_a_new_database_as_every_process_does(settings, tmp_path):
+    """Started before any worker (a fresh host), it brings the schema up to date through
+    handlers.consent.schema, data steps (identity's persons) included."""
+    from dataclasses import replace
+
+    from handlers.storage.db import MIGRATIONS
+    fresh = replace(settings, db_path=str(tmp_path / "fresh" / "optout.db"))
+    worker, thread = _serving(fresh)
+    try:
+        deadline = time.monotonic() + 15
+        version = 0
+        while version < len(MIGRATIONS) and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+            if os.path.exists(fresh.db_path):
+                db = connect(fresh.db_path)
+                try:
+                    version = db.execute("PRAGMA user_version").fetchone()[0]
+                finally:
+                    db.close()
+        assert version == len(MIGRATIONS)
+        assert thread.is_alive()  # and it goes on serving
+    finally:
+        worker.stop()
+        thread.join(10)
