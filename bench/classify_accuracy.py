@@ -1,8 +1,12 @@
-"""Recall on opt-outs and false opt-out rate over the labelled corpus.
+"""Opt-out recall, false opt-outs, opt-in, help and review figures for every labelled corpus.
 
-    /work/venv/bin/python bench/classify_accuracy.py [--corpus tests/corpus] [--locales locales]
+    python bench/classify_accuracy.py [--corpus tests/corpus] [--locales locales] [--only NAME]
 
-Exits non-zero when recall is below 100 % or any non-opt-out is read as an opt-out.
+Reports each corpus separately: the original `tests/corpus/*.tsv`, then every sub-folder
+(`dev/`, `blind1/`, ...), per language and in total. Misses are listed for corpora that
+are not blind; a folder named `blind*` shows figures only. Exits non-zero when the
+original corpus (the folder given by --corpus itself) is below 100 % recall or has any
+false opt-out.
 """
 from __future__ import annotations
 
@@ -15,25 +19,27 @@ sys.path.insert(0, str(ROOT))
 
 from handlers.detection.classify import Classifier  # noqa: E402
 from handlers.detection.locales import load_locales  # noqa: E402
-from handlers.ops.accuracy import evaluate, load_corpus  # noqa: E402
+from handlers.ops.accuracy import evaluate, find_corpora, load_corpus, render  # noqa: E402
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default=ROOT / "tests" / "corpus", type=Path)
     parser.add_argument("--locales", default=ROOT / "locales", type=Path)
-    args = parser.parse_args()
+    parser.add_argument("--only", help="one corpus by name (e.g. dev, blind1)")
+    args = parser.parse_args(argv)
     classifier = Classifier.from_locales(load_locales(args.locales))
-    cases = load_corpus(args.corpus)
-    report = evaluate(classifier, cases)
-    print(f"messages:          {report.cases} in {len({c.language for c in cases})} languages")
-    print(f"opt-out recall:    {report.recall:.1%} ({report.opt_outs_found}/{report.opt_outs})")
-    print(f"false opt-outs:    {report.false_opt_out_rate:.1%} ({report.false_opt_outs}/{report.non_opt_outs})")
-    print(f"intent accuracy:   {1 - len(report.wrong_intent) / report.cases:.1%}")
-    for case, result in report.wrong_intent:
-        print(f"  {case.where}: expected {case.intent.value}, got {result.intent.value} "
-              f"({result.rule or 'no rule'}) for {case.text!r}")
-    return 0 if report.passes else 1
+    status = 0
+    for corpus in find_corpora(args.corpus):
+        if args.only and corpus.name != args.only and corpus.path.name != args.only:
+            continue
+        cases = load_corpus(corpus.path)
+        report = evaluate(classifier, cases)
+        print("\n".join(render(corpus, cases, report)))
+        print()
+        if corpus.path == args.corpus and not report.passes:
+            status = 1
+    return status
 
 
 if __name__ == "__main__":

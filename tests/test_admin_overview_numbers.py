@@ -94,7 +94,7 @@ def test_number_page_speaks_plain_words_with_history_newest_first(admin, service
     html = admin.get("/admin/numbers/14155550123").text
     text = _text(html)
     assert "button, anywhere" not in text and "applied" not in text and "anywhere:en" not in text
-    assert "They tapped the button “" in text and "matched the English keyword “stop promotions”" in text
+    assert "They tapped the button “" in text and "matched the opt-out button “STOP_PROMOTIONS”" in text
     history = _text(html.split('id="history"')[1])
     assert history.index("Changed by hand by ana") < history.index("They tapped") < history.index("Imported from old.csv")
     assert "Arrived late and did not change anything" in history

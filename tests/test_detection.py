@@ -58,8 +58,8 @@ def test_corpus_recall_is_complete_and_no_false_opt_outs(classifier):
     ("unsubscibe me now", Intent.OPT_OUT, "typo:en:unsubscribe", None, False),  # also in id.toml
     ("Don't stop!", Intent.NONE, "negated:en:stop", None, False),
     ("No quiero darme de baja", Intent.NONE, "negated:es:darme de baja", "es", False),
-    ("Can I stop by tomorrow?", Intent.NONE, "contains:en:stop", None, False),
-    ("El precio es muy alto", Intent.NONE, "contains:es:alto", None, False),
+    ("Can I stop by tomorrow?", Intent.NONE, None, None, True),
+    ("El precio es muy alto", Intent.NONE, None, None, True),
     ("What are your opening hours?", Intent.NONE, None, None, True),
     ("", Intent.NONE, None, None, True),
     ("🙂🙂", Intent.NONE, None, None, True),
@@ -114,7 +114,8 @@ def test_sentence_punctuation_keeps_a_no_from_negating_the_keyword(classifier):
     ("Don't", "dont"),
     ("إلغاء الاشتراك", "الغاء الاشتراك"),
     ("सदस्यता रद्द करें", "सदस्यता रद्द करें"),   # Devanagari vowel signs stay
-    ("Hủy đăng ký", "huy dang ky"),
+    ("Hủy đăng ký", "huy đang ky"),
+    ("Đừng gửi nữa", "đung gui nua"),            # đ is a letter of its own: "đừng" (don't) is not "dừng" (stop)
 ])
 def test_normalisation_folds_what_customers_vary(text, expected):
     assert normalize_text(text) == expected
@@ -131,7 +132,8 @@ def test_any_text_classifies_without_error(text):
     classifier = _SHARED_CLASSIFIER
     result = classifier.classify(text)
     assert isinstance(result.intent, Intent)
-    assert result.normalized == normalize_text(text)
+    # words of unspaced scripts are split apart, nothing else changes
+    assert result.normalized.replace(" ", "") == normalize_text(text).replace(" ", "")
 
 
 _SHARED_CLASSIFIER = Classifier.from_locales(load_locales(LOCALES))
@@ -161,7 +163,7 @@ def test_reply_language_follows_the_chain(classifier, text, wa_id, last_language
 
 @pytest.mark.parametrize("text", ["стоп", "baja", "STOP", "stop please", "hola amigo"])
 def test_langdetect_never_decides_one_or_two_words(classifier, text, monkeypatch):
-    import handlers.detection.language as language
+    from handlers.detection import language
 
     def fail(_text):
         raise AssertionError("langdetect called for a short message")
@@ -283,17 +285,27 @@ def test_spaced_letters_do_not_count_as_words_for_language_detection():
     assert classifier.reply_language(result, "S T O P", "593991234567", None) == "es"
 
 
-def test_a_message_that_only_contains_an_opt_out_word_names_it_for_the_reviewer():
-    result = _SHARED_CLASSIFIER.classify("Can I stop by tomorrow to pick up my order?")
-    assert result.intent is Intent.NONE and result.certain is False
-    assert result.rule == "contains:en:stop" and result.keyword == "stop"
+@pytest.mark.parametrize("text", ["Can I stop by tomorrow to pick up my order?", "El precio es muy alto",
+                                  "Para quando é a entrega?", "Хватит ли мне одной упаковки?", "The end of the month"])
+def test_a_common_word_that_is_also_a_keyword_does_not_fill_the_review_queue(text):
+    result = _SHARED_CLASSIFIER.classify(text)
+    assert (result.intent, result.certain) == (Intent.NONE, True)
+
+
+@pytest.mark.parametrize("text, rule", [
+    ("I told them already. Cancel soon", "partial:en:cancel"),
+    ("Hm. End soon", "partial:en:end"),
+])
+def test_a_stop_word_heading_a_short_sentence_waits_for_review_naming_the_word(text, rule):
+    result = _SHARED_CLASSIFIER.classify(text)
+    assert (result.intent, result.certain, result.rule) == (Intent.NONE, False, rule)
 
 
 def test_typo_lookups_are_remembered_without_changing_answers(monkeypatch):
     import handlers.detection.classify as classify_module
 
     def fresh():
-        return Classifier.from_locales(load_locales(LOCALES), default_language="en")
+        return Classifier(load_locales(LOCALES), default_language="en")   # a new one, not the remembered one
 
     # The same token looked up as a whole message and inside longer text, repeatedly,
     # with a memo that forgets every two tokens, against a new classifier per text.

@@ -27,6 +27,7 @@ from handlers.consent import contacts, dedupe, identity, ledger, review
 from handlers.consent.identity import KnownLinks
 from handlers.consent.ledger import Action, ConsentChange, Recorded, Scope, Source
 from handlers.delivery import outbox
+from handlers.detection.buttons import ButtonReply
 from handlers.detection.classify import Classification, Classifier, classify_words
 from handlers.detection.intents import Intent
 from handlers.settings import Settings
@@ -142,7 +143,8 @@ Pending = (ClassifiedMessage | UnclassifiableMessage | NumberChange | IdChange |
 def classify_item(ctx: Context, item: Item) -> Pending:
     if isinstance(item, Message):
         try:
-            return ClassifiedMessage(item, *classify_words(ctx.classifier, item.words))
+            button = ButtonReply(item.button.kind, item.button.key, item.button.title) if item.button else None
+            return ClassifiedMessage(item, *classify_words(ctx.classifier, item.words, button))
         except Exception as error:  # one message must not cost its neighbours
             return UnclassifiableMessage(item, error)
     return item

@@ -3,6 +3,7 @@ connections and the outbox worker. Flask-free, so the CLI, tests and replay
 build the same thing the webhook uses."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -12,8 +13,9 @@ from handlers.consent.identity import KnownLinks
 from handlers.consent.schema import migrate
 from handlers.delivery.pipeline import Context, Result, process_delivery
 from handlers.delivery.sender import OutboxWorker, Waker
+from handlers.detection.buttons import load_buttons
 from handlers.detection.classify import Classifier
-from handlers.detection.locales import load_locales
+from handlers.detection.locales import BUTTONS_FILE, load_locales
 from handlers.settings import Settings
 from handlers.staff import keyword_store
 from handlers.storage.db import DELIVERY_WAL_AUTOCHECKPOINT, connect
@@ -31,6 +33,7 @@ class Service:
         self.known_links = KnownLinks()
         migrate(self.db)
         self.file_locales = load_locales(settings.locales_dir)
+        self.buttons = load_buttons(os.path.join(settings.locales_dir, BUTTONS_FILE))
         self._poll_seconds = settings.config_poll_seconds
         self._classifier_lock = threading.Lock()
         self._config_version = -1
@@ -70,7 +73,7 @@ class Service:
             self._locales, self._config_version = locales, version
 
     def build_classifier(self, locales: dict) -> Classifier:
-        return Classifier.from_locales(locales, default_language=self.settings.default_language)
+        return Classifier.from_locales(locales, default_language=self.settings.default_language, buttons=self.buttons)
 
     @property
     def db(self) -> sqlite_utils.Database:

@@ -1,43 +1,75 @@
-"""Keyword detection: which intent a customer's message expresses, and in which language to answer.
+"""Request detection: which intent a customer's message expresses, and in which language to answer.
 
 Matching (see docs/detection.md):
 - whole-message: after normalisation the message consists only of keywords of one intent
   and polite fillers ("stop please", "¡BAJA!", "stop stop"). A negation right before
-  the keyword ("don't stop") cancels it.
+  the keyword ("don't stop") cancels it. A clause made only of such words inside a
+  longer message ("Wrong number. STOP") counts too.
 - anywhere: an unambiguous phrase ("unsubscribe", "darme de baja") found as a run of
-  whole tokens anywhere in the message, unless a negation comes right before it.
+  whole tokens anywhere in the message.
+- frames: a request in the customer's own words, found as word classes combined by a
+  locale's patterns ("Перестаньте мне писать": stop-verb + send-verb), see frames.py.
 - typo: one edit (insertion, deletion, substitution, adjacent swap) in a keyword long
   enough to bear it; such matches are marked uncertain for review.
+- guards (guards.py): a negation, another object, quoting or a how-question turn a
+  request found by the rules above into none, review or help.
 
 Everything is looked up in dicts built once from the locales: exact normalised forms,
-token n-grams for phrases, and a deletion-neighbourhood (SymSpell-style) index for
-typos, so a message costs the same whatever the number of keywords.
+token n-grams for phrases, stems, frames by the classes of two neighbouring parts, and
+a deletion-neighbourhood (SymSpell-style) index for typos, so a message costs the same
+whatever the number of keywords and frames.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+import threading
+from dataclasses import dataclass, field
 
+from handlers.detection import guards
+from handlers.detection.buttons import ButtonReply, ButtonRules
+from handlers.detection.frames import (
+    KEYWORD,
+    FrameIndex,
+    FrameMatch,
+    Occurrence,
+    WordIndex,
+    is_verb,
+    parse_pattern,
+)
 from handlers.detection.intents import INTENT_PRIORITY, Intent, Match
 from handlers.detection.language import country_of, detect_language
 from handlers.detection.locales import KEYWORD_INTENTS, Locale
 from handlers.detection.normalize import Normalized, normalize, normalize_text
+from handlers.detection.segment import Segmenter
+from handlers.detection.spelling import Spellings
+from handlers.detection.typos import deletions, one_edit
 
 MAX_WHOLE_MESSAGE_TOKENS = 12    # longer messages are never "just a keyword"
 MAX_NGRAM = 8                    # longest keyword / filler / negation considered, in tokens
 MIN_TYPO_LENGTH = 4              # keywords shorter than this take no typo at all
-MIN_ANY_EDIT_LENGTH = 5          # 4-letter keywords take only a swap or an extra letter
 MIN_ANYWHERE_TYPO_LENGTH = 8     # inside longer text only long phrases take a typo
 TYPO_MEMO_SIZE = 100_000         # tokens whose typo lookup is remembered (see _typo_hit)
+MAX_READ_CHARS = 16_384          # a message is read this far: a request sits at its start, not
+                                 # after 16,000 characters (and 2.5 MB of "stop stop ..." stays cheap)
+MAX_PARTIAL_SENTENCE = 3         # a stop word heading a sentence this short is worth a person's glance
+FRAME_INTENTS = {"opt_out": Intent.OPT_OUT, "opt_in": Intent.OPT_IN, "help": Intent.HELP}
+CLASSIFIERS_KEPT = 3             # built classifiers remembered by the contents they were built from
+QUOTING = "quoting"
 
 
 @dataclass(frozen=True)
 class Classification:
     intent: Intent               # Intent.NONE when nothing matched
-    rule: str | None             # e.g. "whole_message:es:baja", "anywhere:ru:отписаться", "typo:en:stop"
-    keyword: str | None          # the keyword as written in the locale file
+    rule: str | None             # e.g. "whole_message:es:baja", "frame:ru:stop-verb+send-verb", "typo:en:stop"
+    keyword: str | None          # the keyword (or the frame's words) as written in the locale file
     language: str | None         # language of the keyword if it belongs to exactly one language
     normalized: str              # the normalised text
     certain: bool                # False for borderline cases a person should review
+
+
+_UNSEEN = object()
+_BUILT: dict[str, Classifier] = {}
+_BUILT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -62,26 +94,70 @@ class _Hit:
     end: int
 
 
+@dataclass
+class _Evidence:
+    """A request found in a message (a keyword, a frame, a keyword-only clause), and what
+    may stand against it."""
+    intent: Intent
+    kind: str                   # anywhere, typo, frame, clause
+    name: str                   # the keyword or the frame's name, for the rule
+    keyword: str
+    language: str | None
+    rule_language: str
+    start: int
+    end: int
+    parts: tuple[Occurrence, ...]
+    guard: str | None = None    # negated, other-object, quoted, question, how
+    guard_word: str | None = None
+    uncertain: bool = False
+
+    @property
+    def rule(self) -> str:
+        return f"{self.kind}:{self.rule_language}:{self.name}"
+
+
+@dataclass
+class _Reading:
+    """What the sentence rules find in one message."""
+    normalized: Normalized
+    evidence: list[_Evidence] = field(default_factory=list)
+
+
 class Classifier:
-    def __init__(self, locales: dict[str, Locale], default_language: str = "en"):
+    def __init__(self, locales: dict[str, Locale], default_language: str = "en", buttons: ButtonRules | None = None):
         if default_language not in locales:
             raise ValueError(f"default language {default_language!r} has no locale (have {sorted(locales)})")
         self._locales = dict(locales)
         self._default = default_language
-        self._entries: dict[str, list[_Entry]] = {}     # normalised keyword -> where it is declared
-        self._anywhere_lengths: set[int] = set()        # token counts of anywhere phrases
+        self.buttons = buttons or ButtonRules()
+        self._spellings = Spellings({code: locale.spelling for code, locale in locales.items()})
+        self._entries: dict[str, list[_Entry]] = {}     # normalised keyword (and spelled forms) -> declarations
         self._fillers: set[str] = set()
         self._negations: set[str] = set()
+        # Within sentences a negation negates in its own languages only: Italian "mai" (never) is
+        # Romanian "more", Spanish "ni" is Swedish "you".
+        self._negation_languages: dict[str, set[str]] = {}
         self._ordinary: set[str] = set()
         self._typo_index: dict[str, set[str]] = {}      # deletion variant -> keywords
         self._typo_memo: dict[tuple[str, bool], str | None] = {}  # (token, whole message) -> keyword
         self._country_language: dict[str, str] = {}
+        self._words = WordIndex()
+        self._keyword_languages: dict[str, list[tuple[str, str]]] = {}
+        self._frames = FrameIndex()
+        self._ours: set[str] = set()                   # classes that are a request's own objects
+        self._mixing = {code: tuple(locale.code_mixing) for code, locale in locales.items()}
+        self._opening_verbs: set[tuple[str, str]] = set()   # (language, verb class) opening an opt-out frame
+        self._request_words: set[tuple[str, str]] = set()   # (language, class) of any opt-out frame
+        written: set[str] = set()                      # keywords as written (typos are read against these)
         for code in sorted(locales, key=lambda c: (c != default_language, c)):
             locale = locales[code]
             for country in locale.countries:
                 self._country_language.setdefault(country, code)
-            self._fillers.update(filter(None, map(normalize_text, locale.fillers)))
-            self._negations.update(filter(None, map(normalize_text, locale.negations)))
+            self._fillers.update(self._spelled(code, locale.fillers))
+            written_negations = set(filter(None, map(normalize_text, locale.negations)))
+            self._negations.update(written_negations)
+            for phrase in self._spelled(code, locale.negations):
+                self._negation_languages.setdefault(phrase, set()).add(code)
             self._ordinary.update(filter(None, map(normalize_text, locale.ordinary_words)))
             for intent in KEYWORD_INTENTS:
                 for match, words in locale.keywords.get(intent, {}).items():
@@ -89,21 +165,59 @@ class Classifier:
                         key = normalize_text(word)
                         if not key:
                             continue
-                        self._entries.setdefault(key, []).append(_Entry(intent, Match(match), code, word))
-                        if Match(match) is Match.ANYWHERE:
-                            self._anywhere_lengths.add(min(len(key.split()), MAX_NGRAM))
-        for key in self._entries:
+                        written.add(key)
+                        for variant in self._spelled(code, [word]):
+                            self._entries.setdefault(variant, []).append(_Entry(intent, Match(match), code, word))
+            for name, entries in locale.words.items():
+                for entry in entries:
+                    self._words.add(code, name, entry, self._spellings)
+            for kind, patterns in locale.frames.items():
+                for text in patterns:
+                    pattern = parse_pattern(text)
+                    self._frames.add(code, kind, pattern, locale.frame_gap, locale.code_mixing)
+                    if kind == "opt_out":
+                        self._request_words.update((code, part) for part in pattern.parts
+                                                   if part not in (KEYWORD, "negation", guards.OTHER_OBJECT))
+                        if is_verb(pattern.parts[0]) and pattern.parts[0] != KEYWORD:
+                            self._opening_verbs.add((code, pattern.parts[0]))
+            self._ours.update(locale.frame_objects)
+        self._words.finish(self._spellings, sorted(locales), self._ordinary)
+        for key in written:
             if " " not in key and len(key) >= MIN_TYPO_LENGTH and not any(c.isdigit() for c in key):
-                for variant in _deletions(key) | {key}:
+                for variant in deletions(key) | {key}:
                     self._typo_index.setdefault(variant, set()).add(key)
         # A token longer than this is more than one edit from every keyword.
-        self._longest_typo_token = max((len(k) for k in self._entries if " " not in k), default=0) + 1
+        self._longest_typo_token = max((len(k) for k in written if " " not in k), default=0) + 1
         self._max_ngram = min(MAX_NGRAM, max([len(k.split()) for k in
                                               [*self._entries, *self._fillers, *self._negations]] or [1]))
+        self._skippable = {f for f in self._fillers if " " not in f}
+        vocabulary = [*self._entries, *self._fillers, *self._negations, *self._words.vocabulary(), *self._ordinary]
+        self._segmenter = Segmenter((word for phrase in vocabulary for word in phrase.split()),
+                                    (word for phrase in self._entries for word in phrase.split()))
+
+    def _spelled(self, language: str, phrases: list[str]) -> set[str]:
+        """Normalised phrases of a language with the forms its [spelling] table allows."""
+        out: set[str] = set()
+        for phrase in phrases:
+            key = normalize_text(phrase)
+            if key:
+                out.update(" ".join(v) for v in self._spellings.variants(language, tuple(key.split())))
+        return out
 
     @classmethod
-    def from_locales(cls, locales: dict[str, Locale], default_language: str = "en") -> Classifier:
-        return cls(locales, default_language)
+    def from_locales(cls, locales: dict[str, Locale], default_language: str = "en",
+                     buttons: ButtonRules | None = None) -> Classifier:
+        """A classifier for these locales; the same contents give the same (immutable once
+        built) classifier, so the CLI, tests and workers built alike do not index twice."""
+        key = repr((default_language, sorted(locales.items()), buttons))
+        with _BUILT_LOCK:
+            built = _BUILT.pop(key, None)
+            if built is None:
+                built = cls(locales, default_language, buttons)
+            _BUILT[key] = built
+            while len(_BUILT) > CLASSIFIERS_KEPT:
+                _BUILT.pop(next(iter(_BUILT)))
+        return built
 
     @property
     def languages(self) -> list[str]:
@@ -113,10 +227,14 @@ class Classifier:
     def default_language(self) -> str:
         return self._default
 
+    @property
+    def frame_count(self) -> int:
+        return len(self._frames)
+
     # --- classification -------------------------------------------------------------
 
     def classify(self, text: str) -> Classification:
-        normalized = normalize(text)
+        normalized = self._filler_clauses_joined(self._segmenter.split(normalize(text[:MAX_READ_CHARS])))
         tokens = normalized.tokens
         if not tokens:
             return Classification(Intent.NONE, None, None, None, "", True)
@@ -124,16 +242,252 @@ class Classifier:
             whole = self._whole_message(normalized)
             if whole is not None:
                 return whole
-        anywhere = self._anywhere(normalized)
-        if anywhere is not None:
-            return anywhere
-        # Nothing matched, but a whole-message opt-out keyword inside a longer message
-        # ("can I stop by tomorrow?") is worth a person's glance.
-        contained = self._contains_whole_opt_out(tokens)
-        if contained:
-            return Classification(Intent.NONE, f"contains:{contained.language}:{contained.keyword}",
-                                  contained.keyword, None, normalized.text, certain=False)
-        return Classification(Intent.NONE, None, None, None, normalized.text, certain=True)
+        return self._decide(self._read(normalized))
+
+    def _filler_clauses_joined(self, normalized: Normalized) -> Normalized:
+        """A clause of nothing but fillers joins its neighbours: in "Удалите, пожалуйста,
+        мой номер" the commas around "please" do not part the verb from its object."""
+        clauses = list(normalized.clauses)
+        if len(set(clauses)) < 3:
+            return normalized
+        tokens, sentences = normalized.tokens, normalized.sentences
+        i = 0
+        while i < len(tokens):
+            j = i
+            while j < len(tokens) and clauses[j] == clauses[i]:
+                j += 1
+            if 0 < i and j < len(tokens) and sentences[i - 1] == sentences[i] == sentences[j] \
+                    and " ".join(tokens[i:j]) in self._fillers:
+                joined, following = clauses[i - 1], clauses[j]
+                k = i
+                while k < len(tokens) and clauses[k] in (clauses[i], following):
+                    clauses[k] = joined
+                    k += 1
+                j = k
+            i = j
+        return Normalized(tokens, tuple(clauses), sentences, normalized.questions, normalized.quoted)
+
+    def _read(self, normalized: Normalized) -> _Reading:
+        """Keywords, frames and keyword-only clauses of a message, each with its guard."""
+        tokens, clauses, sentences = normalized.tokens, normalized.clauses, normalized.sentences
+        reading = _Reading(normalized)
+        anywhere_hits, keyword_parts = self._keywords_in(tokens)
+        classes = self._words.occurrences(tokens, clauses)
+        anywhere_parts = [Occurrence(h.start, h.end, "*", KEYWORD, h.keyword) for h in anywhere_hits]
+        negations = guards.negation_occurrences(tokens, clauses, self._negation_languages, self._max_ngram,
+                                                classes + anywhere_parts)
+        verbs = [o for o in classes + keyword_parts if is_verb(o.name)]
+        bound = guards.bind(negations, verbs, clauses)
+        negates = guards.negated_positions(bound, verbs, clauses)
+        matches = self._frames.match(classes + negations + keyword_parts, sentences, clauses, bound)
+        quoted = {(p.start, p.end) for m in matches if m.kind == QUOTING for p in m.parts if p.name == KEYWORD}
+        quoted |= {(p.start, p.end) for p in keyword_parts if all(normalized.quoted[p.start:p.end])}
+
+        for hit in anywhere_hits:
+            part = Occurrence(hit.start, hit.end, "*", KEYWORD, hit.keyword)
+            reading.evidence.append(_Evidence(hit.intent, "typo" if hit.typo else Match.ANYWHERE.value, hit.keyword,
+                                              hit.keyword, hit.language, hit.rule_language, hit.start, hit.end,
+                                              (part,), uncertain=hit.typo))
+        alike: dict[tuple, list[FrameMatch]] = {}
+        for match in matches:
+            alike.setdefault((match.kind, match.parts), []).append(match)
+        for match in matches:
+            if match.kind in FRAME_INTENTS:
+                reading.evidence.append(self._frame_evidence(match, alike[(match.kind, match.parts)]))
+            elif match.kind == QUOTING:
+                # "what happens if I reply STOP?": the keyword is mentioned, and a person looks
+                keyword = next(p for p in match.parts if p.name == KEYWORD)
+                reading.evidence.append(_Evidence(Intent.OPT_OUT, "quoted", keyword.word, keyword.word, None,
+                                                  match.language, keyword.start, keyword.end, (keyword,),
+                                                  guard="quoted"))
+        reading.evidence.extend(self._keyword_clauses(normalized, classes))
+        classes.sort(key=lambda o: o.start)
+        class_starts = [o.start for o in classes]
+        negations.sort(key=lambda o: o.start)
+        negation_starts = [n.start for n in negations]
+        hows = [o for o in classes if o.name == guards.HOW_QUESTION]
+        reading.evidence.extend(self._stop_words_heading(normalized, keyword_parts, classes))
+        for evidence in reading.evidence:
+            if evidence.guard is not None:
+                continue
+            languages = None if evidence.language is None else {
+                evidence.language, *self._mixing.get(evidence.language, ())}
+            low = bisect.bisect_left(negation_starts, evidence.start - guards.NEGATION_REACH)
+            high = bisect.bisect_right(negation_starts, evidence.end)
+            near = {n: negates[n] for n in negations[low:high]}
+            if evidence.kind != "clause" and guards.is_negated(evidence.parts, near, languages):
+                evidence.guard = "negated"
+            elif evidence.intent is Intent.OPT_OUT and any(
+                    start < evidence.end and evidence.start < end and (evidence.kind != "frame" or any(
+                        p.start < end and start < p.end and is_verb(p.name) for p in evidence.parts))
+                    for start, end in quoted):
+                evidence.guard = "quoted"      # "I replied STOP by mistake": the stop is mentioned
+            elif evidence.intent is Intent.OPT_OUT and normalized.questions and evidence.kind == "clause":
+                evidence.guard = "question"
+            if evidence.guard is None and evidence.intent is not Intent.HELP:
+                languages = {evidence.rule_language, *self._mixing.get(evidence.rule_language, ())}
+                low = bisect.bisect_left(class_starts, evidence.start - guards.OTHER_OBJECT_WINDOW - MAX_NGRAM)
+                high = bisect.bisect_right(class_starts, evidence.end + guards.OTHER_OBJECT_WINDOW)
+                nearby = [o for o in classes[low:high] if o.language in languages or evidence.language is None]
+                other = guards.other_object(evidence.start, evidence.end, nearby, self._ours, sentences)
+                if other is not None:
+                    evidence.guard, evidence.guard_word = guards.OTHER_OBJECT, other.word
+            if evidence.guard is None and evidence.kind == "partial":
+                evidence.guard = "partial"
+            if evidence.guard is None and evidence.intent is Intent.OPT_OUT:
+                how = guards.asks_how(evidence.start, evidence.end, hows, tokens, sentences,
+                                      normalized.questions, self._skippable)
+                if how is not None:
+                    evidence.guard, evidence.guard_word = "how", how.word
+        return reading
+
+    def _frame_evidence(self, match: FrameMatch, same: list[FrameMatch]) -> _Evidence:
+        # The same words may make a frame in several languages ("stop" is everywhere):
+        # the language named is the one with most of its own words in the match.
+        own = {m.language: sum(p.language == m.language for p in m.parts) for m in same}
+        best = max(own.values())
+        languages = sorted(language for language, count in own.items() if count == best)
+        words = " … ".join(p.word for p in match.parts)
+        return _Evidence(FRAME_INTENTS[match.kind], "frame", match.rule_name, words,
+                         languages[0] if len(languages) == 1 else None, match.language,
+                         match.start, match.end, match.parts, uncertain=any(p.typo for p in match.parts))
+
+    def _keyword_clauses(self, normalized: Normalized, classes: list[Occurrence]) -> list[_Evidence]:
+        """Clauses of a longer message that are nothing but keywords of one intent and
+        fillers: "Wrong number. STOP", "Ich habe mich nie angemeldet, bitte austragen"."""
+        found: list[_Evidence] = []
+        tokens, clauses = normalized.tokens, normalized.clauses
+        start = 0
+        while start < len(tokens):
+            end = start
+            while end < len(tokens) and clauses[end] == clauses[start]:
+                end += 1
+            if end - start < len(tokens) and end - start <= MAX_WHOLE_MESSAGE_TOKENS:
+                part = Normalized(tokens[start:end], clauses[start:end], normalized.sentences[start:end],
+                                  frozenset(), normalized.quoted[start:end])
+                whole = self._whole_message(part)
+                if whole is None or whole.rule is None or whole.keyword is None:
+                    pass
+                elif whole.rule.startswith("negated:"):
+                    keyword_part = Occurrence(start, end, "*", KEYWORD, whole.keyword)
+                    found.append(_Evidence(Intent.OPT_OUT, "clause", whole.keyword, whole.keyword, whole.language,
+                                           whole.rule.split(":")[1], start, end, (keyword_part,), guard="negated"))
+                elif whole.intent is not Intent.NONE and whole.certain:
+                    language = whole.rule.split(":")[1]
+                    keyword_part = Occurrence(start, end, "*", KEYWORD, whole.keyword)
+                    evidence = _Evidence(whole.intent, "clause", whole.keyword, whole.keyword, whole.language,
+                                         language, start, end, (keyword_part,))
+                    if end < len(tokens) and not self._about_requests(classes, end):
+                        evidence.guard = "partial"   # "Arrête, il est trop beau ce manteau": a person looks
+                    found.append(evidence)
+            start = end
+        return found
+
+    def _about_requests(self, classes: list[Occurrence], start: int) -> bool:
+        """Whether the words from `start` on speak of messages, lists, the customer or
+        sending: what makes "Stop, I never signed up for your list" a request and
+        "Arrête, il est trop beau ce manteau" not."""
+        return any(o.start >= start and (o.name in self._ours or (o.language, o.name) in self._request_words)
+                   for o in classes)
+
+    def _stop_words_heading(self, normalized: Normalized, keyword_parts: list[Occurrence],
+                            classes: list[Occurrence]) -> list[_Evidence]:
+        """Partial evidence for review: a whole-message opt-out keyword or an opt-out frame's
+        verb heading a short sentence that is not a question ("Stop it already"), with
+        nothing to complete a frame. In a longer sentence or a question such a word
+        ("alto", "para", "end", "хватит ли...?") is ordinary and stays out of the queue."""
+        tokens, sentences = normalized.tokens, normalized.sentences
+        found: list[_Evidence] = []
+        heads = [p for p in keyword_parts] + [o for o in classes if (o.language, o.name) in self._opening_verbs]
+        spans: dict[int, list[int]] = {}
+        for i, s in enumerate(sentences):
+            spans.setdefault(s, []).append(i)
+        for part in heads:
+            sentence = spans[sentences[part.start]]
+            if len(sentence) > MAX_PARTIAL_SENTENCE:
+                continue
+            if " ".join(tokens[sentence[0]:sentence[-1] + 1]) in self._fillers:
+                continue                  # "Terima kasih" is thanks, whatever "terima" may head
+            first = part.start
+            while first > 0 and sentences[first - 1] == sentences[part.start] and tokens[first - 1] in self._skippable:
+                first -= 1
+            if first > 0 and sentences[first - 1] == sentences[part.start]:
+                continue
+            if sentences[part.start] not in normalized.questions:
+                found.append(_Evidence(Intent.OPT_OUT, "partial", part.word, part.word, None,
+                                       part.language if part.language != "*" else self._default,
+                                       part.start, part.end, (part,)))
+        return found
+
+    def _decide(self, reading: _Reading) -> Classification:
+        text = reading.normalized.text
+        evidence = reading.evidence
+        free = [e for e in evidence if e.guard is None]
+        if any(e.guard == "negated" and e.intent is Intent.OPT_OUT for e in evidence):
+            # "Не стоп, пишіть далі": don't stop is no request to start again
+            free = [e for e in free if e.intent is not Intent.OPT_IN]
+        for intent in INTENT_PRIORITY:
+            chosen = [e for e in free if e.intent is intent]
+            if intent is Intent.OPT_OUT and not chosen:
+                how = [e for e in evidence if e.guard == "how"]
+                if how:
+                    best = _best_evidence(how)
+                    return Classification(Intent.HELP, f"frame:{best.rule_language}:how-question+{best.name}",
+                                          best.keyword, best.language, text, certain=True)
+            if chosen:
+                best = _best_evidence(chosen)
+                contested = len({e.intent for e in free}) > 1 or any(
+                    e.intent is Intent.OPT_OUT and e.guard == "negated" and (e.end <= best.start or best.end <= e.start)
+                    for e in evidence)
+                certain = not best.uncertain and not (contested and intent is Intent.OPT_OUT)
+                return Classification(intent, best.rule, best.keyword, best.language, text, certain)
+        for guard in ("quoted", "question", "partial"):
+            held = [e for e in evidence if e.guard == guard]
+            if held:
+                best = _best_evidence(held)
+                return Classification(Intent.NONE, f"{guard}:{best.rule_language}:{best.name}", best.keyword,
+                                      best.language, text, certain=False)
+        held = [e for e in evidence if e.guard in ("negated", guards.OTHER_OBJECT)]
+        if held:
+            best = _best_evidence(held)
+            word = best.guard_word or best.name
+            return Classification(Intent.NONE, f"{best.guard}:{best.rule_language}:{word}", best.keyword,
+                                  best.language, text, certain=True)
+        return Classification(Intent.NONE, None, None, None, text, certain=True)
+
+    def _keywords_in(self, tokens: tuple[str, ...]) -> tuple[list[_Hit], list[Occurrence]]:
+        """Anywhere keywords (and long ones with a typo), and every opt-out keyword as a
+        frame part (`@opt_out`, for quoting frames)."""
+        hits: list[_Hit] = []
+        parts: list[Occurrence] = []
+        for i in range(len(tokens)):
+            for size in range(1, min(self._max_ngram, len(tokens) - i) + 1):
+                key = " ".join(tokens[i:i + size])
+                entries = self._entries.get(key)
+                if entries is None:
+                    continue
+                for language, keyword in self._opt_out_keyword_languages(key, entries):
+                    parts.append(Occurrence(i, i + size, language, KEYWORD, keyword))
+                hit = self._exact_hit(key, i, i + size, only=Match.ANYWHERE)
+                if hit is not None:
+                    hits.append(hit)
+        # A word inside a keyword found as written ("vreau să mă dezabonez") is no typo of another.
+        covered = {i for p in parts for i in range(p.start, p.end)} | {i for h in hits for i in range(h.start, h.end)}
+        for i, token in enumerate(tokens):
+            if i not in covered:
+                typo = self._typo_hit(token, i, whole_message=False)
+                if typo is not None:
+                    hits.append(typo)
+        return hits, parts
+
+    def _opt_out_keyword_languages(self, key: str, entries: list[_Entry]) -> list[tuple[str, str]]:
+        """(language, keyword as written) of each language listing `key` as an opt-out."""
+        found = self._keyword_languages.get(key)
+        if found is None:
+            found = [(language, next(e.keyword for e in entries if e.language == language))
+                     for language in dict.fromkeys(e.language for e in entries if e.intent is Intent.OPT_OUT)]
+            self._keyword_languages[key] = found
+        return found
 
     def _whole_message(self, normalized: Normalized) -> Classification | None:
         """The message is keywords of one intent plus fillers (and maybe a negation)."""
@@ -175,8 +529,12 @@ class Classifier:
             if kind != "keyword" or value is None:
                 continue
             previous = segments[index - 1] if index else None
+            following = segments[index + 1] if index + 1 < len(segments) else None
             if previous and previous[0] == "negation" and clauses[value.start - 1] == clauses[value.start]:
                 negated.append(value)
+            elif following and following[0] == "negation" and value.end < len(tokens) \
+                    and clauses[value.end] == clauses[value.start]:
+                negated.append(value)     # "Sluta inte", "Hör nicht auf": the negation follows the verb
             else:
                 hits.append(value)
         if not hits and not negated:
@@ -187,49 +545,17 @@ class Classifier:
             return Classification(Intent.NONE, f"negated:{hit.rule_language}:{hit.keyword}", hit.keyword,
                                   hit.language, text, certain=False)
         if negated:
-            return None  # "stop, don't stop": leave it to the anywhere rules and a person
+            return None  # "stop, don't stop": leave it to the sentence rules and a person
         intents = {hit.intent for hit in hits}
         hit = _best(hits)
         kind = "typo" if hit.typo else hit.declared.value
         certain = len(intents) == 1 and not any(h.typo for h in hits)
+        language = _main_language(hits) if len({h.language for h in hits}) > 1 else hit.language
+        if language and language != hit.language:
+            hit = _best([h for h in hits if h.language == language]) if any(
+                h.language == language for h in hits) else hit
         return Classification(hit.intent, f"{kind}:{hit.rule_language}:{hit.keyword}", hit.keyword,
-                              hit.language, text, certain)
-
-    def _anywhere(self, normalized: Normalized) -> Classification | None:
-        """An unambiguous phrase as a run of whole tokens, not preceded by a negation."""
-        tokens, clauses = normalized.tokens, normalized.clauses
-        hits: list[_Hit] = []
-        negated: list[_Hit] = []
-        for i in range(len(tokens)):
-            for size in sorted(self._anywhere_lengths, reverse=True):
-                if i + size > len(tokens):
-                    continue
-                key = " ".join(tokens[i:i + size])
-                hit = self._exact_hit(key, i, i + size, only=Match.ANYWHERE)
-                if hit is None and size == 1:
-                    hit = self._typo_hit(key, i, whole_message=False)
-                if hit is None:
-                    continue
-                (negated if self._negated_before(tokens, clauses, i) else hits).append(hit)
-        text = normalized.text
-        if hits:
-            hit = _best(hits)
-            kind = "typo" if hit.typo else Match.ANYWHERE.value
-            certain = not hit.typo and len({h.intent for h in hits}) == 1
-            return Classification(hit.intent, f"{kind}:{hit.rule_language}:{hit.keyword}", hit.keyword,
-                                  hit.language, text, certain)
-        if negated:
-            hit = _best(negated)
-            return Classification(Intent.NONE, f"negated:{hit.rule_language}:{hit.keyword}", hit.keyword,
-                                  hit.language, text, certain=False)
-        return None
-
-    def _negated_before(self, tokens: tuple[str, ...], clauses: tuple[int, ...], start: int) -> bool:
-        for size in range(1, min(self._max_ngram, start) + 1):
-            begin = start - size
-            if clauses[begin] == clauses[start] and " ".join(tokens[begin:start]) in self._negations:
-                return True
-        return False
+                              language, text, certain)
 
     def _exact_hit(self, key: str, start: int, end: int, only: Match | None = None) -> _Hit | None:
         entries = self._entries.get(key)
@@ -265,28 +591,21 @@ class Classifier:
             return None
         if token in self._fillers or token in self._negations or any(c.isdigit() for c in token):
             return None
+        if any(not label.typo for label in self._words.labels(token)):
+            return None        # a word the frames know is itself, not a typo
         candidates: set[str] = set()
-        for variant in _deletions(token) | {token}:
+        for variant in deletions(token) | {token}:
             candidates |= self._typo_index.get(variant, set())
         for key in sorted(candidates, key=lambda k: (abs(len(k) - len(token)), k)):
             if not whole_message and len(key) < MIN_ANYWHERE_TYPO_LENGTH:
                 continue
-            if self._typo_entries(key, whole_message) and _one_edit(token, key):
+            if self._typo_entries(key, whole_message) and one_edit(token, key):
                 return key
         return None
 
     def _typo_entries(self, key: str, whole_message: bool) -> list[_Entry]:
         entries = self._entries[key]
         return entries if whole_message else [e for e in entries if e.match is Match.ANYWHERE]
-
-    def _contains_whole_opt_out(self, tokens: tuple[str, ...]) -> _Entry | None:
-        """The first whole-message opt-out keyword inside a longer message, if any."""
-        for i in range(len(tokens)):
-            for size in range(1, min(self._max_ngram, len(tokens) - i) + 1):
-                for entry in self._entries.get(" ".join(tokens[i:i + size]), ()):
-                    if entry.intent is Intent.OPT_OUT:
-                        return entry
-        return None
 
     # --- reply ----------------------------------------------------------------------
 
@@ -351,32 +670,49 @@ def _best(hits: list[_Hit]) -> _Hit:
     return min(hits, key=lambda h: (INTENT_PRIORITY.index(h.intent), h.typo, h.start))
 
 
-def _deletions(word: str) -> set[str]:
-    return {word[:i] + word[i + 1:] for i in range(len(word))}
+_KIND_ORDER = ("anywhere", "typo", "frame", "clause")
 
 
-def _one_edit(typed: str, keyword: str) -> bool:
-    """Exactly one edit apart; 4-letter keywords accept only an extra letter or a swap."""
-    if typed == keyword:
-        return False
-    short = len(keyword) < MIN_ANY_EDIT_LENGTH
-    if len(typed) == len(keyword):
-        diff = [i for i in range(len(typed)) if typed[i] != keyword[i]]
-        if len(diff) == 2 and diff[1] == diff[0] + 1 and typed[diff[0]] == keyword[diff[1]] \
-                and typed[diff[1]] == keyword[diff[0]]:
-            return True
-        return len(diff) == 1 and not short
-    if len(typed) == len(keyword) + 1:
-        return any(typed[:i] + typed[i + 1:] == keyword for i in range(len(typed)))
-    if len(typed) + 1 == len(keyword) and not short:
-        return any(keyword[:i] + keyword[i + 1:] == typed for i in range(len(keyword)))
-    return False
+def _best_evidence(evidence: list[_Evidence]) -> _Evidence:
+    """The evidence a rule names: whole keywords before frames, longer before shorter, a
+    frame made of its own language's words before one filled with borrowed words."""
+    return min(evidence, key=lambda e: (e.uncertain, _KIND_ORDER.index(e.kind) if e.kind in _KIND_ORDER else 9,
+                                        -_own_share(e), -(e.end - e.start), e.start))
 
 
-def classify_words(classifier: Classifier, words: tuple[str, ...]) -> tuple[Classification, str]:
+def _own_share(evidence: _Evidence) -> float:
+    """How much of a frame is words of its own language (keywords count as their own)."""
+    own = sum(p.language in (evidence.rule_language, "*") for p in evidence.parts)
+    return own / len(evidence.parts) if evidence.parts else 1.0
+
+
+def _main_language(hits: list[_Hit]) -> str | None:
+    """The language most of a message's keywords belong to ("please stop, ya no me manden
+    nada" is Spanish though "stop" is English); None when no language leads."""
+    words: dict[str, int] = {}
+    for hit in hits:
+        if hit.language:
+            words[hit.language] = words.get(hit.language, 0) + hit.end - hit.start
+    if not words:
+        return None
+    ranked = sorted(words.items(), key=lambda item: -item[1])
+    return ranked[0][0] if len(ranked) == 1 or ranked[0][1] > ranked[1][1] else None
+
+
+_BUTTON_SECTION = {Intent.OPT_OUT: "opt_out", Intent.OPT_IN: "opt_in", Intent.NONE: "ignore"}
+
+
+def classify_words(classifier: Classifier, words: tuple[str, ...],
+                   button: ButtonReply | None = None) -> tuple[Classification, str]:
     """Classify each of the user's strings (a button's payload and its label, say) and
     return the decisive result with the text it came from. An opt-out anywhere wins,
-    so a stop request is never outvoted."""
+    so a stop request is never outvoted. A button that buttons.toml names means what
+    that file says ("Stop promotions" always opts out; a flow's "Cancel" never does)."""
+    meaning = classifier.buttons.meaning(button)
+    if meaning is not None and button is not None:
+        said = button.title or button.key or ""
+        return Classification(meaning.intent, f"button:{_BUTTON_SECTION[meaning.intent]}:{meaning.matched}",
+                              meaning.matched, None, normalize_text(said), certain=True), said
     results = [(classifier.classify(text), text) for text in words]
     for intent in INTENT_PRIORITY:
         for result, text in results:

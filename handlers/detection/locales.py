@@ -1,4 +1,5 @@
-"""Locale files: one TOML file per language with keywords and replies per intent.
+"""Locale files: one TOML file per language with keywords and replies per intent,
+request frames (word classes and the patterns that combine them) and spellings.
 
 `load_locales` reads and validates a directory of them at start-up; a broken file
 raises `LocaleError` naming the file and, where it can, the line and field.
@@ -12,13 +13,19 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from handlers.detection.frames import FRAME_KINDS, FrameError, check_word, parse_pattern
 from handlers.detection.intents import KEYWORD_INTENTS, Intent, Match
 from handlers.detection.normalize import normalize_text
 from handlers.settings import WHATSAPP_TEXT_LIMIT
 
-_TOP_LEVEL = {"language", "name", "countries", "fillers", "negations", "ordinary_words",
-              *(intent.value for intent in KEYWORD_INTENTS)}
+BUTTONS_FILE = "buttons.toml"      # lives beside the locales but is not one (see buttons.py)
+DEFAULT_FRAME_GAP = 3              # words allowed between two parts of a frame
+MAX_FRAME_GAP = 8
+_TOP_LEVEL = {"language", "name", "countries", "fillers", "negations", "ordinary_words", "code_mixing",
+              "spelling", "words", "frames", *(intent.value for intent in KEYWORD_INTENTS)}
 _SECTION = {Match.WHOLE.value, Match.ANYWHERE.value, "reply"}
+_FRAMES_SECTION = {*FRAME_KINDS, "max_gap", "objects"}
+_CLASS_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
 
 class LocaleError(ValueError):
@@ -36,20 +43,41 @@ class Locale:
     replies: dict[Intent, str]
     # Real words one typo away from a keyword ("shop" for "stop"): never read as a typo.
     ordinary_words: list[str] = field(default_factory=list)
+    # How people type words on their phones -> the words they stand for ("kiero" -> "quiero").
+    spelling: dict[str, str] = field(default_factory=dict)
+    # Word classes for the frames: name -> words, phrases and stems ("envi*").
+    words: dict[str, list[str]] = field(default_factory=dict)
+    # Frame patterns per kind (opt_out, opt_in, help, quoting): "stop-verb + messages".
+    frames: dict[str, list[str]] = field(default_factory=dict)
+    frame_gap: int = DEFAULT_FRAME_GAP
+    # Classes naming what a request is about (messages, list, me): another object near a
+    # request counts only when none of these stands between them.
+    frame_objects: list[str] = field(default_factory=list)
+    # Languages whose words may fill this language's frames ("stop" inside a Spanish sentence).
+    code_mixing: list[str] = field(default_factory=list)
+
+
+_LOADED: dict[tuple, dict[str, Locale]] = {}
 
 
 def load_locales(directory: str | Path) -> dict[str, Locale]:
-    """Every `*.toml` in `directory`, validated, keyed by language code."""
-    locales: dict[str, Locale] = {}
-    paths = sorted(Path(directory).glob("*.toml"))
+    """Every `*.toml` in `directory`, validated, keyed by language code. Files unchanged
+    since the last load (same names, sizes and times) are not read again."""
+    paths = sorted(p for p in Path(directory).glob("*.toml") if p.name != BUTTONS_FILE)
     if not paths:
         raise LocaleError(f"{directory}: no locale files (*.toml)")
+    stamp = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    if stamp in _LOADED:
+        return dict(_LOADED[stamp])
+    locales: dict[str, Locale] = {}
     for path in paths:
         locale = load_locale(path)
         if locale.code in locales:
             raise LocaleError(f"{path.name}: language {locale.code!r} is already defined by another file")
         locales[locale.code] = locale
-    return locales
+    _LOADED.clear()                 # only the latest set is kept
+    _LOADED[stamp] = locales
+    return dict(locales)
 
 
 def load_locale(path: str | Path) -> Locale:
@@ -72,6 +100,7 @@ def locale_from_dict(data: dict, source: str = "<locale>", text: str = "",
         line = _line_of(text, needle) if needle else None
         where = f"{source}, line {line}" if line else source
         return LocaleError(f"{where}: {message}")
+    fail.text = text  # type: ignore[attr-defined]  # the file's text, for line lookups in _spelling
 
     for key in data:
         if key not in _TOP_LEVEL:
@@ -119,9 +148,87 @@ def locale_from_dict(data: dict, source: str = "<locale>", text: str = "",
             raise fail(f"[{intent.value}] reply is {len(reply)} characters; WhatsApp allows {WHATSAPP_TEXT_LIMIT}",
                        f"[{intent.value}]")
         replies[intent] = reply
+    negations = _strings(data, "negations", fail)
+    code_mixing = _strings(data, "code_mixing", fail)
+    for other in code_mixing:
+        if not re.fullmatch(r"[a-z]{2}", other) or other == code:
+            raise fail(f"code_mixing: {other!r} must be another language's two-letter code", "code_mixing")
+    spelling = _spelling(data.get("spelling", {}), fail)
+    word_classes = _word_classes(data.get("words", {}), fail)
+    frames, gap, objects = _frames(data.get("frames", {}), word_classes, bool(negations), fail)
     return Locale(code=code, name=name, countries=countries,
-                  fillers=_strings(data, "fillers", fail), negations=_strings(data, "negations", fail),
-                  keywords=keywords, replies=replies, ordinary_words=_strings(data, "ordinary_words", fail))
+                  fillers=_strings(data, "fillers", fail), negations=negations,
+                  keywords=keywords, replies=replies, ordinary_words=_strings(data, "ordinary_words", fail),
+                  spelling=spelling, words=word_classes, frames=frames, frame_gap=gap, frame_objects=objects,
+                  code_mixing=code_mixing)
+
+
+def _spelling(table, fail) -> dict[str, str]:
+    if not isinstance(table, dict):
+        raise fail("[spelling] must be a table of typed = \"meant\" lines, like kiero = \"quiero\"", "spelling")
+    for typed, meant in table.items():
+        line = f"{typed} =" if f"\n{typed} =" in f"\n{fail.text}" else f'"{typed}" ='
+        if not isinstance(meant, str) or not normalize_text(meant):
+            raise fail(f"[spelling] {typed!r} must stand for a word, like {typed} = \"...\"", line)
+        if not normalize_text(typed):
+            raise fail(f"[spelling] {typed!r} has no letters or digits", line)
+        if normalize_text(typed) == normalize_text(meant):
+            raise fail(f"[spelling] {typed!r} = {meant!r}: both are the same word once normalised", line)
+    return dict(table)
+
+
+def _word_classes(table, fail) -> dict[str, list[str]]:
+    if not isinstance(table, dict):
+        raise fail("[words] must be a table of word classes, like stop-verb = [\"stop\", \"quit\"]", "words")
+    classes: dict[str, list[str]] = {}
+    for name in table:
+        if not _CLASS_NAME.fullmatch(name) or name == "negation":
+            raise fail(f"[words] {name!r} is not a usable class name: lowercase letters, digits and "
+                       f"hyphens, like stop-verb ('negation' is the negations list)", name)
+        classes[name] = _strings(table, name, fail, "[words] ")
+        if not classes[name]:
+            raise fail(f"[words] {name} is empty", name)
+        for entry in classes[name]:
+            try:
+                check_word(entry)
+            except FrameError as error:
+                raise fail(f"[words] {name}: {error}", entry) from None
+    return classes
+
+
+def _frames(table, words: dict[str, list[str]], has_negations: bool,
+            fail) -> tuple[dict[str, list[str]], int, list[str]]:
+    if not isinstance(table, dict):
+        raise fail("[frames] must be a table with opt_out = [\"stop-verb + messages\"] and the like", "frames")
+    for key in table:
+        if key not in _FRAMES_SECTION:
+            raise fail(f"[frames]: unknown field {key!r} (expected {sorted(_FRAMES_SECTION)})", key)
+    gap = table.get("max_gap", DEFAULT_FRAME_GAP)
+    if not isinstance(gap, int) or isinstance(gap, bool) or not 0 <= gap <= MAX_FRAME_GAP:
+        raise fail(f"[frames] max_gap must be a whole number from 0 to {MAX_FRAME_GAP}", "max_gap")
+    objects = _strings(table, "objects", fail, "[frames] ")
+    for name in objects:
+        if name not in words:
+            raise fail(f"[frames] objects: no word class {name!r} in [words]", "objects")
+    frames: dict[str, list[str]] = {}
+    for kind in FRAME_KINDS:
+        patterns = _strings(table, kind, fail, "[frames] ")
+        for text in patterns:
+            try:
+                pattern = parse_pattern(text)
+            except FrameError as error:
+                raise fail(f"[frames] {kind}: {text!r}: {error}", text) from None
+            if "negation" in pattern.parts and not pattern.ordered:
+                raise fail(f"[frames] {kind}: {text!r}: a frame with a negation gives its order with '+' "
+                           f"(the negation comes before what it negates)", text)
+            for element in pattern.parts:
+                if element == "negation" and not has_negations:
+                    raise fail(f"[frames] {kind}: {text!r} uses 'negation' but the file lists no negations", text)
+                if element not in words and element not in ("negation", "@opt_out"):
+                    raise fail(f"[frames] {kind}: {text!r}: no word class {element!r} in [words]", text)
+        if patterns:
+            frames[kind] = patterns
+    return frames, gap, objects
 
 
 def _strings(data: dict, key: str, fail, prefix: str = "") -> list[str]:
@@ -137,6 +244,6 @@ def _strings(data: dict, key: str, fail, prefix: str = "") -> list[str]:
 def _line_of(text: str, needle: str) -> int | None:
     """First line of the file mentioning `needle`: good enough to point staff at the spot."""
     for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
+        if needle in line and not line.lstrip().startswith("#"):
             return number
     return None

@@ -5,10 +5,15 @@ a customer may type that normalises to the same tokens:
 
 1. Unicode NFKC (full-width "ＳＴＯＰ" -> "STOP", ligatures, compatibility forms).
 2. Case folding ("STOP" -> "stop", "ß" -> "ss").
-3. Apostrophes dropped inside words ("don't" -> "dont", "n'envoyez" -> "nenvoyez").
+3. Apostrophes dropped inside words ("don't" -> "dont"), except after a French or
+   Italian elision, which becomes its own word ("n'envoyez" -> "n envoyez",
+   "m'écrire" -> "m ecrire", "dall'elenco" -> "dall elenco"). Zero-width joiners
+   (used inside Indic and Persian words) are dropped.
 4. Tokens: runs of letters, digits and combining marks. Everything else (punctuation,
-   emoji, symbols, extra whitespace) separates tokens; sentence punctuation also ends
-   a clause, so "No, stop" is not the negated "no stop".
+   emoji, symbols, extra whitespace) separates tokens; punctuation also ends a clause,
+   so "No, stop" is not the negated "no stop", and . ! ? (and their forms in other
+   scripts) end a sentence. A sentence with a question mark is remembered as a
+   question, and words inside quotation marks as quoted ("what does 'STOP' mean?").
 5. Per token: accents folded for Latin and Greek letters ("más" -> "mas", "çıkış" ->
    "cikis"), "ё" -> "е", Arabic diacritics and letter variants unified; Devanagari
    vowel signs are kept (they are letters there, not accents).
@@ -32,8 +37,19 @@ MAX_INPUT_CHARS = WHATSAPP_TEXT_LIMIT
 MAX_NORMALIZED_CHARS = 2 * WHATSAPP_TEXT_LIMIT
 
 _APOSTROPHES = frozenset("'’‘ʼ`´")
-_CLAUSE_BREAKS = frozenset(".,;:!?¡¿…。،؛؟|/()[]{}\n")
-_LETTER_MAP = {"ł": "l", "đ": "d", "ø": "o", "ı": "i", "æ": "ae", "œ": "oe", "ð": "d", "þ": "th",
+_INVISIBLE = frozenset("\u200c\u200d\u00ad\ufeff\u2060")   # joiners, soft hyphen: part of the word
+_SENTENCE_BREAKS = frozenset(".!?¡¿…。！？؟۔।॥\n")
+_QUESTION_MARKS = frozenset("?¿؟")
+_CLAUSE_BREAKS = _SENTENCE_BREAKS | frozenset(",;:、،؛|/()[]{}—–")
+# Quotation marks: opening and closing ones, and those that do both.
+_OPEN_QUOTES = frozenset("«“„‹「『")
+_CLOSE_QUOTES = frozenset("»”›」』")
+_BOTH_QUOTES = frozenset('"\'‘’`')
+# French and Italian elisions: "m'envoyer" is two words, "me envoyer".
+_ELISIONS = frozenset({"c", "d", "j", "l", "m", "n", "s", "t", "qu", "jusqu", "lorsqu", "puisqu",
+                       "un", "dell", "dall", "nell", "all", "sull", "quell", "nessun"})
+# "đ" stays: Vietnamese "đừng" (don't) and "dừng" (stop) differ by it alone.
+_LETTER_MAP = {"ł": "l", "ø": "o", "ı": "i", "æ": "ae", "œ": "oe", "ð": "d", "þ": "th",
                "ё": "е", "ـ": "",  # tatweel
                "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ی": "ي", "ک": "ك"}
 _LATIN_TO_CYRILLIC = {"a": "а", "b": "в", "c": "с", "e": "е", "h": "н", "k": "к", "m": "м", "n": "п", "o": "о",
@@ -46,41 +62,78 @@ _CYRILLIC_TO_LATIN = {cyr: lat for lat, cyr in _LATIN_TO_CYRILLIC.items() if lat
 class Normalized:
     tokens: tuple[str, ...]
     clauses: tuple[int, ...]   # clause number of each token; negation never crosses clauses
+    sentences: tuple[int, ...] = ()      # sentence number of each token; frames never cross sentences
+    questions: frozenset[int] = frozenset()   # sentence numbers that hold a question mark
+    quoted: tuple[bool, ...] = ()        # each token: inside quotation marks
 
     @property
     def text(self) -> str:
         return " ".join(self.tokens)
 
 
+@dataclass
+class _Token:
+    text: str
+    clause: int
+    sentence: int
+    quoted: bool
+
+
 def normalize(text: str) -> Normalized:
     """Tokens of a message (or keyword) after the whole pipeline, with their clauses.
     Reads at most MAX_INPUT_CHARS of `text`, expanded to at most MAX_NORMALIZED_CHARS."""
     text = unicodedata.normalize("NFKC", text[:MAX_INPUT_CHARS])[:MAX_NORMALIZED_CHARS].casefold()[:MAX_NORMALIZED_CHARS]
-    raw: list[tuple[str, int]] = []
+    raw: list[_Token] = []
     word: list[str] = []
-    clause = 0
-    for char in text:
-        if char in _APOSTROPHES:
+    clause = sentence = 0
+    questions: set[int] = set()
+    in_quotes = False
+
+    def end_word() -> None:
+        if word:
+            raw.append(_Token("".join(word), clause, sentence, in_quotes))
+            word.clear()
+
+    for index, char in enumerate(text):
+        if char in _INVISIBLE:
             continue
+        if char in _APOSTROPHES and word and index + 1 < len(text) and text[index + 1].isalpha():
+            if "".join(word) in _ELISIONS:
+                end_word()
+            continue                      # an apostrophe inside a word: "don't" -> "dont"
         category = unicodedata.category(char)
         if category[0] in "LNM":
             word.append(char)
             continue
-        if word:
-            raw.append(("".join(word), clause))
-            word = []
+        end_word()
+        if char in _OPEN_QUOTES:
+            in_quotes = True
+        elif char in _CLOSE_QUOTES:
+            in_quotes = False
+        elif char in _BOTH_QUOTES:
+            in_quotes = not in_quotes
         if char in _CLAUSE_BREAKS:
             clause += 1
-    if word:
-        raw.append(("".join(word), clause))
-    folded = [(t, c) for t, c in ((fold_token(t), c) for t, c in raw) if t]
-    joined = _join_spaced_letters(folded)
-    squeezed = [(squeeze(t), c) for t, c in joined]
-    return Normalized(tuple(t for t, _ in squeezed), tuple(c for _, c in squeezed))
+        if char in _SENTENCE_BREAKS:
+            ends = bool(raw) and raw[-1].sentence == sentence
+            if char in _QUESTION_MARKS and char != "¿":
+                questions.add(raw[-1].sentence if raw else sentence)   # "?" closes a question
+            sentence += ends
+            if char == "¿":
+                questions.add(sentence)                                 # "¿" opens one
+            in_quotes = False
+    end_word()
+    folded = [_Token(t, w.clause, w.sentence, w.quoted) for w in raw if (t := fold_token(w.text))]
+    tokens = [_Token(squeeze(w.text), w.clause, w.sentence, w.quoted) for w in _join_spaced_letters(folded)]
+    return Normalized(tuple(w.text for w in tokens), tuple(w.clause for w in tokens),
+                      tuple(w.sentence for w in tokens), frozenset(questions), tuple(w.quoted for w in tokens))
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_text(text: str) -> str:
-    """The normalised form as one string, the key under which keywords are indexed."""
+    """The normalised form as one string, the key under which keywords are indexed.
+    Remembered: locale words are normalised when the files are checked and again when
+    the index is built, and many recur across languages."""
     return normalize(text).text
 
 
@@ -124,15 +177,16 @@ def squeeze(token: str) -> str:
     return "".join(out)
 
 
-def _join_spaced_letters(tokens: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    out: list[tuple[str, int]] = []
+def _join_spaced_letters(tokens: list[_Token]) -> list[_Token]:
+    out: list[_Token] = []
     i = 0
     while i < len(tokens):
         j = i
-        while j < len(tokens) and len(tokens[j][0]) == 1 and tokens[j][0].isalpha():
+        while j < len(tokens) and len(tokens[j].text) == 1 and tokens[j].text.isalpha():
             j += 1
         if j - i >= 3:
-            out.append(("".join(t for t, _ in tokens[i:j]), tokens[i][1]))
+            first = tokens[i]
+            out.append(_Token("".join(t.text for t in tokens[i:j]), first.clause, first.sentence, first.quoted))
             i = j
         else:
             out.append(tokens[i])

@@ -91,7 +91,15 @@ def rule_text(rule: str | None) -> str:
     language, _, keyword = rest.partition(":")
     if not keyword:
         return rule
+    if kind == "button":   # button:<opt_out|opt_in|ignore>:<what buttons.toml matched>
+        meaning = {"opt_out": "opt-out", "opt_in": "opt-in"}.get(language, "ignored")
+        return f"the {meaning} button {quoted(keyword)} (locales/buttons.toml)"
     name = LANGUAGE_NAMES.get(language, language)
+    if kind == "frame":    # frame:<lang>:<parts joined by + or &>
+        parts = keyword.replace("&", " + ").replace("+", " + ").replace("  ", " ").replace("-", " ")
+        return f"a {name} request ({parts})"
+    if kind == "clause":
+        return f"the {name} keyword {quoted(keyword)} as a sentence of its own"
     if kind == "typo":
         return f"a misspelling of the {name} keyword {quoted(keyword)}"
     if kind == "negated":

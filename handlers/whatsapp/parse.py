@@ -88,6 +88,14 @@ class Business:
 
 
 @dataclass(frozen=True)
+class Button:
+    """A tapped button: a template quick reply (payload + text) or an interactive reply (id + title)."""
+    kind: str                     # "template" or "interactive"
+    key: str | None               # the payload or id the business set
+    title: str | None             # the words on the button
+
+
+@dataclass(frozen=True)
 class Message:
     id: str
     sender: str                   # wa_id, or the business-scoped user id when there is no number
@@ -97,6 +105,7 @@ class Message:
     business: Business
     raw: dict = field(repr=False, compare=False)
     identities: tuple[str, ...] = ()   # every id naming the sender in this delivery (number, user id, parent id)
+    button: Button | None = None  # what was tapped, for button and interactive replies
 
     @property
     def dedupe_key(self) -> str:
@@ -346,7 +355,8 @@ def _parse_message(raw: dict, business: Business, contacts: list[_Contact]) -> I
             return _user_id_change(message_id, raw, system, phone, user_id, parent_id, timestamp, business)
     if sender is None:
         return Malformed("message", "message has no sender (from / from_user_id)", raw)
-    return Message(message_id, sender, kind, tuple(_words(raw, kind)), timestamp, business, raw, identities)
+    return Message(message_id, sender, kind, tuple(_words(raw, kind)), timestamp, business, raw, identities,
+                   _button(raw, kind))
 
 
 _CHANGED_FROM_TO = re.compile(r"changed from\s+(\S+)\s+to\s+(\S+)", re.IGNORECASE)
@@ -407,6 +417,18 @@ def _words(raw: dict, kind: str) -> list[str]:
         if text and text not in words:
             words.append(text)
     return words
+
+
+def _button(raw: dict, kind: str) -> Button | None:
+    body = _dict(raw.get(kind))
+    if kind == "button":
+        return Button("template", _text(body.get("payload")), _text(body.get("text")))
+    if kind == "interactive":
+        for reply_kind in ("button_reply", "list_reply"):
+            reply = _dict(body.get(reply_kind))
+            if reply:
+                return Button("interactive", _text(reply.get("id")), _text(reply.get("title")))
+    return None
 
 
 def _flow_answers(response_json: Any) -> list[Any]:

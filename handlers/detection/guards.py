@@ -1,0 +1,147 @@
+"""What turns a request that was found back into something else.
+
+- negation: "don't stop sending me deals", "no quiero darme de baja". A negation negates
+  the first verb (a "...-verb" class word or a keyword) within NEGATION_SCOPE words after
+  it in its clause; a negated "want-verb" passes the negation on to the verb it governs
+  ("I'm not trying to unsubscribe", "не хочу отписываться").
+- another object: "cancel my order", "me quiero dar de baja del gimnasio": a word of the
+  class `other-object` near the request, with none of the request's own words (messages,
+  list, me, ...) in between.
+- quoting: "what happens if I reply STOP?": an opt-out keyword that a quoting frame
+  ("quote-verb + @opt_out") or quotation marks show to be mentioned, not used.
+- a how-question: "how do I stop these messages?" asks for help; a `how-question` word
+  opening the sentence turns the request into a help request.
+"""
+from __future__ import annotations
+
+import bisect
+
+from handlers.detection.frames import NEGATION, Occurrence, is_verb
+
+NEGATION_SCOPE = 3            # words after a negation in which it looks for its verb
+NEGATION_REACH = 16           # no negation further back than this reaches a request (scope, chain, phrases)
+OTHER_OBJECT_WINDOW = 4       # words around a request in which another object counts
+OTHER_OBJECT = "other-object"
+HOW_QUESTION = "how-question"
+CHAIN_VERB = "want-verb"
+
+
+def negation_occurrences(tokens: tuple[str, ...], clauses: tuple[int, ...], negations: dict[str, set[str]],
+                         longest: int, others: list[Occurrence]) -> list[Occurrence]:
+    """The negations of a message ("no" and "no quiero" both), one per language that lists
+    them, unless a longer class phrase or keyword holds them ("no more", "не присылайте")."""
+    found: list[Occurrence] = []
+    ends_by_start: dict[int, int] = {}
+    for other in others:
+        ends_by_start[other.start] = max(ends_by_start.get(other.start, 0), other.end)
+    widest = max((o.end - o.start for o in others), default=0)
+
+    def covered(i: int, size: int) -> bool:
+        return any(ends_by_start.get(s, -1) >= i + size and ends_by_start[s] - s > size
+                   for s in range(max(0, i - widest), i + 1))
+
+    for i in range(len(tokens)):
+        for size in range(min(longest, len(tokens) - i), 0, -1):
+            if clauses[i + size - 1] != clauses[i]:
+                continue
+            phrase = " ".join(tokens[i:i + size])
+            if phrase not in negations or covered(i, size):
+                continue
+            found.extend(Occurrence(i, i + size, language, NEGATION, phrase)
+                         for language in sorted(negations.get(phrase, ())))
+    return found
+
+
+def bind(negations: list[Occurrence], verbs: list[Occurrence], clauses: tuple[int, ...]) -> dict[Occurrence, int | None]:
+    """For each negation, the position of the first verb after it in its clause (or None)."""
+    starts = sorted({v.start for v in verbs})
+    bound: dict[Occurrence, int | None] = {}
+    for negation in negations:
+        index = bisect.bisect_left(starts, negation.end)
+        found = starts[index] if index < len(starts) else None
+        bound[negation] = found if found is not None and found <= negation.end + NEGATION_SCOPE \
+            and clauses[found] == clauses[negation.start] else None
+    return bound
+
+
+def negated_positions(bound: dict[Occurrence, int | None], verbs: list[Occurrence],
+                      clauses: tuple[int, ...]) -> dict[Occurrence, set[int]]:
+    """Positions each negation negates: its verb, and the verb a negated want-verb governs."""
+    out: dict[Occurrence, set[int]] = {}
+    for negation, position in bound.items():
+        if position is None:
+            out[negation] = set()
+            continue
+        positions = _span_of(position, verbs)
+        chain = [v for v in verbs if v.start == position and v.name == CHAIN_VERB]
+        if chain:
+            end = max(v.end for v in chain)
+            following = sorted({v.start for v in verbs if end <= v.start <= end + NEGATION_SCOPE
+                                and clauses[v.start] == clauses[position]})
+            if following:
+                positions |= _span_of(following[0], verbs)
+        out[negation] = positions
+    return out
+
+
+def _span_of(position: int, verbs: list[Occurrence]) -> set[int]:
+    """Every word of the verbs (and keywords) starting at `position`: "me désabonner" is
+    negated as a whole, "désabonner" within it too."""
+    return {i for v in verbs if v.start == position for i in range(v.start, v.end)} or {position}
+
+
+def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]],
+               languages: set[str] | None = None) -> bool:
+    """A request (its parts) is negated by a negation that is not one of its parts: one
+    that negates a verb of it, stands between its parts ("hört bloß nicht auf"), or
+    follows one of its verbs at once ("sluta inte", "stop niet", "बंद मत करना")."""
+    verb_starts = {p.start for p in parts if is_verb(p.name)} or {min(p.start for p in parts)}
+    start, end = min(p.start for p in parts), max(p.end for p in parts)
+    verb_ends = {p.end for p in parts if is_verb(p.name)}
+    for negation, positions in negates.items():
+        if any(negation.start < p.end and p.start < negation.end for p in parts):
+            continue          # the request's own negation ("no quiero recibir"), or inside one of its words
+        if languages is not None and negation.language not in languages:
+            continue          # a negation of another language ("mai" is "never" in Italian only)
+        if positions & verb_starts or start < negation.start < end or negation.start in verb_ends:
+            return True
+    return False
+
+
+def other_object(start: int, end: int, occurrences: list[Occurrence], ours: set[str],
+                 sentences: tuple[int, ...]) -> Occurrence | None:
+    """An `other-object` word near the request [start, end) with nothing of ours in between."""
+    sentence = sentences[start]
+    for other in occurrences:
+        if other.name != OTHER_OBJECT or sentences[other.start] != sentence:
+            continue
+        if start <= other.start < end:
+            between = (start, other.start)            # "cancel my gym subscription"
+        elif end <= other.start <= end + OTHER_OBJECT_WINDOW:
+            between = (end, other.start)
+        elif start - OTHER_OBJECT_WINDOW <= other.end <= start:
+            between = (other.end, start)
+        else:
+            continue
+        if not any(o.name in ours and between[0] <= o.start and o.end <= between[1] for o in occurrences):
+            return other
+    return None
+
+
+def asks_how(start: int, end: int, occurrences: list[Occurrence], tokens: tuple[str, ...],
+             sentences: tuple[int, ...], questions: frozenset[int], skippable: set[str]) -> Occurrence | None:
+    """A how-question about a request [start, end): opening its sentence ("how do I stop
+    these?"), or later in a question ("ये मैसेज बंद कैसे करूं?", "bu mesajları nasıl durdururum?")."""
+    for occurrence in occurrences:
+        if occurrence.name != HOW_QUESTION or sentences[occurrence.start] != sentences[start]:
+            continue
+        if occurrence.start > start and sentences[start] in questions:
+            return occurrence
+        if occurrence.start > start:
+            continue
+        first = occurrence.start
+        while first > 0 and sentences[first - 1] == sentences[start] and tokens[first - 1] in skippable:
+            first -= 1
+        if first == 0 or sentences[first - 1] != sentences[start]:
+            return occurrence
+    return None
