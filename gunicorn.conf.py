@@ -1,14 +1,31 @@
-"""gunicorn settings for `gunicorn app:app` (read automatically from this folder)."""
+"""gunicorn settings for `gunicorn app:app` (read automatically from this folder).
+
+Besides the request workers, the master starts one outbox sender process
+(`python -m handlers.delivery.sender`) and restarts it if it dies; OPTOUT_SENDER=0
+leaves it out (a second web host whose outbox another host's sender drains).
+"""
 import glob
 import os
+import subprocess
+import sys
+import threading
+import time
 
 from handlers.settings import DEFAULT_DB, METRICS_DIR_VARIABLE, check_bind, default_metrics_dir, server_value
 
 bind = server_value("OPTOUT_BIND", "127.0.0.1:8000")
 workers = server_value("OPTOUT_WORKERS", 2)
+# The sync worker, reading each request whole before it takes a worker (handlers/web/server.py):
+# slow or stalled clients cannot hold the workers.
+worker_class = "handlers.web.server.BufferingSyncWorker"
 timeout = 30
 graceful_timeout = 20
 accesslog = None  # the app logs one structured line per delivery, numbers masked
+# gunicorn 23+ opens a control socket at one path per user (~/.gunicorn/gunicorn.ctl), so a
+# second instance on the host (tests, a benchmark, another service) takes it over. Unused here.
+control_socket_disable = True
+
+PROJECT = os.path.dirname(os.path.abspath(__file__))
 
 
 def on_starting(server):
@@ -30,17 +47,74 @@ def on_starting(server):
         os.remove(stale)
 
 
-def post_worker_init(worker):
-    """Each worker runs an outbox sender thread; they share the queue through the database."""
-    service = _service(worker)
-    if service is not None:
-        service.worker.start()
+class SenderProcess:
+    """The outbox sender as a child of the master, restarted (after 1 s, backing off to 30 s
+    while it keeps dying young) whenever it exits until the master stops."""
+
+    def __init__(self, log):
+        self.log = log
+        self.process: subprocess.Popen | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._supervise, name="outbox-sender-supervisor", daemon=True)
+
+    def start(self):
+        self._thread.start()
+
+    def _supervise(self):
+        delay = 1.0
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "handlers.delivery.sender", "--parent", str(os.getpid())], cwd=PROJECT)
+            self.log.info("outbox sender started (pid %s)", self.process.pid)
+            # poll(): the master may reap the child first (its SIGCHLD handler waits for any pid);
+            # poll() then reports it gone all the same.
+            while self.process.poll() is None and not self._stopping.wait(0.5):
+                pass
+            if self._stopping.is_set():
+                return
+            self.log.warning("outbox sender (pid %s) exited (%s); restarting in %.0f s",
+                             self.process.pid, self.process.returncode, delay)
+            self._stopping.wait(delay)
+            delay = 1.0 if time.monotonic() - started > 60 else min(delay * 2, 30.0)
+
+    def stop(self, timeout=15.0):
+        self._stopping.set()
+        with self._lock:
+            process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()  # finishes its current send first
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+_sender = None
+
+
+def when_ready(server):
+    global _sender
+    if _serves_this_service(server) and server_value("OPTOUT_SENDER", True):
+        _sender = SenderProcess(server.log)
+        _sender.start()
+
+
+def on_exit(server):
+    if _sender is not None:
+        _sender.stop()
 
 
 def worker_exit(server, worker):
     service = _service(worker)
     if service is not None:
-        service.worker.stop()
+        service.worker.stop()  # a sender thread, if anything started one in this worker
         from handlers.ops import metrics
 
         metrics.flush()  # the counts of its last second
@@ -51,6 +125,12 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess  # imported late: only after on_starting set the folder
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def _serves_this_service(server):
+    """The outbox sender belongs to `app:app`, not to the benchmark's bare or peer apps."""
+    uri = server.cfg.wsgi_app or getattr(server.app, "app_uri", None) or ""
+    return uri.split(":")[0] == "app"
 
 
 def _service(worker):

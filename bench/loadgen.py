@@ -72,7 +72,7 @@ def _process(args, proc_index, start_at, queue):
     per_thread_rate = args.rate / threads_total if args.rate else 0
     results: list = []
     threads = [
-        threading.Thread(target=_worker, args=(args, bodies, proc_index * args.threads + t, threads_total,
+        threading.Thread(target=_worker, args=(args, bodies, args.offset + proc_index * args.threads + t, threads_total,
                                                per_thread_rate, start_at, results))
         for t in range(args.threads)
     ]
@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0)
     parser.add_argument("--procs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--offset", type=int, default=0, help="first body to send (bodies before it are not sent)")
+    parser.add_argument("--dump", help="also write every latency (ms), one per line, to this file")
     args = parser.parse_args()
     queue: multiprocessing.Queue = multiprocessing.Queue()
     start_at = time.monotonic() + 1.0  # every process loaded its bodies by then
@@ -103,6 +105,9 @@ def main() -> None:
         proc.join()
     latencies = sorted(ms for part, _ in parts for ms in part)
     errors = sum(e for _, e in parts)
+    if args.dump:
+        with open(args.dump, "w") as file:
+            file.write("".join(f"{ms:.3f}\n" for ms in latencies))
 
     def pct(p):
         return round(latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))], 2) if latencies else None

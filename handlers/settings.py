@@ -74,6 +74,9 @@ VARIABLES: tuple[Variable, ...] = (
              "the folder of locale files (keywords and replies per language)"),
     Variable("OPTOUT_BIND", None, "`127.0.0.1:8000`", "gunicorn's address"),
     Variable("OPTOUT_WORKERS", None, "`2`", "gunicorn's worker count", _count),
+    Variable("OPTOUT_SENDER", None, "`1`",
+             "`0`: gunicorn starts no outbox sender process on this host (another host's sender drains the "
+             "shared outbox)", _flag),
     Variable("OPTOUT_SECRET_KEY", "secret_key", "derived from `WHATSAPP_APP_SECRET`",
              "signs the admin session cookie"),
     Variable("OPTOUT_TRUSTED_PROXIES", "trusted_proxies", "`0`",

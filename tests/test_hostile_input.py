@@ -46,6 +46,7 @@ def webhook(tmp_path_factory):
             conn.close()
 
     client.counts = counts
+    client.db_path = db_path
     yield client
     app.extensions["optout"].close()
 
@@ -238,3 +239,25 @@ def test_expanding_characters_at_the_webhook_and_the_api_stay_within_the_caps(we
     assert answer.status_code == 200
     # the words read; the spaces between words split out of unspaced scripts are not read text
     assert len(answer.json["normalized"].replace(" ", "")) <= MAX_NORMALIZED_CHARS
+
+
+# Lone surrogates (a cut emoji, "\ud83d") are valid JSON escapes that SQLite cannot store as text.
+with_surrogates = st.lists(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF) | st.characters(),
+                           max_size=20).map("".join)
+
+
+@hostile
+@given(text=with_surrogates, message_id=with_surrogates, name=with_surrogates)
+def test_lone_surrogates_anywhere_cost_only_their_item(webhook, text, message_id, name):
+    stop = payloads.text("STOP", wa_id="14155550180", id="wamid.SURROGATE-STOP")
+    odd = payloads.text(text, wa_id="14155550181", id="wamid." + message_id)
+    document = payloads.of_messages(stop, odd)
+    document["entry"][0]["changes"][0]["value"]["contacts"][1]["profile"]["name"] = name
+    response = post(webhook, payloads.encode(document))  # ensure_ascii: surrogates travel as \\udXXX escapes
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.json["received"] == 2
+    conn = sqlite3.connect(webhook.db_path)
+    try:
+        assert conn.execute("SELECT suppressed FROM suppressions WHERE wa_id = '14155550180'").fetchone() == (1,)
+    finally:
+        conn.close()

@@ -414,10 +414,11 @@ def test_a_thousand_concurrent_redeliveries_over_two_hosts_make_one_event_and_on
 def test_no_opt_out_lost_and_none_confirmed_twice_when_workers_and_a_whole_host_are_sigkilled(postgres_url):
     from handlers.testing import crash_drill
     lines: list[str] = []
-    # A lease of 10 s: a send whose sender was killed is taken over after it, unless Meta's
-    # `sent` callback came first; a restarting host on a busy machine can delay that callback
-    # past a shorter lease, and the drill would count the (expected) second send.
-    problems = crash_drill.run(cycles=2, clients=4, cycle_seconds=1.5, lease_seconds=10.0, out=lines.append,
+    # A lease of 15 s (as the SQLite drill's): a send whose sender was killed is taken over after
+    # it, unless Meta's `sent` callback came first; a restarting host on a loaded machine can
+    # delay that callback past a shorter lease (11.3 s seen), and the drill would count the
+    # (expected) second send. Once failed at 10 s on the shared machine, passed on the re-run.
+    problems = crash_drill.run(cycles=2, clients=4, cycle_seconds=1.5, lease_seconds=15.0, out=lines.append,
                                database=postgres_url, hosts=2)
     assert problems == [], "\n".join(lines)
 

@@ -7,10 +7,10 @@ from handlers.testing import crash_drill
 @pytest.mark.slow
 def test_no_opt_out_lost_and_no_confirmation_doubled_when_the_service_is_sigkilled():
     lines = []
-    # The lease (10 s) must outlast a restart plus Meta's `sent` callback: on a busy shared
-    # machine a restarting service delayed that callback past 6 s (7.4-8.5 s seen), and the
-    # drill counted the expected second send of a killed sender's reply as a duplicate.
-    problems = crash_drill.run(cycles=2, clients=3, cycle_seconds=1.5, lease_seconds=10.0, out=lines.append)
+    # The lease must outlast a restart plus the stand-in's 'sent' callback (which marks a row sent
+    # when the sender was killed between the API's answer and its own write); on a loaded machine
+    # that took 11.3 s, and a 6 s lease then resent two confirmations. Production's lease is 60 s.
+    problems = crash_drill.run(cycles=2, clients=3, cycle_seconds=1.5, lease_seconds=15.0, out=lines.append)
     assert problems == [], "\n".join(lines)
 
 

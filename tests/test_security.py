@@ -76,6 +76,41 @@ def test_every_response_carries_the_security_headers(client, method, path):
     _check_headers(getattr(client, method)(path).headers)
 
 
+def test_every_answer_of_the_webhooks_own_path_carries_the_security_headers_once(app, client, post, monkeypatch):
+    """POST and GET /webhook are answered ahead of Flask (handlers/web/webhook.py), where
+    the after_request hook never runs: each of their answers sets the headers itself."""
+    from tests.conftest import VERIFY_TOKEN
+
+    answers = {
+        "handshake": client.get(f"/webhook?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=42"),
+        "handshake HEAD": client.head(f"/webhook?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=4"),
+        "wrong token": client.get("/webhook?hub.mode=subscribe&hub.verify_token=no"),
+        "delivery": post(payloads.of_messages(payloads.text("hola"))),
+        "no signature": client.post("/webhook", data=b"{}"),
+        "not JSON": post({}, body=b"{not json"),
+        "wrong type": post({}, body=b"{}", headers={"Content-Type": "text/plain"}),
+        "OPTIONS (Flask)": client.options("/webhook"),
+        "PUT (Flask)": client.put("/webhook"),
+    }
+    limit, app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_CONTENT_LENGTH"], 100
+    answers["too large"] = post({}, body=b'{"pad": "' + b"x" * 200 + b'"}')
+    app.config["MAX_CONTENT_LENGTH"] = limit
+
+    def broken(payload, dry_run=False):
+        raise RuntimeError("a bug nobody foresaw")
+    monkeypatch.setattr(app.extensions["optout"], "handle", broken)
+    answers["internal error"] = post(payloads.of_messages(payloads.text("hola")))
+
+    statuses = {name: response.status_code for name, response in answers.items()}
+    assert statuses == {"handshake": 200, "handshake HEAD": 200, "wrong token": 403, "delivery": 200,
+                        "no signature": 401, "not JSON": 400, "wrong type": 415, "OPTIONS (Flask)": 200,
+                        "PUT (Flask)": 405, "too large": 413, "internal error": 500}
+    for name, response in answers.items():
+        _check_headers(response.headers)
+        for header in ("Content-Security-Policy", *SECURITY_HEADERS):
+            assert len(response.headers.getlist(header)) == 1, (name, header)
+
+
 def test_admin_pages_use_no_inline_script_or_style(admin):
     for path in ("/admin/keywords", "/admin/review", "/admin/audit", "/admin/numbers/593991234567"):
         html = admin.get(path).text.lower()

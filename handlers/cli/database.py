@@ -5,9 +5,8 @@ import click
 from flask.cli import with_appcontext
 
 from handlers import current
-from handlers.cli.db import shown
 from handlers.cli.errors import ConfigCommand
-from handlers.storage.db import schema_version
+from handlers.storage.db import schema_version, shown
 
 
 @click.command("migrate", cls=ConfigCommand, short_help="Bring the database up to date before the service starts.")

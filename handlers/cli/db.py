@@ -1,8 +1,6 @@
 """`flask db upgrade|copy`: the schema, and moving from SQLite to PostgreSQL."""
 from __future__ import annotations
 
-import re
-
 import click
 from flask.cli import with_appcontext
 
@@ -12,12 +10,8 @@ from handlers.consent.schema import DATA_STEPS
 from handlers.settings import sqlite_file
 from handlers.storage import db as storage
 from handlers.storage.copy import CopyError, copy_database
+from handlers.storage.db import shown
 from handlers.storage.postgres import is_url
-
-
-def shown(target: str) -> str:
-    """A database URL without its password."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", target)
 
 
 @click.group("db", cls=ConfigGroup)

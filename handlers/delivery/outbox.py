@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 
 from handlers.storage import clock
-from handlers.storage.db import Database, skip_locked, transaction
+from handlers.storage.db import Database, fsync_wal, needs_locks, skip_locked, transaction
 
 LEASE_SECONDS = 60
 MAX_BACKOFF_SECONDS = 3600
@@ -78,12 +78,19 @@ def claim_next(db: Database, lease_seconds: float = LEASE_SECONDS) -> dict | Non
 
 
 def mark_sent(db: Database, row_id: int, provider_message_id: str | None) -> None:
-    with transaction(db):
+    """SQLite: committed without waiting for the disk, then fsynced once the write lock is
+    released: the webhook's deliveries wait for that lock, and need not wait for the sender's
+    fsync. Durable before the sender goes on to the next row, as a durable commit would be.
+    PostgreSQL has no such lock (writers run at once): one durable commit."""
+    one_writer = not needs_locks(db)
+    with transaction(db, durable=not one_writer):
         db.execute(
             "UPDATE outbox SET state = 'sent', provider_message_id = ?, sent_at = ?, lease_until = NULL, "
             "last_error = NULL WHERE id = ? AND state = 'sending'",
             [provider_message_id, clock.now_iso(), row_id],
         )
+    if one_writer:
+        fsync_wal(db)
 
 
 def mark_failed(db: Database, row: dict, reason: str) -> None:

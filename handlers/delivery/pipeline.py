@@ -33,6 +33,7 @@ from handlers.storage import clock
 from handlers.storage.db import Database, OperationalError, fsync_wal, insert_row, transaction
 from handlers.whatsapp.parse import (
     Delivery,
+    ErrorReport,
     IdChange,
     IdentityLink,
     Item,
@@ -91,6 +92,7 @@ class Outcome:
 @dataclass
 class Result:
     outcomes: list[Outcome] = field(default_factory=list)
+    errors: tuple[ErrorReport, ...] = ()      # what Meta reported beside the items (logged, counted)
 
     @property
     def replies_queued(self) -> int:
@@ -161,7 +163,7 @@ def needs_fsync(item: Pending) -> bool:
 
 
 def process_delivery(ctx: Context, delivery: Delivery) -> Result:
-    result = Result()
+    result = Result(errors=delivery.errors)
     pending: list[Pending] = []
     for item in delivery.items:
         if isinstance(item, Status) and is_inert(item) and _linked_already(ctx, item.identities):
@@ -427,7 +429,18 @@ def _dead_letter(ctx: Context, item: Pending, error: Exception) -> Outcome:
 
 
 def _store_dead_letter(ctx: Context, kind: str, reason: str, raw: object) -> None:
+    """Stored whatever the item holds: JSON escapes keep a lone surrogate (a cut emoji,
+    "\ud83d", which SQLite cannot store as text) as the six characters Meta sent."""
     insert_row(ctx.db, "dead_letters", {
-        "received_at": clock.now_iso(), "kind": kind, "error": reason[:1000],
-        "raw": json.dumps(raw, ensure_ascii=False, default=repr)[:1_000_000],
+        "received_at": clock.now_iso(), "kind": _storable(kind), "error": _storable(reason[:1000]),
+        "raw": json.dumps(raw, ensure_ascii=True, default=repr)[:1_000_000],
     })
+
+
+def _storable(text: str) -> str:
+    """Text SQLite can store: a lone surrogate becomes its backslash escape."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

@@ -1,28 +1,46 @@
-"""The outbox worker: a thread in each service process that sends due confirmations.
+"""The outbox sender: sends due confirmations, never on a webhook request's path.
 
-Several processes may run one each; the database lease makes sure a row is in
-one sender's hands at a time. On a clean stop the current send finishes first;
-after a crash, the row's lease runs out and another sender takes it. A status
-callback carrying the row id (biz_opaque_callback_data) marks a row sent even
-when its sender died between sending and recording.
+Under gunicorn it is a process of its own (`python -m handlers.delivery.sender`),
+started and restarted by gunicorn.conf.py; tests and tools may run the same loop as
+a thread (`OutboxWorker.start`) or step it (`send_due`). Several senders (a thread,
+another host's process) may share one database: the lease makes sure a row is in one
+sender's hands at a time. On a clean stop the current send finishes first; after a
+crash, the row's lease runs out and another sender takes it. A status callback
+carrying the row id (biz_opaque_callback_data) marks a row sent even when its sender
+died between sending and recording.
+
+The webhook wakes the sender of its host after queueing a reply with a datagram to a
+socket named after the database (`Waker`); without it the sender finds the row at
+its next poll (OPTOUT_OUTBOX_POLL_SECONDS).
 """
 from __future__ import annotations
 
+import argparse
+import hashlib
 import logging
+import os
+import select
+import signal
+import socket
+import sys
 import threading
+import time
 from collections.abc import Callable
 
 from handlers.consent.identity import mask
+from handlers.consent.schema import migrate
 from handlers.delivery import outbox
 from handlers.ops import metrics
-from handlers.settings import Settings
-from handlers.storage.db import connect
+from handlers.settings import Settings, sqlite_file
+from handlers.storage.db import checkpoint, connect, shown
 from handlers.whatsapp import cloud_api
 from handlers.whatsapp.cloud_api import Disposition, SendResult
 
 log = logging.getLogger("optout.sender")
 
 OPERATOR_PAUSE_SECONDS = 300
+CHECKPOINT_SECONDS = 1.0          # the sender process checkpoints the WAL this often (see storage/db.py)
+SEND_BATCH = 50                   # rows sent between two looks at the checkpoint clock
 NUMBER_RATE_PAUSE_SECONDS = 60
 PAIR_RATE_DELAY_SECONDS = 7
 
@@ -55,6 +73,39 @@ class OutboxWorker:
     def wake(self) -> None:
         """Called after a delivery queued a reply, so it goes out without waiting for the poll."""
         self._wake.set()
+
+    def serve(self, parent_pid: int | None = None) -> None:
+        """The sender process's loop: send what is due, then sleep until woken or the poll
+        interval passes. Ends on SIGTERM/SIGINT (after the current send) or when the
+        process that started it (gunicorn's master) is gone."""
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: self._stop.set())
+        db = connect(self.settings.database)  # its own connection (PostgreSQL: a pool of one)
+        migrate(db)  # a new database may not have been migrated by a worker yet
+        listener = _listen(wake_address(self.settings.database))
+        log.info("outbox sender serving %s (pid %d)%s", shown(self.settings.database), os.getpid(),
+                 "" if listener else "; another sender holds this host's wake socket, polling only")
+        checkpointed = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                try:
+                    worked = self.send_due(db, limit=SEND_BATCH)
+                    if time.monotonic() - checkpointed >= CHECKPOINT_SECONDS:
+                        checkpoint(db)
+                        checkpointed = time.monotonic()
+                except Exception:
+                    log.exception("outbox sender error; retrying shortly")
+                    worked = 0
+                if parent_pid is not None and os.getppid() != parent_pid:
+                    log.warning("the gunicorn master is gone; outbox sender stopping")
+                    break
+                if not worked:
+                    _sleep(listener, min(self.settings.outbox_poll_seconds, CHECKPOINT_SECONDS))
+        finally:
+            db.close()
+            if listener is not None:
+                listener.close()
 
     def _run(self) -> None:
         db = connect(self.settings.database)
@@ -121,3 +172,84 @@ class OutboxWorker:
                                           count_attempt=False)
             case _:
                 return outbox.retry_later(db, row, result.reason, result.retry_after, max_attempts)
+
+
+def wake_address(database: str) -> str:
+    """The wake socket of a database's sender on this host (Linux abstract namespace: no file),
+    named after the SQLite file, or the PostgreSQL URL: the webhook of every process on this
+    host using that database wakes the one sender (another host's sender polls)."""
+    path = sqlite_file(database)
+    digest = hashlib.sha256((database if path is None else os.path.abspath(path)).encode()).hexdigest()[:24]
+    return f"\0optout-sender-{digest}"
+
+
+class Waker:
+    """The webhook's side: one datagram after a delivery queued a reply. Never blocks and
+    never fails a delivery: without a listening sender the datagram is dropped."""
+
+    def __init__(self, database: str):
+        self._address = wake_address(database)
+        self._sock: socket.socket | None = None
+        self._pid = -1
+
+    def wake(self) -> None:
+        try:
+            if self._pid != os.getpid():  # made after gunicorn's fork, one per process
+                self.close()
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._sock.setblocking(False)
+                self._pid = os.getpid()
+            assert self._sock is not None
+            self._sock.sendto(b"!", self._address)
+        except OSError:
+            pass  # no sender on this host, or it has wake-ups queued already: it polls anyway
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def _listen(address: str) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        return None
+    sock.setblocking(False)
+    return sock
+
+
+def _sleep(listener: socket.socket | None, seconds: float) -> None:
+    if listener is None:
+        threading.Event().wait(seconds)
+        return
+    try:
+        ready, _, _ = select.select([listener], [], [], seconds)
+    except InterruptedError:
+        return
+    if ready:
+        try:
+            while listener.recv(64):
+                pass
+        except BlockingIOError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Send due outbox confirmations (started by gunicorn.conf.py)")
+    parser.add_argument("--parent", type=int, help="stop when this process (gunicorn's master) is gone")
+    args = parser.parse_args(argv)
+    logger = logging.getLogger("optout")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    OutboxWorker(Settings.from_env()).serve(parent_pid=args.parent)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,13 +10,13 @@ import time
 from handlers.consent.identity import KnownLinks
 from handlers.consent.schema import migrate
 from handlers.delivery.pipeline import Context, Result, process_delivery
-from handlers.delivery.sender import OutboxWorker
+from handlers.delivery.sender import OutboxWorker, Waker
 from handlers.detection.buttons import load_buttons
 from handlers.detection.classify import Classifier
 from handlers.detection.locales import BUTTONS_FILE, load_locales
 from handlers.settings import Settings
 from handlers.staff import keyword_store
-from handlers.storage.db import Database, Opener
+from handlers.storage.db import Database, Opener, defer_checkpoints
 from handlers.whatsapp.parse import parse_delivery
 
 EXTENSION = "optout"  # the Service's key in a Flask app's extensions (see handlers/current.py)
@@ -40,7 +40,8 @@ class Service:
         self._classifier: Classifier | None = None
         self._locales: dict = {}
         self.refresh(force=True)
-        self.worker = OutboxWorker(settings)
+        self.worker = OutboxWorker(settings)   # a thread only when started (tests, tools)
+        self.waker = Waker(settings.database)   # the host's sender process (gunicorn.conf.py)
 
     @property
     def classifier(self) -> Classifier:
@@ -80,6 +81,7 @@ class Service:
         db = getattr(self._local, "db", None)
         if db is None:
             db = self._opener.connect()
+            defer_checkpoints(db)  # the sender process checkpoints (SQLite)
             self._local.db = db
             with self._lock:
                 self._connections.append(db)
@@ -92,10 +94,12 @@ class Service:
         result = process_delivery(self.context(dry_run), parse_delivery(payload))
         if result.replies_queued and not dry_run:
             self.worker.wake()
+            self.waker.wake()
         return result
 
     def close(self) -> None:
         self.worker.stop()
+        self.waker.close()
         with self._lock:
             for db in self._connections:
                 db.close()

@@ -52,6 +52,10 @@ CONSENT_CHANGES = Counter(
 REPLIES = Counter(
     "optout_replies", "Confirmation send attempts by result (sent, failed, retry) and intent", ["result", "intent"]
 )
+DELIVERY_ERRORS = Counter(
+    "optout_delivery_errors", "`errors` Meta reported in accepted deliveries, by level (account: beside the "
+    "items of a change, e.g. 130429; message: on a message) and error code", ["level", "code"]
+)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 LATENCY = Histogram("optout_webhook_request_seconds", "Time to answer a webhook delivery", buckets=LATENCY_BUCKETS)
 FLUSH_SECONDS = 1.0
@@ -128,6 +132,12 @@ def count_outcomes(outcomes: Iterable) -> None:
         _pending.add(ITEMS, (outcome.kind, "true" if outcome.duplicate else "false"))
         if outcome.consent:
             _pending.add(CONSENT_CHANGES, (outcome.consent, outcome.source or "unknown", outcome.language or "unknown"))
+
+
+def count_delivery_errors(errors: Iterable) -> None:
+    """Count the `errors` entries of one delivery (handlers.whatsapp.parse.ErrorReport)."""
+    for error in errors:
+        _pending.add(DELIVERY_ERRORS, (error.level, "unknown" if error.code is None else str(error.code)))
 
 
 def count_reply(result: str, intent: str | None) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -366,6 +367,11 @@ class Store(sqlite_utils.Database):
         self.wal_path = path + "-wal"
 
 
+def shown(target: str) -> str:
+    """A database setting as it may be logged or printed: a URL without its password."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", target)
+
+
 def connect(target: str) -> Database:
     """Open a connection: `target` is a SQLite file, `sqlite:///path` or `postgresql://...`.
     One per thread. A PostgreSQL connection opened here has a pool of one connection of
@@ -418,6 +424,28 @@ class Opener:
             if self._shared is not None:
                 self._shared.close()
                 self._shared = None
+
+
+# Checkpoints (copying the WAL into the database file, with two fsyncs) run in the outbox
+# sender's process, once a second (checkpoint()), not inside a delivery's COMMIT where they
+# would hold the write lock; a webhook connection checkpoints by itself only past this
+# many WAL pages (40 MB at 4 KB), e.g. on a host without a sender. SQLite's default is 1,000.
+# PostgreSQL checkpoints in the server: neither applies there.
+DELIVERY_WAL_AUTOCHECKPOINT = 10_000
+
+
+def defer_checkpoints(db: Database) -> None:
+    """A webhook connection leaves checkpoints to the sender process (SQLite; nothing on PostgreSQL)."""
+    if not isinstance(db, PostgresStore):
+        db.execute(f"PRAGMA wal_autocheckpoint = {DELIVERY_WAL_AUTOCHECKPOINT}")
+
+
+def checkpoint(db: Database) -> None:
+    """Copy what the WAL holds into the database file without waiting for, or blocking,
+    any writer (PASSIVE): what a writer appends meanwhile waits for the next one.
+    SQLite only: PostgreSQL's server checkpoints by itself."""
+    if not isinstance(db, PostgresStore):
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 MIGRATE_TIMEOUT_SECONDS = 30.0

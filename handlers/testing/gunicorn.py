@@ -84,13 +84,17 @@ class Gunicorn:
             return error.code, error.read()
 
     def worker_pids(self) -> list[int]:
+        """The master's children: its workers and the outbox sender (started from a thread
+        of the master, so it is listed under that thread's task)."""
         if not self.process:
             return []
-        try:
-            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
-        except OSError:
-            return []
-        return [int(pid) for pid in children.split()]
+        pids: list[int] = []
+        for children in Path(f"/proc/{self.process.pid}/task").glob("*/children"):
+            try:
+                pids.extend(int(pid) for pid in children.read_text().split())
+            except OSError:
+                pass
+        return pids
 
     def kill_workers(self) -> list[int]:
         """SIGKILL every worker (the master forks new ones)."""

@@ -1,4 +1,5 @@
-"""App-wide HTTP policy, set once by app.create_app for every response of every blueprint:
+"""App-wide HTTP policy, set once by app.create_app for every response of every blueprint
+(and by the webhook's WSGI callable for its own answers, from HEADER_PAIRS):
 security headers, the session cookie's flags, and which client address to believe
 behind a reverse proxy."""
 from __future__ import annotations
@@ -17,6 +18,9 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",  # the admin pages go back to the referring page of this site
 }
+# The same headers as WSGI pairs, for the webhook's answers, which are written ahead of
+# Flask (handlers/web/webhook.py) and so never pass through the after_request hook below.
+HEADER_PAIRS: tuple[tuple[str, str], ...] = tuple(HEADERS.items())
 
 
 def register(app: Flask, settings: Settings) -> None:

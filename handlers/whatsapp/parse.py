@@ -210,12 +210,23 @@ class Malformed:
     raw: Any = field(repr=False, compare=False)
 
 
+@dataclass(frozen=True)
+class ErrorReport:
+    """An `errors` entry Meta sent: account-level (beside the messages and statuses of a
+    change, e.g. 130429 throughput) or on a message (e.g. 131051 on `unsupported`).
+    Nothing to store; the webhook logs and counts it."""
+    level: str                    # "account" or "message"
+    code: int | None
+    title: str | None
+
+
 Item = Message | NumberChange | IdChange | Status | PreferenceChange | IdentityLink | Malformed
 
 
 @dataclass(frozen=True)
 class Delivery:
     items: tuple[Item, ...]
+    errors: tuple[ErrorReport, ...] = ()
 
     def of_type(self, kind: type) -> list:
         return [item for item in self.items if isinstance(item, kind)]
@@ -223,6 +234,7 @@ class Delivery:
 
 def parse_delivery(payload: Any) -> Delivery:
     items: list[Item] = []
+    errors: list[ErrorReport] = []
     if not isinstance(payload, dict):
         return Delivery((Malformed("delivery", "top level is not a JSON object", payload),))
     entries = payload.get("entry")
@@ -235,14 +247,27 @@ def parse_delivery(payload: Any) -> Delivery:
             items.append(Malformed("entry", "entry is not an object", entry))
             continue
         for change in _list(entry.get("changes")):
-            items.extend(_parse_change(change))
-    return Delivery(tuple(items))
+            items.extend(_parse_change(change, errors))
+    return Delivery(tuple(items), tuple(errors))
 
 
-def _parse_change(change: Any) -> list[Item]:
+def _error_reports(level: str, raw: Any) -> list[ErrorReport]:
+    reports = []
+    for error in _list(raw)[:100]:
+        error = _dict(error)
+        title = _text(error.get("title")) or _text(error.get("message"))
+        reports.append(ErrorReport(level, _code(error.get("code")), title[:200] if title else None))
+    return reports
+
+
+def _parse_change(change: Any, errors: list[ErrorReport]) -> list[Item]:
     if not isinstance(change, dict):
         return [Malformed("change", "change is not an object", change)]
     value = _dict(change.get("value"))
+    errors.extend(_error_reports("account", value.get("errors")))
+    for raw in _list(value.get("messages")):
+        if isinstance(raw, dict):
+            errors.extend(_error_reports("message", raw.get("errors")))
     metadata = _dict(value.get("metadata"))
     business = Business(_text(metadata.get("phone_number_id")), _text(metadata.get("display_phone_number")))
     items: list[Item] = []
