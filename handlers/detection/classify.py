@@ -92,6 +92,7 @@ class _Hit:
     typo: bool
     start: int
     end: int
+    languages: frozenset[str] = frozenset()   # every language listing the key
 
 
 @dataclass
@@ -146,6 +147,11 @@ class Classifier:
         self._frames = FrameIndex()
         self._ours: set[str] = set()                   # classes that are a request's own objects
         self._mixing = {code: tuple(locale.code_mixing) for code, locale in locales.items()}
+        # Languages where a negation may follow the verb it negates ("sluta inte"): the file
+        # says, or the engine's default for the language.
+        self._after_verb = frozenset(code for code, locale in locales.items() if (
+            locale.negation_after_verb if locale.negation_after_verb is not None
+            else code in guards.NEGATION_AFTER_VERB))
         self._opening_verbs: set[tuple[str, str]] = set()   # (language, verb class) opening an opt-out frame
         self._request_words: set[tuple[str, str]] = set()   # (language, class) of any opt-out frame
         written: set[str] = set()                      # keywords as written (typos are read against these)
@@ -315,7 +321,7 @@ class Classifier:
             low = bisect.bisect_left(negation_starts, evidence.start - guards.NEGATION_REACH)
             high = bisect.bisect_right(negation_starts, evidence.end)
             near = {n: negates[n] for n in negations[low:high]}
-            if evidence.kind != "clause" and guards.is_negated(evidence.parts, near, languages):
+            if evidence.kind != "clause" and guards.is_negated(evidence.parts, near, languages, self._after_verb):
                 evidence.guard = "negated"
             elif evidence.intent is Intent.OPT_OUT and any(
                     start < evidence.end and evidence.start < end and (evidence.kind != "frame" or any(
@@ -494,7 +500,7 @@ class Classifier:
         tokens, clauses = normalized.tokens, normalized.clauses
         n = len(tokens)
         # best[i]: cheapest cover of tokens[i:] as (cost, segments); cost counts segments, typos dear.
-        best: list[tuple[int, list[tuple[str, _Hit | None]]] | None] = [None] * (n + 1)
+        best: list[tuple[int, list[tuple[str, _Hit | str]]] | None] = [None] * (n + 1)
         best[n] = (0, [])
         for i in range(n - 1, -1, -1):
             for size in range(1, min(self._max_ngram, n - i) + 1):
@@ -502,14 +508,14 @@ class Classifier:
                 if rest is None:
                     continue
                 key = " ".join(tokens[i:i + size])
-                options: list[tuple[int, tuple[str, _Hit | None]]] = []
+                options: list[tuple[int, tuple[str, _Hit | str]]] = []
                 hit = self._exact_hit(key, i, i + size)
                 if hit:
                     options.append((1, ("keyword", hit)))
                 if key in self._fillers:
-                    options.append((1, ("filler", None)))
+                    options.append((1, ("filler", key)))
                 if key in self._negations:
-                    options.append((1, ("negation", None)))
+                    options.append((1, ("negation", key)))
                 if size == 1 and not hit:
                     typo = self._typo_hit(key, i, whole_message=True)
                     if typo:
@@ -526,14 +532,14 @@ class Classifier:
         hits: list[_Hit] = []
         negated: list[_Hit] = []
         for index, (kind, value) in enumerate(segments):
-            if kind != "keyword" or value is None:
+            if kind != "keyword" or not isinstance(value, _Hit):
                 continue
             previous = segments[index - 1] if index else None
             following = segments[index + 1] if index + 1 < len(segments) else None
             if previous and previous[0] == "negation" and clauses[value.start - 1] == clauses[value.start]:
                 negated.append(value)
             elif following and following[0] == "negation" and value.end < len(tokens) \
-                    and clauses[value.end] == clauses[value.start]:
+                    and clauses[value.end] == clauses[value.start] and self._negates_after(value, str(following[1])):
                 negated.append(value)     # "Sluta inte", "Hör nicht auf": the negation follows the verb
             else:
                 hits.append(value)
@@ -556,6 +562,16 @@ class Classifier:
                 h.language == language for h in hits) else hit
         return Classification(hit.intent, f"{kind}:{hit.rule_language}:{hit.keyword}", hit.keyword,
                               language, text, certain)
+
+    def _negates_after(self, hit: _Hit, negation: str) -> bool:
+        """Whether `negation`, right after the keyword of `hit`, negates it: only in a language
+        whose negation may follow its verb, and of the keyword's language (or one that mixes
+        it in): "sluta inte" is negated, "unsubscribe x" (Malay "x" = "tak") is not."""
+        for language in self._negation_languages.get(negation, ()):
+            if language in self._after_verb and (
+                    language in hit.languages or any(m in hit.languages for m in self._mixing.get(language, ()))):
+                return True
+        return False
 
     def _exact_hit(self, key: str, start: int, end: int, only: Match | None = None) -> _Hit | None:
         entries = self._entries.get(key)
@@ -662,8 +678,8 @@ def _hit_from(key: str, entries: list[_Entry], start: int, end: int, typo: bool)
     chosen = [e for e in entries if e.intent is intent]
     languages = {e.language for e in chosen}
     declared = Match.WHOLE if any(e.match is Match.WHOLE for e in chosen) else Match.ANYWHERE
-    return _Hit(key, intent, chosen[0].keyword, languages.pop() if len(languages) == 1 else None,
-                chosen[0].language, declared, typo, start, end)
+    return _Hit(key, intent, chosen[0].keyword, next(iter(languages)) if len(languages) == 1 else None,
+                chosen[0].language, declared, typo, start, end, frozenset(languages))
 
 
 def _best(hits: list[_Hit]) -> _Hit:

@@ -24,6 +24,14 @@ OTHER_OBJECT_WINDOW = 4       # words around a request in which another object c
 OTHER_OBJECT = "other-object"
 HOW_QUESTION = "how-question"
 CHAIN_VERB = "want-verb"
+# Languages where a negation may follow the verb it negates, when a locale file does not say
+# (`negation_after_verb`): verb-second Germanic ("hör nicht auf", "sluta inte", "stop niet"),
+# French without "ne" ("arrête pas"), Brazilian "pare não", compound verbs with a negated
+# light verb ("قطع نکنید"), and languages that put the negation after the verb
+# ("বন্ধ করবেন না", "送らないで", "보내지 마세요", "durdurma değil"). Elsewhere a negation
+# after a keyword negates nothing: Malay chat writes "tak" as "x", and "unsubscribe x" is
+# no "don't unsubscribe".
+NEGATION_AFTER_VERB = frozenset({"de", "nl", "sv", "fr", "pt", "hi", "ur", "bn", "fa", "ta", "te", "tr", "ja", "ko"})
 
 
 def negation_occurrences(tokens: tuple[str, ...], clauses: tuple[int, ...], negations: dict[str, set[str]],
@@ -91,10 +99,11 @@ def _span_of(position: int, verbs: list[Occurrence]) -> set[int]:
 
 
 def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]],
-               languages: set[str] | None = None) -> bool:
+               languages: set[str] | None = None, after_verb: frozenset[str] | set[str] = NEGATION_AFTER_VERB) -> bool:
     """A request (its parts) is negated by a negation that is not one of its parts: one
-    that negates a verb of it, stands between its parts ("hört bloß nicht auf"), or
-    follows one of its verbs at once ("sluta inte", "stop niet", "बंद मत करना")."""
+    that negates a verb of it, stands between its parts ("hört bloß nicht auf"), or, in a
+    language of `after_verb`, follows one of its verbs at once ("sluta inte", "stop niet",
+    "बंद मत करना")."""
     verb_starts = {p.start for p in parts if is_verb(p.name)} or {min(p.start for p in parts)}
     start, end = min(p.start for p in parts), max(p.end for p in parts)
     verb_ends = {p.end for p in parts if is_verb(p.name)}
@@ -103,7 +112,8 @@ def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]
             continue          # the request's own negation ("no quiero recibir"), or inside one of its words
         if languages is not None and negation.language not in languages:
             continue          # a negation of another language ("mai" is "never" in Italian only)
-        if positions & verb_starts or start < negation.start < end or negation.start in verb_ends:
+        if positions & verb_starts or start < negation.start < end or (
+                negation.start in verb_ends and negation.language in after_verb):
             return True
     return False
 

@@ -1,0 +1,86 @@
+"""Round 2 of request frames, for the engine and the western locales (en, es, pt, fr, it, ro,
+de, nl, sv): where a negation stands, quoted keywords in questions, words typed without
+spaces, passive and impersonal requests, opt-in and help in sentences.
+
+Tables written by the team (like tests/corpus/*.tsv): each row is a message, the intent it
+must get and how its rule must start.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from handlers.detection.classify import Classifier
+from handlers.detection.intents import Intent, Match
+from handlers.detection.locales import Locale, load_locales
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT, IN, HELP, NONE = Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP, Intent.NONE
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier.from_locales(load_locales(ROOT / "locales"))
+
+
+def _check(classifier, text, intent, rule_prefix, certain=None):
+    result = classifier.classify(text)
+    assert (result.intent, (result.rule or "")[:len(rule_prefix)]) == (intent, rule_prefix), result
+    if certain is not None:
+        assert result.certain is certain, result
+
+
+def _locale(code, negations, after_verb=None, mixing=()):
+    keywords = {Intent.OPT_OUT: {Match.WHOLE: [f"quit{code}"], Match.ANYWHERE: [f"unsub{code}"]},
+                Intent.OPT_IN: {Match.WHOLE: [f"join{code}"], Match.ANYWHERE: []},
+                Intent.HELP: {Match.WHOLE: [f"aid{code}"], Match.ANYWHERE: []}}
+    return Locale(code, code, [], ["pls"], list(negations), keywords,
+                  {Intent.OPT_OUT: "a", Intent.OPT_IN: "b", Intent.HELP: "c"},
+                  code_mixing=list(mixing), negation_after_verb=after_verb)
+
+
+# --- where a negation stands -------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, intent, rule", [
+    # Malay chat writes "tak" (not) as "x": after an English keyword it negates nothing
+    ("unsubscribe x", OUT, "anywhere:en:unsubscribe"),
+    ("Unsubscribe x pls", OUT, "anywhere:en:unsubscribe"),
+    ("stop never", OUT, "whole_message:en:stop"),
+    # languages whose negation follows the verb: still negated
+    ("sluta inte", NONE, "negated:sv:"),
+    ("Hör nicht auf", NONE, "negated:de:"),
+    ("stop niet", NONE, "negated:"),
+    ("arrête pas", NONE, "negated:fr:"),
+    ("Pare não", NONE, "negated:pt:"),
+    # a negation before the keyword negates in every language
+    ("don't stop", NONE, "negated:en:stop"),
+    ("no me den de baja", NONE, "negated:es:"),
+    ("nicht abmelden", NONE, "negated:de:"),
+])
+def test_a_negation_after_a_keyword_negates_only_where_the_language_puts_it_there(classifier, text, intent, rule):
+    _check(classifier, text, intent, rule)
+
+
+def test_negation_after_the_verb_is_a_per_language_setting():
+    after = _locale("xx", ["nah"], after_verb=True)
+    before = _locale("yy", ["nah"], after_verb=False)
+    classifier = Classifier({"xx": after, "yy": before}, "xx")
+    assert classifier.classify("quitxx nah").rule == "negated:xx:quitxx"
+    assert classifier.classify("quityy nah").rule == "whole_message:yy:quityy"
+    assert classifier.classify("nah quityy").rule == "negated:yy:quityy"      # before: always
+    # a negation of one language does not negate another language's keyword after it
+    other = Classifier({"xx": _locale("xx", ["nah"], after_verb=True), "zz": _locale("zz", ["meh"])}, "xx")
+    assert other.classify("quitxx meh").intent is OUT
+    # unless that language mixes the keyword's language in
+    mixed = Classifier({"xx": _locale("xx", ["nah"]), "zz": _locale("zz", ["meh"], after_verb=True, mixing=["xx"])}, "xx")
+    assert mixed.classify("quitxx meh").rule == "negated:xx:quitxx"
+
+
+def test_the_default_position_follows_the_language():
+    # no setting in the file: German puts "nicht" after the verb, Malay does not
+    de = _locale("de", ["nicht"])
+    ms = _locale("ms", ["x"])
+    classifier = Classifier({"de": de, "ms": ms}, "de")
+    assert classifier.classify("quitde nicht").intent is NONE
+    assert classifier.classify("quitms x").intent is OUT
