@@ -84,3 +84,32 @@ def test_the_default_position_follows_the_language():
     classifier = Classifier({"de": de, "ms": ms}, "de")
     assert classifier.classify("quitde nicht").intent is NONE
     assert classifier.classify("quitms x").intent is OUT
+
+
+# --- quoting: a question about a keyword gets the help text ------------------------------------
+
+@pytest.mark.parametrize("text, intent, rule, certain", [
+    ("What happens if I reply STOP?", HELP, "quoted:en:stop", True),
+    ("What does 'reply STOP' mean?", HELP, "quoted:en:stop", True),
+    ("If I type unsubscribe will I lose my points?", HELP, "quoted:en:unsubscribe", True),
+    ("Si respondo BAJA, ¿sigo recibiendo mis facturas?", HELP, "quoted:es:baja", True),   # "¿" after a comma
+    ("Que se passe-t-il si j'écris STOP ?", HELP, "quoted:fr:stop", True),
+    ("Was passiert, wenn ich STOP antworte?", HELP, "quoted:de:stop", True),
+    # no question: a keyword in a story waits for a person
+    ("My son texted STOP to his school lol", NONE, "quoted:en:stop", False),
+    # a request said again is used, not quoted
+    ("I already said STOP", OUT, "frame:en:said-before+@opt_out", True),
+    ("How many times do I have to say stop texting me?!", OUT, "anywhere:en:stop texting me", True),
+    # an opt-out or an opt-in elsewhere in the message wins over the question
+    ("I replied STOP by mistake, please keep sending", IN, "frame:en:", True),
+])
+def test_a_quoted_keyword_in_a_question_is_answered_with_the_help_text(classifier, text, intent, rule, certain):
+    _check(classifier, text, intent, rule, certain)
+
+
+def test_the_accuracy_report_counts_quoted_questions_as_answered_not_as_review(classifier):
+    from handlers.ops.accuracy import Case, evaluate
+    cases = [Case("en", NONE, "What happens if I reply STOP?", "en.tsv:1"),
+             Case("en", NONE, "My son texted STOP to his school lol", "en.tsv:2")]
+    report = evaluate(classifier, cases)
+    assert (report.nones_answered, report.nones_to_review, len(report.wrong_intent)) == (1, 1, 0)

@@ -111,6 +111,7 @@ class _Evidence:
     guard: str | None = None    # negated, other-object, quoted, question, how
     guard_word: str | None = None
     uncertain: bool = False
+    asked: bool = False         # quoted in a question: "what happens if I reply STOP?"
 
     @property
     def rule(self) -> str:
@@ -286,8 +287,12 @@ class Classifier:
         bound = guards.bind(negations, verbs, clauses)
         negates = guards.negated_positions(bound, verbs, clauses)
         matches = self._frames.match(classes + negations + keyword_parts, sentences, clauses, bound)
+        # "I already said STOP", "how many times do I have to say stop": a request repeated, not mentioned
+        repeated = {o.start: sentences[o.start] for o in classes if o.name == guards.SAID_BEFORE}
+        matches = [m for m in matches if m.kind != QUOTING or not guards.said_before(m.start, repeated, sentences)]
         quoted = {(p.start, p.end) for m in matches if m.kind == QUOTING for p in m.parts if p.name == KEYWORD}
-        quoted |= {(p.start, p.end) for p in keyword_parts if all(normalized.quoted[p.start:p.end])}
+        quoted |= {(p.start, p.end) for p in keyword_parts if all(normalized.quoted[p.start:p.end])
+                   and not guards.said_before(p.start, repeated, sentences)}
 
         for hit in anywhere_hits:
             part = Occurrence(hit.start, hit.end, "*", KEYWORD, hit.keyword)
@@ -304,7 +309,7 @@ class Classifier:
                 # "what happens if I reply STOP?": the keyword is mentioned, and a person looks
                 keyword = next(p for p in match.parts if p.name == KEYWORD)
                 reading.evidence.append(_Evidence(Intent.OPT_OUT, "quoted", keyword.word, keyword.word, None,
-                                                  match.language, keyword.start, keyword.end, (keyword,),
+                                                  match.language, keyword.start, keyword.end, match.parts,
                                                   guard="quoted"))
         reading.evidence.extend(self._keyword_clauses(normalized, classes))
         classes.sort(key=lambda o: o.start)
@@ -345,6 +350,9 @@ class Classifier:
                                       normalized.questions, self._skippable)
                 if how is not None:
                     evidence.guard, evidence.guard_word = "how", how.word
+        for evidence in reading.evidence:
+            if evidence.guard == "quoted":
+                evidence.asked = guards.in_question(evidence.start, classes, sentences, normalized.questions)
         return reading
 
     def _frame_evidence(self, match: FrameMatch, same: list[FrameMatch]) -> _Evidence:
@@ -440,6 +448,14 @@ class Classifier:
                     best = _best_evidence(how)
                     return Classification(Intent.HELP, f"frame:{best.rule_language}:how-question+{best.name}",
                                           best.keyword, best.language, text, certain=True)
+            if intent is Intent.HELP:
+                # "What happens if I reply STOP?": a question about a keyword gets the help text,
+                # which says what each keyword does
+                asked = [e for e in evidence if e.guard == "quoted" and e.asked]
+                if asked:
+                    best = self._quote_named(asked)
+                    return Classification(Intent.HELP, f"quoted:{best.rule_language}:{best.name}", best.keyword,
+                                          best.language, text, certain=True)
             if chosen:
                 best = _best_evidence(chosen)
                 contested = len({e.intent for e in free}) > 1 or any(
@@ -450,7 +466,7 @@ class Classifier:
         for guard in ("quoted", "question", "partial"):
             held = [e for e in evidence if e.guard == guard]
             if held:
-                best = _best_evidence(held)
+                best = self._quote_named(held) if guard == "quoted" else _best_evidence(held)
                 return Classification(Intent.NONE, f"{guard}:{best.rule_language}:{best.name}", best.keyword,
                                       best.language, text, certain=False)
         held = [e for e in evidence if e.guard in ("negated", guards.OTHER_OBJECT)]
@@ -460,6 +476,12 @@ class Classifier:
             return Classification(Intent.NONE, f"{best.guard}:{best.rule_language}:{word}", best.keyword,
                                   best.language, text, certain=True)
         return Classification(Intent.NONE, None, None, None, text, certain=True)
+
+    def _quote_named(self, quoted: list[_Evidence]) -> _Evidence:
+        """The quote a rule names: the quoting frame itself ("reply STOP") before a request it
+        holds, in its own language's words, the default language on a tie."""
+        return min(quoted, key=lambda e: (e.kind != "quoted", -_own_share(e), e.rule_language != self._default,
+                                          e.start, e.rule_language))
 
     def _keywords_in(self, tokens: tuple[str, ...]) -> tuple[list[_Hit], list[Occurrence]]:
         """Anywhere keywords (and long ones with a typo), and every opt-out keyword as a

@@ -23,6 +23,8 @@ NEGATION_REACH = 16           # no negation further back than this reaches a req
 OTHER_OBJECT_WINDOW = 4       # words around a request in which another object counts
 OTHER_OBJECT = "other-object"
 HOW_QUESTION = "how-question"
+QUESTION_WORD = "question-word"   # a question particle, for languages that need no "?" ("ไหม", "か")
+SAID_BEFORE = "said-before"       # "already", "how many times": a keyword said again is used, not quoted
 CHAIN_VERB = "want-verb"
 # Languages where a negation may follow the verb it negates, when a locale file does not say
 # (`negation_after_verb`): verb-second Germanic ("hör nicht auf", "sluta inte", "stop niet"),
@@ -155,3 +157,19 @@ def asks_how(start: int, end: int, occurrences: list[Occurrence], tokens: tuple[
         if first == 0 or sentences[first - 1] != sentences[start]:
             return occurrence
     return None
+
+
+def said_before(start: int, repeated: dict[int, int], sentences: tuple[int, ...]) -> bool:
+    """A `said-before` word ("already", "how many times", "já falei") earlier in the sentence
+    of a quote at `start`: "I already replied STOP" repeats the request."""
+    return any(position < start and sentence == sentences[start] for position, sentence in repeated.items())
+
+
+def in_question(start: int, occurrences: list[Occurrence], sentences: tuple[int, ...],
+                questions: frozenset[int]) -> bool:
+    """Whether the sentence at `start` asks something: a question mark, or a question word
+    (a class named "...-question", or `question-word`)."""
+    sentence = sentences[start]
+    return sentence in questions or any(
+        (o.name.endswith("-question") or o.name == QUESTION_WORD) and sentences[o.start] == sentence
+        for o in occurrences)
