@@ -113,3 +113,29 @@ def test_the_accuracy_report_counts_quoted_questions_as_answered_not_as_review(c
              Case("en", NONE, "My son texted STOP to his school lol", "en.tsv:2")]
     report = evaluate(classifier, cases)
     assert (report.nones_answered, report.nones_to_review, len(report.wrong_intent)) == (1, 1, 0)
+
+
+# --- words typed without spaces ------------------------------------------------------------
+
+@pytest.mark.parametrize("text, intent, rule", [
+    ("stopall please", OUT, "whole_message:en:"),
+    ("optmeout", OUT, "whole_message:en:opt me out"),
+    ("deleteme", OUT, "whole_message:en:delete me"),
+    ("stopmessagingme", OUT, "anywhere:en:stop messaging me"),
+    ("stopplz", OUT, "whole_message:en:stop"),
+    ("bajaporfa", OUT, "whole_message:es:"),
+    ("eliminenmenumero", OUT, ""),
+    ("descadastrar por favor", OUT, ""),
+    ("arretezsvp", OUT, ""),
+    ("abmeldenbitte", OUT, ""),
+    ("afmeldenalsjeblieft", OUT, ""),
+    ("stopstop", OUT, "whole_message:en:stop"),
+])
+def test_words_typed_without_spaces_are_read_as_words(classifier, text, intent, rule):
+    _check(classifier, text, intent, rule)
+
+
+@pytest.mark.parametrize("text", ["stopover", "understand", "together", "password", "nowhere", "thankyou",
+                                  "endless", "cancellation", "stopwatch", "Endlich!", "quitter"])
+def test_ordinary_words_are_not_cut_into_requests(classifier, text):
+    assert classifier.classify(text).intent is not OUT

@@ -40,7 +40,7 @@ from handlers.detection.intents import INTENT_PRIORITY, Intent, Match
 from handlers.detection.language import country_of, detect_language
 from handlers.detection.locales import KEYWORD_INTENTS, Locale
 from handlers.detection.normalize import Normalized, normalize, normalize_text
-from handlers.detection.segment import Segmenter
+from handlers.detection.segment import JoinedWords, Segmenter
 from handlers.detection.spelling import Spellings
 from handlers.detection.typos import deletions, one_edit
 
@@ -55,6 +55,7 @@ MAX_PARTIAL_SENTENCE = 3         # a stop word heading a sentence this short is 
 FRAME_INTENTS = {"opt_out": Intent.OPT_OUT, "opt_in": Intent.OPT_IN, "help": Intent.HELP}
 CLASSIFIERS_KEPT = 3             # built classifiers remembered by the contents they were built from
 QUOTING = "quoting"
+MAX_JOINED_MESSAGE_TOKENS = 4    # words typed without spaces are looked for in messages this short
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,8 @@ class Classifier:
                                               [*self._entries, *self._fillers, *self._negations]] or [1]))
         self._skippable = {f for f in self._fillers if " " not in f}
         vocabulary = [*self._entries, *self._fillers, *self._negations, *self._words.vocabulary(), *self._ordinary]
+        self._joined = JoinedWords(*_joined_vocabulary(locales))
+        self._known = set(vocabulary)
         self._segmenter = Segmenter((word for phrase in vocabulary for word in phrase.split()),
                                     (word for phrase in self._entries for word in phrase.split()))
 
@@ -242,9 +245,42 @@ class Classifier:
 
     def classify(self, text: str) -> Classification:
         normalized = self._filler_clauses_joined(self._segmenter.split(normalize(text[:MAX_READ_CHARS])))
-        tokens = normalized.tokens
-        if not tokens:
+        if not normalized.tokens:
             return Classification(Intent.NONE, None, None, None, "", True)
+        found = self._classify(normalized)
+        if (found.intent is Intent.NONE or not found.certain) and len(normalized.tokens) <= MAX_JOINED_MESSAGE_TOKENS:
+            # "removeme", "darmedebaja", "afmeldenaub": words typed without spaces (read before a typo)
+            spaced = self._joined_split(normalized)
+            if spaced is not None:
+                again = self._classify(spaced)
+                if again.intent is not Intent.NONE and (found.intent is Intent.NONE or again.certain):
+                    return again
+        return found
+
+    def _joined_split(self, normalized: Normalized) -> Normalized | None:
+        """The message with each unknown token that is words typed without spaces cut into
+        them, or None when there is none."""
+        tokens: list[str] = []
+        clauses: list[int] = []
+        sentences: list[int] = []
+        quoted: list[bool] = []
+        cut = False
+        for index, token in enumerate(normalized.tokens):
+            pieces = None
+            if token not in self._known and all(label.typo for label in self._words.labels(token)):
+                pieces = self._joined.split(token)
+            cut |= pieces is not None
+            for piece in pieces or (token,):
+                tokens.append(piece)
+                clauses.append(normalized.clauses[index])
+                sentences.append(normalized.sentences[index])
+                quoted.append(normalized.quoted[index])
+        if not cut:
+            return None
+        return Normalized(tuple(tokens), tuple(clauses), tuple(sentences), normalized.questions, tuple(quoted))
+
+    def _classify(self, normalized: Normalized) -> Classification:
+        tokens = normalized.tokens
         if len(tokens) <= MAX_WHOLE_MESSAGE_TOKENS:
             whole = self._whole_message(normalized)
             if whole is not None:
@@ -760,3 +796,24 @@ def classify_words(classifier: Classifier, words: tuple[str, ...],
     if uncertain or results:
         return (uncertain or results)[0]
     return Classification(Intent.NONE, None, None, None, "", True), ""
+
+
+def _joined_vocabulary(locales: dict[str, Locale]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Per language, the words (keywords, fillers, negations, class words, typed forms) and
+    the class stems ("abmeld*") that words typed without spaces are cut into."""
+    words: dict[str, set[str]] = {}
+    stems: dict[str, set[str]] = {}
+    for code, locale in locales.items():
+        phrases = [*locale.fillers, *locale.negations, *locale.spelling, *locale.spelling.values()]
+        for by_match in locale.keywords.values():
+            for listed in by_match.values():
+                phrases.extend(listed)
+        for entries in locale.words.values():
+            for entry in entries:
+                entry = entry.strip()
+                if entry.endswith("*"):
+                    stems.setdefault(code, set()).update(normalize_text(entry.strip("*")).split()[:1])
+                elif not entry.startswith("*"):
+                    phrases.append(entry)
+        words[code] = {word for phrase in phrases for word in normalize_text(phrase).split()}
+    return words, stems

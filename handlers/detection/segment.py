@@ -118,3 +118,67 @@ class Segmenter:
         if pending:
             pieces.append(pending)
         return pieces
+
+
+MIN_JOINED_LENGTH = 6    # a shorter token is a word, not words typed without spaces
+MIN_JOINED_PIECE = 2
+MIN_JOINED_STEM = 4      # a stem ("abmeld*") cuts a piece only when at least this long
+MAX_STEM_ENDING = 4      # letters an inflection may add after a stem inside a joined token
+
+
+class JoinedWords:
+    """Words typed without spaces in a spaced script: "removeme", "darmedebaja",
+    "afmeldenaub", "tabortmig". A token is cut only when every piece is a word (or a stem
+    plus a short ending) of one language's vocabulary, into the fewest pieces; a letter
+    doubled at a cut and squeezed by normalisation ("stopplease" -> "stoplease") may serve
+    both pieces."""
+
+    def __init__(self, words: dict[str, set[str]], stems: dict[str, set[str]]):
+        self._words = {language: {w for w in found if len(w) >= MIN_JOINED_PIECE and w.isalpha()}
+                       for language, found in words.items()}
+        self._stems = {language: {s for s in found if len(s) >= MIN_JOINED_STEM and s.isalpha()}
+                       for language, found in stems.items()}
+        self._longest = max((len(w) for found in self._words.values() for w in found), default=1)
+        self._longest_stem = max((len(s) for found in self._stems.values() for s in found), default=1)
+
+    def split(self, token: str) -> tuple[str, ...] | None:
+        """The pieces of `token` in the language that cuts it into the fewest, or None."""
+        if len(token) < MIN_JOINED_LENGTH or not token.isalpha() or has_unspaced(token):
+            return None
+        best: tuple[str, ...] | None = None
+        for language in sorted(self._words):
+            pieces = self._pieces(token, self._words[language], self._stems.get(language, set()))
+            if pieces is not None and (best is None or len(pieces) < len(best)):
+                best = pieces
+        return best
+
+    def _is_piece(self, piece: str, words: set[str], stems: set[str]) -> bool:
+        if piece in words:
+            return True
+        return any(piece[:length] in stems
+                   for length in range(max(MIN_JOINED_STEM, len(piece) - MAX_STEM_ENDING),
+                                       min(len(piece), self._longest_stem) + 1))
+
+    def _pieces(self, token: str, words: set[str], stems: set[str]) -> tuple[str, ...] | None:
+        n = len(token)
+        longest = max(self._longest, self._longest_stem + MAX_STEM_ENDING)
+        # best[i]: the fewest pieces covering token[i:], each cut as (end, piece)
+        best: list[list[str] | None] = [None] * (n + 1)
+        best[n] = []
+        for i in range(n - 1, -1, -1):
+            for end in range(min(n, i + longest), i, -1):
+                rest = best[end]
+                if rest is None:
+                    continue
+                piece = token[i:end]
+                options = [piece]
+                if i > 0:
+                    options.append(token[i - 1] + piece)     # "stop|please" squeezed to "stoplease"
+                for option in options:
+                    if len(option) >= MIN_JOINED_PIECE and self._is_piece(option, words, stems):
+                        current = best[i]
+                        if current is None or len(rest) + 1 < len(current):
+                            best[i] = [option, *rest]
+                        break
+        found = best[0]
+        return tuple(found) if found is not None and len(found) >= 2 else None
