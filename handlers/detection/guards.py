@@ -109,9 +109,12 @@ def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]
     verb_starts = {p.start for p in parts if is_verb(p.name)} or {min(p.start for p in parts)}
     start, end = min(p.start for p in parts), max(p.end for p in parts)
     verb_ends = {p.end for p in parts if is_verb(p.name)}
+    own_negation_ends = [p.end for p in parts if p.name == NEGATION]
     for negation, positions in negates.items():
         if any(negation.start < p.end and p.start < negation.end for p in parts):
             continue          # the request's own negation ("no quiero recibir"), or inside one of its words
+        if negation.start in verb_ends and any(e < negation.start for e in own_negation_ends):
+            continue          # the closing half of the request's own negation: "ne veux pas recevoir"
         if languages is not None and negation.language not in languages:
             continue          # a negation of another language ("mai" is "never" in Italian only)
         if positions & verb_starts or start < negation.start < end or (
