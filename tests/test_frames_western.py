@@ -139,3 +139,35 @@ def test_words_typed_without_spaces_are_read_as_words(classifier, text, intent, 
                                   "endless", "cancellation", "stopwatch", "Endlich!", "quitter"])
 def test_ordinary_words_are_not_cut_into_requests(classifier, text):
     assert classifier.classify(text).intent is not OUT
+
+
+# --- passive and impersonal requests; "ne ... pas" as one negation ---------------------------
+
+@pytest.mark.parametrize("text", [
+    "I do not want to be contacted again", "I don't wish to be called or texted by you",
+    "I'd rather not get these texts", "I would prefer not to receive your promotions",
+    "No quiero ser contactada por ustedes", "Prefiero no recibir sus promociones",
+    "Não quero ser contactada por vocês", "Não desejo ser incomodado com promoções", "Prefiro não receber mais ofertas",
+    "Je ne souhaite pas être contactée par WhatsApp", "Je ne veux plus qu'on me contacte",
+    "Je ne veux pas être dérangé par vos messages", "Je ne veux pas recevoir vos pubs",
+    "Non voglio essere contattata su questo numero", "Preferisco non ricevere più le vostre offerte",
+    "Non voglio essere disturbato", "Nu vreau să fiu contactată", "Nu doresc să mai fiu deranjat cu mesaje",
+    "Ich möchte nicht kontaktiert werden", "Ich will nicht mehr angeschrieben werden",
+    "Ich möchte nicht mehr von Ihnen angerufen werden", "Ik wil niet gecontacteerd worden",
+    "Ik wil niet meer gebeld worden", "Jag vill inte bli störd med reklam", "Jag vill inte längre bli kontaktad",
+])
+def test_not_wanting_to_be_contacted_is_an_opt_out(classifier, text):
+    assert classifier.classify(text).intent is OUT, classifier.classify(text)
+
+
+@pytest.mark.parametrize("text", [
+    "I want to be contacted about my order", "Quiero ser contactado por un asesor",
+    "Quero ser contatado pelo vendedor", "Je veux être contacté par un conseiller",
+    "Voglio essere contattato da un operatore", "Vreau să fiu contactat de un agent",
+    "Ich möchte von einem Berater kontaktiert werden", "Ik wil graag gebeld worden door een medewerker",
+    "Jag vill bli kontaktad av en säljare", "Prefiero no recibir el pedido el lunes", "I'd rather not get the blue one",
+    "I don't mind being contacted", "Preferisco non ricevere il pacco sabato",
+    "Je préfère ne pas recevoir le colis avant lundi",
+])
+def test_wanting_contact_or_preferring_about_an_order_is_no_opt_out(classifier, text):
+    assert classifier.classify(text).intent is not OUT, classifier.classify(text)
