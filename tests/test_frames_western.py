@@ -171,3 +171,21 @@ def test_not_wanting_to_be_contacted_is_an_opt_out(classifier, text):
 ])
 def test_wanting_contact_or_preferring_about_an_order_is_no_opt_out(classifier, text):
     assert classifier.classify(text).intent is not OUT, classifier.classify(text)
+
+
+# --- a negative request reinforced; another object in a clause before -------------------------
+
+@pytest.mark.parametrize("text, intent", [
+    ("Ne me contactez plus jamais", OUT),
+    ("Ne m'envoyez plus jamais rien", OUT),
+    ("Sluta inte", NONE),                                   # a plain request negated after its verb
+    ("Hör nicht auf", NONE),
+    ("I closed my account last year, stop texting me", OUT),
+    ("Cancelé la tarjeta hace tiempo, dejen de mandarme mensajes", OUT),
+    ("Já encerrei minha conta, parem de me mandar mensagens", OUT),
+    ("Please stop sending the package, my order is wrong", NONE),   # the other object in its own clause
+    ("Cancel my order, I do not want it", NONE),
+    ("My order arrived, please cancel", NONE),                      # no messages named: the order is meant
+])
+def test_negative_requests_and_other_objects_in_earlier_clauses(classifier, text, intent):
+    assert classifier.classify(text).intent is intent, classifier.classify(text)

@@ -29,6 +29,7 @@ from handlers.detection import guards
 from handlers.detection.buttons import ButtonReply, ButtonRules
 from handlers.detection.frames import (
     KEYWORD,
+    NEGATION,
     FrameIndex,
     FrameMatch,
     Occurrence,
@@ -362,7 +363,8 @@ class Classifier:
             low = bisect.bisect_left(negation_starts, evidence.start - guards.NEGATION_REACH)
             high = bisect.bisect_right(negation_starts, evidence.end)
             near = {n: negates[n] for n in negations[low:high]}
-            if evidence.kind != "clause" and guards.is_negated(evidence.parts, near, languages, self._after_verb):
+            if evidence.kind != "clause" and guards.is_negated(evidence.parts, near, languages, self._after_verb,
+                                                               self._says_no_more(evidence.parts)):
                 evidence.guard = "negated"
             elif evidence.intent is Intent.OPT_OUT and any(
                     start < evidence.end and evidence.start < end and (evidence.kind != "frame" or any(
@@ -376,7 +378,10 @@ class Classifier:
                 low = bisect.bisect_left(class_starts, evidence.start - guards.OTHER_OBJECT_WINDOW - MAX_NGRAM)
                 high = bisect.bisect_right(class_starts, evidence.end + guards.OTHER_OBJECT_WINDOW)
                 nearby = [o for o in classes[low:high] if o.language in languages or evidence.language is None]
-                other = guards.other_object(evidence.start, evidence.end, nearby, self._ours, sentences)
+                about = any(p.name in self._ours or p.name in guards.SENDING for p in evidence.parts) or any(
+                    o.name in self._ours and clauses[o.start] == clauses[evidence.start] for o in nearby)
+                other = guards.other_object(evidence.start, evidence.end, nearby, self._ours, sentences, clauses,
+                                            about)
                 if other is not None:
                     evidence.guard, evidence.guard_word = guards.OTHER_OBJECT, other.word
             if evidence.guard is None and evidence.kind == "partial":
@@ -390,6 +395,13 @@ class Classifier:
             if evidence.guard == "quoted":
                 evidence.asked = guards.in_question(evidence.start, classes, sentences, normalized.questions)
         return reading
+
+    def _says_no_more(self, parts: tuple[Occurrence, ...]) -> bool:
+        """Whether a request is negative itself: a negation or `no-more` part, or a keyword
+        holding a negation ("ne me contactez plus", "no me escriban")."""
+        return any(p.name in (NEGATION, guards.NO_MORE) or (
+            p.name == KEYWORD and any(word in self._negations for word in normalize_text(p.word).split()))
+            for p in parts)
 
     def _frame_evidence(self, match: FrameMatch, same: list[FrameMatch]) -> _Evidence:
         # The same words may make a frame in several languages ("stop" is everywhere):
@@ -597,7 +609,8 @@ class Classifier:
             if previous and previous[0] == "negation" and clauses[value.start - 1] == clauses[value.start]:
                 negated.append(value)
             elif following and following[0] == "negation" and value.end < len(tokens) \
-                    and clauses[value.end] == clauses[value.start] and self._negates_after(value, str(following[1])):
+                    and clauses[value.end] == clauses[value.start] and self._negates_after(value, str(following[1])) \
+                    and not self._says_no_more((Occurrence(value.start, value.end, "*", KEYWORD, value.key),)):
                 negated.append(value)     # "Sluta inte", "Hör nicht auf": the negation follows the verb
             else:
                 hits.append(value)

@@ -24,6 +24,8 @@ OTHER_OBJECT_WINDOW = 4       # words around a request in which another object c
 OTHER_OBJECT = "other-object"
 HOW_QUESTION = "how-question"
 QUESTION_WORD = "question-word"   # a question particle, for languages that need no "?" ("ไหม", "か")
+NO_MORE = "no-more"
+SENDING = frozenset({"send-verb", "receive-verb"})   # a request naming these is about messages
 SAID_BEFORE = "said-before"       # "already", "how many times": a keyword said again is used, not quoted
 CHAIN_VERB = "want-verb"
 # Languages where a negation may follow the verb it negates, when a locale file does not say
@@ -101,11 +103,13 @@ def _span_of(position: int, verbs: list[Occurrence]) -> set[int]:
 
 
 def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]],
-               languages: set[str] | None = None, after_verb: frozenset[str] | set[str] = NEGATION_AFTER_VERB) -> bool:
+               languages: set[str] | None = None, after_verb: frozenset[str] | set[str] = NEGATION_AFTER_VERB,
+               negative: bool = False) -> bool:
     """A request (its parts) is negated by a negation that is not one of its parts: one
     that negates a verb of it, stands between its parts ("hört bloß nicht auf"), or, in a
     language of `after_verb`, follows one of its verbs at once ("sluta inte", "stop niet",
-    "बंद मत करना")."""
+    "बंद मत करना"). A `negative` request (one that says "no more" itself: "ne me contactez
+    plus", "stuur niks meer") is reinforced, not negated, by a negation after it ("... jamais")."""
     verb_starts = {p.start for p in parts if is_verb(p.name)} or {min(p.start for p in parts)}
     start, end = min(p.start for p in parts), max(p.end for p in parts)
     verb_ends = {p.end for p in parts if is_verb(p.name)}
@@ -113,7 +117,7 @@ def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]
     for negation, positions in negates.items():
         if any(negation.start < p.end and p.start < negation.end for p in parts):
             continue          # the request's own negation ("no quiero recibir"), or inside one of its words
-        if negation.start in verb_ends and any(e < negation.start for e in own_negation_ends):
+        if negation.start in verb_ends and (negative or any(e < negation.start for e in own_negation_ends)):
             continue          # the closing half of the request's own negation: "ne veux pas recevoir"
         if languages is not None and negation.language not in languages:
             continue          # a negation of another language ("mai" is "never" in Italian only)
@@ -124,12 +128,16 @@ def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]
 
 
 def other_object(start: int, end: int, occurrences: list[Occurrence], ours: set[str],
-                 sentences: tuple[int, ...]) -> Occurrence | None:
-    """An `other-object` word near the request [start, end) with nothing of ours in between."""
+                 sentences: tuple[int, ...], clauses: tuple[int, ...] | None = None,
+                 about_messages: bool = False) -> Occurrence | None:
+    """An `other-object` word near the request [start, end) with nothing of ours in between;
+    for a request `about_messages` (it names messages or sending), not in a clause before it."""
     sentence = sentences[start]
     for other in occurrences:
         if other.name != OTHER_OBJECT or sentences[other.start] != sentence:
             continue
+        if clauses is not None and about_messages and other.end <= start and clauses[other.start] != clauses[start]:
+            continue          # "I cancelled my account, stop sending me messages": a clause before
         if start <= other.start < end:
             between = (start, other.start)            # "cancel my gym subscription"
         elif end <= other.start <= end + OTHER_OBJECT_WINDOW:
