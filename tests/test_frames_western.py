@@ -189,3 +189,20 @@ def test_wanting_contact_or_preferring_about_an_order_is_no_opt_out(classifier, 
 ])
 def test_negative_requests_and_other_objects_in_earlier_clauses(classifier, text, intent):
     assert classifier.classify(text).intent is intent, classifier.classify(text)
+
+
+# --- a keyword said again ("already", "how many times") is a request ---------------------------
+
+@pytest.mark.parametrize("text, intent", [
+    ("Ya les dije que BAJA", OUT), ("¿Cuántas veces tengo que escribir BAJA?", OUT),
+    ("Já falei que quero SAIR", OUT), ("Je vous ai déjà dit STOP", OUT),
+    ("Combien de fois faut-il écrire STOP ?", OUT), ("Quante volte devo scrivere STOP?", OUT),
+    ("V-am spus deja STOP", OUT), ("Ich habe schon STOP geschrieben", OUT),
+    ("Hoe vaak moet ik nog STOP sturen?", OUT), ("Hur många gånger ska jag skriva STOP?", OUT),
+    ("Hur många gånger ska jag säga att jag inte vill ha era sms?", OUT),
+    # still questions about a keyword, still negated requests
+    ("Si respondo BAJA, ¿sigo recibiendo facturas?", HELP), ("Vad händer om jag svarar STOP?", HELP),
+    ("Ya dije que no quiero darme de baja", NONE),
+])
+def test_a_keyword_said_again_is_a_request(classifier, text, intent):
+    assert classifier.classify(text).intent is intent, classifier.classify(text)

@@ -353,7 +353,9 @@ class Classifier:
         class_starts = [o.start for o in classes]
         negations.sort(key=lambda o: o.start)
         negation_starts = [n.start for n in negations]
-        hows = [o for o in classes if o.name == guards.HOW_QUESTION]
+        # "how many times do I have to say...": a said-before phrase asks nothing
+        hows = [o for o in classes if o.name == guards.HOW_QUESTION and not any(
+            r.name == guards.SAID_BEFORE and r.start <= o.start < r.end for r in classes)]
         reading.evidence.extend(self._stop_words_heading(normalized, keyword_parts, classes))
         for evidence in reading.evidence:
             if evidence.guard is not None:
