@@ -206,3 +206,23 @@ def test_negative_requests_and_other_objects_in_earlier_clauses(classifier, text
 ])
 def test_a_keyword_said_again_is_a_request(classifier, text, intent):
     assert classifier.classify(text).intent is intent, classifier.classify(text)
+
+
+# --- joining a list: "sign me up", "agréguenme", "meld me aan" -----------------------------------
+
+@pytest.mark.parametrize("text, intent", [
+    ("Yes, sign me up", IN), ("Please add me to your mailing list", IN), ("Sign me up for your offers", IN),
+    ("Agrégame a la lista de promociones", IN), ("Sí, inscríbanme", IN),
+    ("Me coloca na lista de promoções", IN), ("Sim, me cadastra", IN),
+    ("Inscrivez-moi à la newsletter", IN), ("Iscrivetemi alle offerte", IN),
+    ("Abonați-mă la newsletter", IN), ("Da, vreau să primesc oferte", IN),
+    ("Ja, melde mich an", IN), ("Schrijf me in voor de nieuwsbrief", IN),
+    ("Ja, lägg till mig på listan", IN), ("Ja, jag vill ha nyheter", IN),
+    # another object, a negation, a German separable verb
+    ("Sign me up for the yoga class", NONE), ("Sí, agrégame la tarjeta al pedido", NONE),
+    ("Don't add me to the list", NONE), ("Não me adiciona em lista nenhuma", NONE),
+    ("Ja, tragen Sie mich in den Newsletter ein", NONE), ("Tragen Sie mich bitte aus", OUT),
+    ("Nehmen Sie mich von der Liste", OUT),
+])
+def test_joining_a_list_is_an_opt_in(classifier, text, intent):
+    assert classifier.classify(text).intent is intent, classifier.classify(text)
