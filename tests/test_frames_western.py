@@ -226,3 +226,21 @@ def test_a_keyword_said_again_is_a_request(classifier, text, intent):
 ])
 def test_joining_a_list_is_an_opt_in(classifier, text, intent):
     assert classifier.classify(text).intent is intent, classifier.classify(text)
+
+
+# --- verb forms: vosotros, formal requests, dialect; what message is this ------------------------
+
+@pytest.mark.parametrize("text, intent", [
+    ("Dadme de baja ya", OUT), ("No me mandéis más publicidad", OUT),
+    ("Les ruego que se abstengan de enviarme mensajes", OUT), ("Le pido que deje de escribirme", OUT),
+    ("Solicito la baja de mi número de su lista", OUT), ("Solicito la baja de mi línea telefónica", NONE),
+    ("Dispenso as promoções, obrigado", OUT), ("Solicito o descadastramento do meu telefone", OUT),
+    ("Bitte stellen Sie die Zusendung von Werbung ein", OUT), ("Stellen Sie die Heizung ein", NONE),
+    ("Ich verzichte auf Ihre Angebote", OUT), ("Hört auf mit dem Spam", OUT), ("Hört auf mit dem Lärm", NONE),
+    ("Jag ber er upphöra med att skicka sms", OUT), ("Ne me recontactez plus", OUT),
+    ("Lâchez-moi avec vos pubs", OUT), ("Stuur me niks meer", OUT), ("Stuur niets meer aub", OUT),
+    ("Wer ist da?", HELP), ("Cos è questo messaggio?", HELP), ("Ce mesaj e ăsta?", HELP),
+    ("Wie is daar?", HELP), ("Was ist das für eine Nachricht?", HELP),
+])
+def test_verb_forms_and_what_message_questions(classifier, text, intent):
+    assert classifier.classify(text).intent is intent, classifier.classify(text)
