@@ -244,3 +244,19 @@ def test_joining_a_list_is_an_opt_in(classifier, text, intent):
 ])
 def test_verb_forms_and_what_message_questions(classifier, text, intent):
     assert classifier.classify(text).intent is intent, classifier.classify(text)
+
+
+# --- a request fronted and negated ("abmelden will ich nicht"); a keyword negated in its language --
+
+@pytest.mark.parametrize("text, intent", [
+    ("Abbestellen will ich nicht, nur die Lieferadresse ändern", NONE),
+    ("Nein, abmelden will ich mich nicht", NONE),
+    ("Afmelden wil ik niet, alleen mijn adres wijzigen", NONE),
+    ("Avregistrera vill jag inte", NONE),
+    ("Abmelden möchte ich mich bitte", OUT),
+    ("Abmelden will ich mich, und zwar sofort", OUT),
+    ("No need to unsubscribe me, I only asked about the price", NONE),
+    ("Please unsubscribe me", OUT),
+])
+def test_fronted_negated_requests_and_negated_keywords(classifier, text, intent):
+    assert classifier.classify(text).intent is intent, classifier.classify(text)

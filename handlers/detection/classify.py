@@ -368,6 +368,9 @@ class Classifier:
             if evidence.kind != "clause" and guards.is_negated(evidence.parts, near, languages, self._after_verb,
                                                                self._says_no_more(evidence.parts)):
                 evidence.guard = "negated"
+            elif evidence.rule_language in self._after_verb and not self._says_no_more(evidence.parts) \
+                    and guards.fronted_and_negated(evidence.start, evidence.end, classes, negations, clauses, evidence.rule_language):
+                evidence.guard = "negated"      # "abmelden will ich mich nicht": the request fronted
             elif evidence.intent is Intent.OPT_OUT and any(
                     start < evidence.end and evidence.start < end and (evidence.kind != "frame" or any(
                         p.start < end and start < p.end and is_verb(p.name) for p in evidence.parts))
@@ -393,6 +396,17 @@ class Classifier:
                                       normalized.questions, self._skippable)
                 if how is not None:
                     evidence.guard, evidence.guard_word = "how", how.word
+        # "No need to unsubscribe me": a keyword negated in its language is negated in another
+        # language's frame built on the same words (Hindi "me" is English "me")
+        negated_verbs = {(i, e.rule_language) for e in reading.evidence if e.guard == "negated"
+                         and e.intent is Intent.OPT_OUT and e.kind != "frame" and not self._says_no_more(e.parts)
+                         for i in range(e.start, e.end)}
+        for evidence in reading.evidence:
+            if evidence.guard is None and evidence.intent is Intent.OPT_OUT and evidence.kind == "frame" \
+                    and not self._says_no_more(evidence.parts) and any(
+                        position == i and language != evidence.rule_language for position, language in negated_verbs
+                        for p in evidence.parts if is_verb(p.name) for i in range(p.start, p.end)):
+                evidence.guard = "negated"
         for evidence in reading.evidence:
             if evidence.guard == "quoted":
                 evidence.asked = guards.in_question(evidence.start, classes, sentences, normalized.questions)

@@ -184,3 +184,19 @@ def in_question(start: int, occurrences: list[Occurrence], sentences: tuple[int,
     return sentence in questions or any(
         (o.name.endswith("-question") or o.name == QUESTION_WORD) and sentences[o.start] == sentence
         for o in occurrences)
+
+
+def fronted_and_negated(start: int, end: int, occurrences: list[Occurrence], negations: list[Occurrence],
+                        clauses: tuple[int, ...], language: str) -> bool:
+    """A request put first and negated after the want-verb that follows it, in its clause:
+    "abmelden will ich mich nicht", "afmelden wil ik niet", "avregistrera vill jag inte"."""
+    if end >= len(clauses):
+        return False
+    for want in occurrences:
+        if want.name != CHAIN_VERB or want.language != language or not start < want.start <= end + 1 \
+                or clauses[want.start] != clauses[start]:
+            continue
+        if any(n.language == language and want.end <= n.start <= want.end + NEGATION_SCOPE
+               and clauses[n.start] == clauses[want.start] for n in negations):
+            return True
+    return False
