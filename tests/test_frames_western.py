@@ -260,3 +260,14 @@ def test_verb_forms_and_what_message_questions(classifier, text, intent):
 ])
 def test_fronted_negated_requests_and_negated_keywords(classifier, text, intent):
     assert classifier.classify(text).intent is intent, classifier.classify(text)
+
+
+# --- chat spellings, "skicka inget mer", "neem geen contact op", how often ---------------------
+
+@pytest.mark.parametrize("text, intent", [
+    ("kiero darme de vaja", OUT), ("je ve plus recevoir vos pubs", OUT), ("Cos'è questo messaggio?", HELP),
+    ("Skicka inget mer tack", OUT), ("Neem geen contact meer op", OUT), ("Can you message me less often?", HELP),
+    ("Le cose vanno bene", NONE), ("Il ve faire beau", NONE), ("How often do you restock?", NONE),
+])
+def test_chat_spellings_and_frequency_questions(classifier, text, intent):
+    assert classifier.classify(text).intent is intent, classifier.classify(text)
