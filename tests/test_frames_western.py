@@ -271,3 +271,15 @@ def test_fronted_negated_requests_and_negated_keywords(classifier, text, intent)
 ])
 def test_chat_spellings_and_frequency_questions(classifier, text, intent):
     assert classifier.classify(text).intent is intent, classifier.classify(text)
+
+
+# --- "nada" is nothing, not messages ---------------------------------------------------------------
+
+@pytest.mark.parametrize("text, intent", [
+    ("No envíen nada más", OUT), ("Não mande mais nada", OUT), ("No me manden nada", OUT),
+    ("Já encerrei o plano, não me mandem mais nada", OUT),
+    ("No quiero cancelar nada, solo cambiar la dirección", NONE), ("Não quero cancelar nada", NONE),
+    ("No me mandaron nada todavía", NONE), ("Não recebi nada ainda", NONE),
+])
+def test_nothing_is_no_object_of_other_verbs(classifier, text, intent):
+    assert classifier.classify(text).intent is intent, classifier.classify(text)

@@ -384,7 +384,8 @@ class Classifier:
                 high = bisect.bisect_right(class_starts, evidence.end + guards.OTHER_OBJECT_WINDOW)
                 nearby = [o for o in classes[low:high] if o.language in languages or evidence.language is None]
                 about = any(p.name in self._ours or p.name in guards.SENDING for p in evidence.parts) or any(
-                    o.name in self._ours and clauses[o.start] == clauses[evidence.start] for o in nearby)
+                    (o.name in self._ours and clauses[o.start] == clauses[evidence.start])
+                    or (o.name in guards.SENDING and evidence.start <= o.start < evidence.end) for o in nearby)
                 other = guards.other_object(evidence.start, evidence.end, nearby, self._ours, sentences, clauses,
                                             about)
                 if other is not None:
