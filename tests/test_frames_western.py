@@ -283,3 +283,11 @@ def test_chat_spellings_and_frequency_questions(classifier, text, intent):
 ])
 def test_nothing_is_no_object_of_other_verbs(classifier, text, intent):
     assert classifier.classify(text).intent is intent, classifier.classify(text)
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("Schreibt mir nicht mehr", OUT), ("Schick mir nix mehr", OUT), ("Schreiben Sie mir bitte nicht mehr", OUT),
+    ("I want out of this list", OUT), ("I want off your mailing list", OUT), ("I want out of this contract", NONE),
+])
+def test_send_me_no_more_and_wanting_off_a_list(classifier, text, intent):
+    assert classifier.classify(text).intent is intent, classifier.classify(text)
