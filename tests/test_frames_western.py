@@ -291,3 +291,11 @@ def test_nothing_is_no_object_of_other_verbs(classifier, text, intent):
 ])
 def test_send_me_no_more_and_wanting_off_a_list(classifier, text, intent):
     assert classifier.classify(text).intent is intent, classifier.classify(text)
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("Varifrån har ni mitt nummer?", HELP), ("Hur avslutar jag prenumerationen?", HELP),
+    ("Jag vill säga upp min prenumeration", OUT), ("Jag vill avsluta min prenumeration på tidningen", NONE),
+])
+def test_swedish_subscription_and_where_questions(classifier, text, intent):
+    assert classifier.classify(text).intent is intent, classifier.classify(text)
