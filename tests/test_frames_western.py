@@ -299,3 +299,16 @@ def test_send_me_no_more_and_wanting_off_a_list(classifier, text, intent):
 ])
 def test_swedish_subscription_and_where_questions(classifier, text, intent):
     assert classifier.classify(text).intent is intent, classifier.classify(text)
+
+
+# --- another object seen in one language guards every language's frame on the same verb --------
+
+@pytest.mark.parametrize("text, intent", [
+    ("I want to cancel my subscription to the gym", NONE),
+    ("Remove me from the waiting list for the table", NONE),
+    ("Stop sending me the paper bills, email only", NONE),
+    ("Stop sending me these texts about bills", OUT),
+    ("I want to cancel my subscription to your texts", OUT),
+])
+def test_other_objects_guard_frames_of_every_language(classifier, text, intent):
+    assert classifier.classify(text).intent is intent, classifier.classify(text)

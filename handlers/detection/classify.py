@@ -408,6 +408,16 @@ class Classifier:
                         position == i and language != evidence.rule_language for position, language in negated_verbs
                         for p in evidence.parts if is_verb(p.name) for i in range(p.start, p.end)):
                 evidence.guard = "negated"
+        # "I want to cancel my subscription to the gym": the other object one language sees
+        # guards another language's frame on the same verb ("cancel" inside a Tagalog frame)
+        elsewhere = {(p.start, e.rule_language): e.guard_word for e in reading.evidence
+                     if e.guard == guards.OTHER_OBJECT for p in e.parts if is_verb(p.name)}
+        for evidence in reading.evidence:
+            if evidence.guard is None and evidence.intent is Intent.OPT_OUT and evidence.kind == "frame":
+                seen = [word for (start, language), word in elsewhere.items() if language != evidence.rule_language
+                        and any(p.start == start and is_verb(p.name) for p in evidence.parts)]
+                if seen:
+                    evidence.guard, evidence.guard_word = guards.OTHER_OBJECT, seen[0]
         for evidence in reading.evidence:
             if evidence.guard == "quoted":
                 evidence.asked = guards.in_question(evidence.start, classes, sentences, normalized.questions)
