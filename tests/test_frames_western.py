@@ -309,6 +309,7 @@ def test_swedish_subscription_and_where_questions(classifier, text, intent):
     ("Stop sending me the paper bills, email only", NONE),
     ("Stop sending me these texts about bills", OUT),
     ("I want to cancel my subscription to your texts", OUT),
+    ("Skicka inte paketet före måndag", NONE), ("Skicka inte mer reklam", OUT),
 ])
 def test_other_objects_guard_frames_of_every_language(classifier, text, intent):
     assert classifier.classify(text).intent is intent, classifier.classify(text)
