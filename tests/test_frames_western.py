@@ -313,3 +313,16 @@ def test_swedish_subscription_and_where_questions(classifier, text, intent):
 ])
 def test_other_objects_guard_frames_of_every_language(classifier, text, intent):
     assert classifier.classify(text).intent is intent, classifier.classify(text)
+
+
+# --- a negation binds to a verb of its own language ("nicht über WhatsApp kontaktiert werden") ----
+
+@pytest.mark.parametrize("text, intent", [
+    ("Ich möchte nicht über WhatsApp kontaktiert werden", OUT),
+    ("Ik wil niet via WhatsApp benaderd worden", OUT),
+    ("Don't stop sending me deals", NONE),
+    ("No me manden texts", OUT),
+    ("Cancel my uber", NONE),
+])
+def test_a_negation_binds_to_a_verb_of_its_own_language(classifier, text, intent):
+    assert classifier.classify(text).intent is intent, classifier.classify(text)

@@ -65,14 +65,20 @@ def negation_occurrences(tokens: tuple[str, ...], clauses: tuple[int, ...], nega
 
 
 def bind(negations: list[Occurrence], verbs: list[Occurrence], clauses: tuple[int, ...]) -> dict[Occurrence, int | None]:
-    """For each negation, the position of the first verb after it in its clause (or None)."""
+    """For each negation, the position of the first verb after it in its clause (or None);
+    a verb of the negation's own language (or a keyword) before one of another language:
+    in "nicht über WhatsApp kontaktiert werden" the English "whatsapp" is no German verb."""
     starts = sorted({v.start for v in verbs})
+    languages: dict[int, set[str]] = {}
+    for verb in verbs:
+        languages.setdefault(verb.start, set()).add(verb.language)
     bound: dict[Occurrence, int | None] = {}
     for negation in negations:
         index = bisect.bisect_left(starts, negation.end)
-        found = starts[index] if index < len(starts) else None
-        bound[negation] = found if found is not None and found <= negation.end + NEGATION_SCOPE \
-            and clauses[found] == clauses[negation.start] else None
+        near = [s for s in starts[index:index + NEGATION_SCOPE + 1]
+                if s <= negation.end + NEGATION_SCOPE and clauses[s] == clauses[negation.start]]
+        own = [s for s in near if languages[s] & {negation.language, "*"}]
+        bound[negation] = own[0] if own else near[0] if near else None
     return bound
 
 
