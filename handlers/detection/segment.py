@@ -124,6 +124,7 @@ MIN_JOINED_LENGTH = 6    # a shorter token is a word, not words typed without sp
 MIN_JOINED_PIECE = 2
 MIN_JOINED_STEM = 4      # a stem ("abmeld*") cuts a piece only when at least this long
 MAX_STEM_ENDING = 4      # letters an inflection may add after a stem inside a joined token
+JOINED_MEMO_SIZE = 10_000  # tokens whose cut is remembered
 
 
 class JoinedWords:
@@ -131,54 +132,66 @@ class JoinedWords:
     "afmeldenaub", "tabortmig". A token is cut only when every piece is a word (or a stem
     plus a short ending) of one language's vocabulary, into the fewest pieces; a letter
     doubled at a cut and squeezed by normalisation ("stopplease" -> "stoplease") may serve
-    both pieces."""
+    both pieces. The pieces of a token are found once for all languages, and remembered."""
 
     def __init__(self, words: dict[str, set[str]], stems: dict[str, set[str]]):
-        self._words = {language: {w for w in found if len(w) >= MIN_JOINED_PIECE and w.isalpha()}
-                       for language, found in words.items()}
-        self._stems = {language: {s for s in found if len(s) >= MIN_JOINED_STEM and s.isalpha()}
-                       for language, found in stems.items()}
-        self._longest = max((len(w) for found in self._words.values() for w in found), default=1)
-        self._longest_stem = max((len(s) for found in self._stems.values() for s in found), default=1)
+        self._words: dict[str, set[str]] = {}
+        for language, found in words.items():
+            for word in found:
+                if len(word) >= MIN_JOINED_PIECE and word.isalpha():
+                    self._words.setdefault(word, set()).add(language)
+        self._stems: dict[str, set[str]] = {}
+        for language, found in stems.items():
+            for stem in found:
+                if len(stem) >= MIN_JOINED_STEM and stem.isalpha():
+                    self._stems.setdefault(stem, set()).add(language)
+        self._longest = max(map(len, self._words), default=1)
+        self._longest_stem = max(map(len, self._stems), default=1)
+        self._memo: dict[str, tuple[str, ...] | None] = {}
 
     def split(self, token: str) -> tuple[str, ...] | None:
         """The pieces of `token` in the language that cuts it into the fewest, or None."""
         if len(token) < MIN_JOINED_LENGTH or not token.isalpha() or has_unspaced(token):
             return None
-        best: tuple[str, ...] | None = None
-        for language in sorted(self._words):
-            pieces = self._pieces(token, self._words[language], self._stems.get(language, set()))
-            if pieces is not None and (best is None or len(pieces) < len(best)):
-                best = pieces
-        return best
+        if token not in self._memo:
+            if len(self._memo) >= JOINED_MEMO_SIZE:
+                self._memo.clear()
+            self._memo[token] = self._split(token)
+        return self._memo[token]
 
-    def _is_piece(self, piece: str, words: set[str], stems: set[str]) -> bool:
-        if piece in words:
-            return True
-        return any(piece[:length] in stems
-                   for length in range(max(MIN_JOINED_STEM, len(piece) - MAX_STEM_ENDING),
-                                       min(len(piece), self._longest_stem) + 1))
+    def _languages_of(self, piece: str) -> set[str]:
+        found = set(self._words.get(piece, ()))
+        for length in range(max(MIN_JOINED_STEM, len(piece) - MAX_STEM_ENDING), min(len(piece), self._longest_stem) + 1):
+            found |= self._stems.get(piece[:length], set())
+        return found
 
-    def _pieces(self, token: str, words: set[str], stems: set[str]) -> tuple[str, ...] | None:
+    def _split(self, token: str) -> tuple[str, ...] | None:
         n = len(token)
         longest = max(self._longest, self._longest_stem + MAX_STEM_ENDING)
-        # best[i]: the fewest pieces covering token[i:], each cut as (end, piece)
-        best: list[list[str] | None] = [None] * (n + 1)
-        best[n] = []
-        for i in range(n - 1, -1, -1):
-            for end in range(min(n, i + longest), i, -1):
-                rest = best[end]
-                if rest is None:
-                    continue
-                piece = token[i:end]
-                options = [piece]
-                if i > 0:
-                    options.append(token[i - 1] + piece)     # "stop|please" squeezed to "stoplease"
+        # pieces[i]: (end, piece, languages) of every piece starting at i
+        pieces: list[list[tuple[int, str, set[str]]]] = [[] for _ in range(n)]
+        for i in range(n):
+            for end in range(i + 1, min(n, i + longest) + 1):
+                options = [token[i:end]] + ([token[i - 1:end]] if i > 0 else [])   # "stop|please" squeezed
                 for option in options:
-                    if len(option) >= MIN_JOINED_PIECE and self._is_piece(option, words, stems):
-                        current = best[i]
+                    if len(option) >= MIN_JOINED_PIECE:
+                        languages = self._languages_of(option)
+                        if languages:
+                            pieces[i].append((end, option, languages))
+                            break
+        candidates = set().union(*(languages for _, _, languages in pieces[0])) if pieces[0] else set()
+        best: tuple[str, ...] | None = None
+        for language in sorted(candidates):
+            cover: list[list[str] | None] = [None] * (n + 1)
+            cover[n] = []
+            for i in range(n - 1, -1, -1):
+                for end, piece, languages in pieces[i]:
+                    rest = cover[end]
+                    if language in languages and rest is not None:
+                        current = cover[i]
                         if current is None or len(rest) + 1 < len(current):
-                            best[i] = [option, *rest]
-                        break
-        found = best[0]
-        return tuple(found) if found is not None and len(found) >= 2 else None
+                            cover[i] = [piece, *rest]
+            found = cover[0]
+            if found is not None and len(found) >= 2 and (best is None or len(found) < len(best)):
+                best = tuple(found)
+        return best
