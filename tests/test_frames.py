@@ -331,6 +331,8 @@ opt_out = ["stop-verb + messages"]
     (('code_mixing = ["en"]', 'code_mixing = ["xx"]'), "line 4: code_mixing: 'xx' must be another language"),
     (('[frames]', '[frame]'), "unknown field 'frame'"),
     (('max_gap = 3', 'max_gap = 3\nhelp_me = ["a + b"]'), "[frames]: unknown field 'help_me'"),
+    (('max_gap = 3', 'max_gap = 3\nquoting = ["stop-verb + messages"]'),
+     "[frames] quoting: 'stop-verb + messages': a quoting frame names the keyword it quotes with '@opt_out'"),
 ])
 def test_a_broken_frame_or_spelling_names_file_line_and_problem(tmp_path, change, message):
     old, new = change

@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from handlers.detection.frames import FRAME_KINDS, FrameError, check_word, parse_pattern
+from handlers.detection.frames import FRAME_KINDS, QUOTING, FrameError, check_word, parse_pattern
 from handlers.detection.intents import KEYWORD_INTENTS, Intent, Match
 from handlers.detection.normalize import normalize_text
 from handlers.settings import WHATSAPP_TEXT_LIMIT
@@ -224,6 +224,9 @@ def _frames(table, words: dict[str, list[str]], has_negations: bool,
                 pattern = parse_pattern(text)
             except FrameError as error:
                 raise fail(f"[frames] {kind}: {text!r}: {error}", text) from None
+            if kind == QUOTING and "@opt_out" not in pattern.parts:
+                raise fail(f"[frames] quoting: {text!r}: a quoting frame names the keyword it quotes with "
+                           f"'@opt_out' (\"reply-verb + @opt_out\")", text)
             if "negation" in pattern.parts and not pattern.ordered:
                 raise fail(f"[frames] {kind}: {text!r}: a frame with a negation gives its order with '+' "
                            f"(the negation comes before what it negates)", text)
