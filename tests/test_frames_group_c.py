@@ -134,8 +134,9 @@ ZH = [
     ("别停啊，优惠挺好的", NONE, ""),
     ("別停，優惠很好", NONE, ""),
     ("不要停止发优惠哦", NONE, ""),
-    ("回复退订的话积分会清零吗？", NONE, ""),
-    ("回覆TD會怎樣？", NONE, ""),
+    # a question about a keyword gets the help text, which says what each keyword does
+    ("回复退订的话积分会清零吗？", HELP, "quoted:zh:"),
+    ("回覆TD會怎樣？", HELP, "quoted:zh:"),
     ("收到的东西是坏的", NONE, ""),
     ("我还没收到快递", NONE, ""),
     ("我還沒收到包裹", NONE, ""),
