@@ -320,3 +320,18 @@ def test_whatever_sender_a_verified_delivery_carries_can_be_looked_up_as_stored(
     assert answer.status_code == 200 and answer.json["suppressed"], (sender, answer.get_data(as_text=True))
     checked = webhook.post("/api/suppressions/check", json={"wa_ids": [sender]}, headers=headers).json
     assert checked["suppressed"] == [readings(sender).written], (sender, checked)   # as written, reduced
+
+
+@pytest.mark.parametrize("where", ["text", "button", "caption", "id", "order"])
+def test_a_stop_carrying_a_lone_surrogate_itself_is_applied(webhook, where):
+    wa_id = str(next(_user_numbers))
+    cut = "STOP \ud83d"
+    item = {"text": lambda: payloads.text(cut, wa_id=wa_id),
+            "button": lambda: payloads.message("button", {"payload": cut, "text": cut}, wa_id=wa_id),
+            "caption": lambda: payloads.message("image", {"id": "1", "caption": cut}, wa_id=wa_id),
+            "id": lambda: payloads.text("STOP", wa_id=wa_id, id="wamid.\ud83d" + wa_id),
+            "order": lambda: payloads.message("order", {"catalog_id": "1", "text": cut, "product_items": []},
+                                              wa_id=wa_id)}[where]()
+    response = post(webhook, payloads.encode(payloads.of_messages(item)))  # travels as the escape \\ud83d
+    assert response.status_code == 200 and not response.json["outcomes"][0]["error"], response.json
+    assert _suppressed(webhook, wa_id)
