@@ -217,10 +217,19 @@ def test_a_trunk_zero_after_the_country_code(post, api):
     assert suppressed(api, "+44 (0)20 7946 0018") and suppressed(api, "0044 020 7946 0018")
 
 
-def test_a_form_that_may_be_two_people_answers_suppressed_for_both(post, api):
-    text_from(post, "84912345678")                          # a Vietnamese mobile ...
-    assert suppressed(api, "74912345678")                   # ... or Ryazan written with 8: might be one person
+def test_a_typed_form_that_may_be_two_people_answers_suppressed_for_both(post, api):
+    api.post(_path("84912345678") + "/opt-out", json={"reason": "list from a call centre"})
+    assert suppressed(api, "84912345678")                   # a Vietnamese mobile ...
+    assert suppressed(api, "74912345678")                   # ... or Ryazan written with 8: might be either
     assert not suppressed(api, "79161234567")
+    assert suppressed(api, "8 4912 34-56-78")               # asked as typed: either reading suppressed
+
+
+def test_an_id_whatsapp_delivered_is_read_as_written_never_as_a_form_people_type(post, api):
+    text_from(post, "84912345001")                          # WhatsApp writes +7 as 7: this is Vietnam
+    assert suppressed(api, "84912345001") and not suppressed(api, "74912345001")
+    text_from(post, "74912345001", "START")
+    assert not suppressed(api, "74912345001") and suppressed(api, "84912345001")
 
 
 # -- usernames: linked ids, id changes, parent ids -------------------------------------------------

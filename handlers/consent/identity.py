@@ -79,17 +79,20 @@ def persons_with_keys(db: sqlite_utils.Database, keys: Sequence[str]) -> tuple[s
     return tuple(row[0] for row in rows)
 
 
-def register(db: sqlite_utils.Database, wa_id: str, first_seen: str | None = None) -> str:
+def register(db: sqlite_utils.Database, wa_id: str, first_seen: str | None = None, *, typed: bool = False) -> str:
     """The person `wa_id` belongs to, recording the id first if it is new (see enroll)."""
     row = db.execute("SELECT person FROM identities WHERE wa_id = ?", [wa_id]).fetchone()
-    return row[0] if row else enroll(db, wa_id, first_seen)[0]
+    return row[0] if row else enroll(db, wa_id, first_seen, typed=typed)[0]
 
 
-def enroll(db: sqlite_utils.Database, wa_id: str, first_seen: str | None = None) -> tuple[str, bool]:
+def enroll(db: sqlite_utils.Database, wa_id: str, first_seen: str | None = None, *,
+           typed: bool = False) -> tuple[str, bool]:
     """Record an id not recorded yet: it joins the person whose canonical key it shares, or
-    starts a new one. Returns (the person, whether they were known before)."""
+    starts a new one. Returns (the person, whether they were known before). `typed`: staff
+    or an import file wrote it (so it may be a form only people type, as `8 916…`); else
+    a delivery carried it."""
     try:
-        found = readings(wa_id)
+        found = readings(wa_id, delivered=not typed)
     except Unreadable:  # nothing readable in it, yet a delivery sent it: it is its own key
         found = Readings(wa_id, Kind.OTHER, wa_id)
     row = db.execute("SELECT person FROM identity_keys WHERE key = ? AND exact = 1", [found.canonical]).fetchone()

@@ -173,7 +173,7 @@ def record(db: sqlite_utils.Database, change: ConsentChange) -> Recorded:
     suppress = change.action is Action.OPT_OUT
     scope = change.scope if suppress else Scope.ALL
     forced = change.source is Source.STAFF
-    person, before = _person_and_state(db, change.wa_id)
+    person, before = _person_and_state(db, change.wa_id, typed=change.source in (Source.STAFF, Source.IMPORT))
     marketing_applies = forced or before is None or _newer(occurred, suppress, before.decided_at, before.suppressed)
     all_applies = scope is Scope.ALL and (
         forced or before is None or before.all_decided_at is None
@@ -250,13 +250,13 @@ def _event_time(change: ConsentChange, now: str) -> tuple[str, str | None]:
     return claimed, None
 
 
-def _person_and_state(db: sqlite_utils.Database, wa_id: str) -> tuple[str, State | None]:
+def _person_and_state(db: sqlite_utils.Database, wa_id: str, typed: bool = False) -> tuple[str, State | None]:
     """One statement for a known id (the usual case); a new id is recorded first."""
     cursor = db.execute("SELECT i.person, s.* FROM identities i LEFT JOIN suppressions s ON s.wa_id = i.person "
                         "WHERE i.wa_id = ?", [wa_id])
     row = cursor.fetchone()
     if row is None:
-        person, known = identity.enroll(db, wa_id)
+        person, known = identity.enroll(db, wa_id, typed=typed)
         return person, state_of_person(db, person) if known else None
     values = dict(zip([column[0] for column in cursor.description], row, strict=True))
     return values["person"], State.from_row(values) if values["wa_id"] is not None else None
