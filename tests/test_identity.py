@@ -197,6 +197,23 @@ def test_ivory_coast_8_and_10_digit_numbers_are_one_person(post, api, admin):
     assert checked(api, ["2250799123456", "2250599123456", "2250199123456"])["not_suppressed"] == []
 
 
+def test_a_number_dialled_at_home_is_never_answered_not_suppressed(api, post):
+    text_from(post, "5491124398520")                        # +54 11 2439-8520 opted out
+    for national in ("011 15 2439-8520", "(011) 2439-8520", "0"):
+        response = api.get(_path(national))
+        assert response.status_code == 400 and "country code" in response.json["error"], national
+    answer = checked(api, ["011 15 2439-8520", "+54 11 2439-8520"])
+    assert answer["suppressed"] == ["541124398520"] and answer["not_suppressed"] == []
+    assert [item["wa_id"] for item in answer["invalid"]] == ["01115243985 20".replace(" ", "")]
+    assert "country code" in answer["invalid"][0]["error"]
+
+
+def test_a_number_dialled_at_home_that_a_delivery_stored_is_answered(api, post):
+    text_from(post, "0991234567")                           # whatever a verified delivery carries is a key
+    assert suppressed(api, "0991234567")
+    assert checked(api, ["0991234567"])["suppressed"] == ["0991234567"]
+
+
 def test_staff_are_told_to_add_the_country_code_to_a_number_dialled_at_home(api, admin, read_db):
     response = api.post(_path("099 123 4567") + "/opt-out", json={"reason": "by phone"})
     assert response.status_code == 400 and "country code" in response.json["error"]

@@ -71,6 +71,24 @@ def find(db: sqlite_utils.Database, value: object) -> Who:
     return Who(found, persons)
 
 
+NATIONAL_NUMBER = "a national number: write it with its country code (+…)"
+
+
+def is_national(who: Who) -> bool:
+    """A person may type, and a file may hold, a number as dialled at home (0991234567):
+    no rule can tell its country, and no delivery ever comes from it, so consent under it
+    would reach nobody and "not suppressed" would be a guess. Such a form is refused,
+    unless a delivery did store it."""
+    return who.readings.kind is Kind.PHONE and who.written.startswith("0") and not who.persons
+
+
+def international(who: Who) -> Who:
+    """`who`, or InvalidIdentity with the fix for a number as dialled at home (is_national)."""
+    if is_national(who):
+        raise InvalidIdentity(f"{mask(who.written)} is {NATIONAL_NUMBER}")
+    return who
+
+
 def persons_with_keys(db: sqlite_utils.Database, keys: Sequence[str]) -> tuple[str, ...]:
     if not keys:
         return ()

@@ -363,7 +363,7 @@ def deciding(states: Sequence[State], category: Category) -> State | None:
 
 def lookup(db: sqlite_utils.Database, value: object, category: Category = Category.MARKETING) -> Answer:
     """Raises InvalidIdentity for a value that names nobody (see identity.find)."""
-    who = identity.find(db, value)
+    who = identity.international(identity.find(db, value))
     return Answer(who, category, deciding(states_of(db, who.persons), category))
 
 
@@ -387,8 +387,8 @@ def check_many(db: sqlite_utils.Database, values: Sequence[object], category: Ca
             invalid.append({"wa_id": value if isinstance(value, str) else repr(value)[:100], "error": str(error)})
             continue
         read[found.written] = found.keys
-        if found.kind is Kind.OTHER:
-            others.add(found.written)
+        if found.kind is Kind.OTHER or (found.kind is Kind.PHONE and found.written.startswith("0")):
+            others.add(found.written)   # an answer only if a delivery stored it (identity.is_national)
     keys = sorted({key for found in read.values() for key in found})
     blocked: set[str] = set()
     scope_clause = "" if category is Category.MARKETING else " AND s.scope = 'all'"
@@ -406,8 +406,10 @@ def check_many(db: sqlite_utils.Database, values: Sequence[object], category: Ca
     suppressed, not_suppressed = [], []
     for written, its_keys in read.items():
         if written in others and written not in stored:
-            invalid.append({"wa_id": written, "error": "not a phone number or WhatsApp user id, and no delivery "
-                                                       f"came from it: {mask(written)}"})
+            invalid.append({"wa_id": written, "error": f"{mask(written)} is {identity.NATIONAL_NUMBER}"
+                            if written.startswith("0") and written.isdigit() else
+                            "not a phone number or WhatsApp user id, and no delivery "
+                            f"came from it: {mask(written)}"})
         elif blocked.intersection(its_keys):
             suppressed.append(written)
         else:
