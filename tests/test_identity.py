@@ -408,6 +408,21 @@ def test_a_start_stamped_a_year_ahead_does_not_freeze_consent(post, api, read_db
         "SELECT max(recorded_at) AS at FROM consent_events")[0]["at"] + "~"
 
 
+def test_a_stop_in_the_second_an_event_was_stamped_on_arrival_wins(post, api):
+    now = int(time.time())
+    text_from(post, "5511987770002", "START", at=now + 365 * 86400)   # counted as now, with a fraction
+    text_from(post, "5511987770002", "PARAR", at=int(time.time()))    # Meta's whole second, same second
+    assert suppressed(api, "5511987770002")
+
+
+def test_after_a_staff_opt_in_the_customers_next_stop_counts_though_a_clock_ran_ahead(post, api):
+    text_from(post, "14155550147", "STOP", at=int(time.time()) + 60)  # a little ahead: believed
+    api.post(_path("14155550147") + "/opt-in", json={"reason": "called us", "actor": "ana"})
+    assert not suppressed(api, "14155550147")
+    text_from(post, "14155550147", "STOP", at=int(time.time()) + 1)
+    assert suppressed(api, "14155550147")
+
+
 def test_a_staff_action_always_takes_effect(post, api):
     text_from(post, "14155550145", "START", at=int(time.time()) + 120)   # a clock a little ahead: believed
     preference(post, "14155550145", "stop", int(time.time()) + 60)       # older than that START: not applied

@@ -202,11 +202,12 @@ def record(db: sqlite_utils.Database, change: ConsentChange) -> Recorded:
         suppressed, decided_at = suppress, occurred
         if before is not None:
             suppressed = suppress if marketing_applies else before.suppressed
-            decided_at = _later(occurred, before.decided_at) if marketing_applies else before.decided_at
+            decided_at = _decided(occurred, before.decided_at, forced) if marketing_applies else before.decided_at
         all_suppressed, all_decided_at = (suppress, occurred) if all_applies else (False, None)
         if before is not None:
             all_suppressed = suppress if all_applies else before.all_suppressed
-            all_decided_at = _later(occurred, before.all_decided_at) if all_applies else before.all_decided_at
+            all_decided_at = (_decided(occurred, before.all_decided_at, forced) if all_applies
+                              else before.all_decided_at)
         after = _settle(State(person, suppressed, None, occurred, change.source.value, change.rule, event_id,
                               decided_at, all_suppressed, all_decided_at), before)
         upsert_row(db, "suppressions", after.row(), key="wa_id")
@@ -215,12 +216,20 @@ def record(db: sqlite_utils.Database, change: ConsentChange) -> Recorded:
 
 def _newer(occurred: str, suppress: bool, current: str, current_suppressed: bool) -> bool:
     """Whether an event at `occurred` decides over the current decision made at `current`:
-    later, or at the same time unless it would lift an opt-out (at a tie, opting out wins)."""
+    a later second, or the same second unless it would lift an opt-out (at a tie, opting out
+    wins). Whole seconds: Meta's times have no fraction, the service's own (now, staff) do,
+    and "12:00:00.87" must not outrank a user's STOP stamped "12:00:00"."""
+    occurred, current = occurred[:19], current[:19]
     return occurred > current or (occurred == current and (suppress or not current_suppressed))
 
 
-def _later(first: str, second: str | None) -> str:
-    return first if second is None or first > second else second
+def _decided(occurred: str, current: str | None, forced: bool) -> str:
+    """When the new decision was made: the later of the two times, except that a staff
+    action is made now, whatever time an earlier event claimed (a clock a little ahead must
+    not make the customer's next STOP look older than the staff action)."""
+    if forced or current is None or occurred > current:
+        return occurred
+    return current
 
 
 def _settle(state: State, before: State | None) -> State:
