@@ -21,7 +21,7 @@ def corpora(tmp_path):
         "opt_out\tkeyword\tunsubscribe\nhelp\twho\tzebra quartz tangerine\nnone\tchat\tthanks\n", "utf-8")
     (tmp_path / "blind7").mkdir()
     (tmp_path / "blind7" / "en.tsv").write_text(
-        f"opt_out\tSTOP\nopt_out\t{SECRET}\nnone\tcan I stop by tomorrow\nnone\twhat if I reply STOP\n", "utf-8")
+        f"opt_out\tSTOP\nopt_out\t{SECRET}\nnone\tcan I stop by tomorrow\nnone\tmy son texted STOP to his school\n", "utf-8")
     (tmp_path / "notes").mkdir()          # a folder without *.tsv is no corpus
     return tmp_path
 
@@ -63,7 +63,7 @@ def test_report_prints_each_corpus_and_hides_blind_messages(corpora, capsys):
     assert "50.0% (1/2)" in blind                        # recall: STOP found, the secret one not
     assert "targets: missed:" in blind
     assert SECRET not in out and "zebra" not in blind and "en.tsv" not in blind
-    assert "stop by" not in out and "what if" not in out
+    assert "stop by" not in out and "his school" not in out
 
 
 def test_a_miss_in_the_original_corpus_fails_the_run(corpora, capsys):

@@ -98,11 +98,12 @@ def test_removal_no_more_and_revocation_are_opt_outs(classifier, text, intent, r
     ("Please remove the extra item from my order", NONE, None, True),
     ("Ich möchte mich vom Yogakurs abmelden", NONE, "other-object:de:*kurs", True),
     ("Quero cancelar minha assinatura da academia", NONE, "other-object:pt:", True),
-    # quoting: a person looks, nothing changes
-    ("What does 'reply STOP' mean?", NONE, "quoted:en:stop", False),
-    ("Si respondo BAJA, ¿sigo recibiendo mis facturas?", NONE, "quoted:es:baja", False),
-    ("Что будет, если я отправлю СТОП?", NONE, "quoted:ru:стоп", False),
-    ("STOP yazarsam ne olur?", NONE, "quoted:tr:stop", False),
+    # quoting: a question about a keyword gets the help text; a story with one waits for a person
+    ("What does 'reply STOP' mean?", HELP, "quoted:en:stop", True),
+    ("Si respondo BAJA, ¿sigo recibiendo mis facturas?", HELP, "quoted:es:baja", True),
+    ("Что будет, если я отправлю СТОП?", HELP, "quoted:ru:стоп", True),
+    ("STOP yazarsam ne olur?", HELP, "quoted:tr:stop", True),
+    ("My son texted STOP to his school lol", NONE, "quoted:en:stop", False),
     # a how-question asks for help
     ("How do I stop these texts?", HELP, "frame:en:how-question+", True),
     ("¿Cómo hago para darme de baja?", HELP, "frame:es:how-question+", True),
@@ -330,6 +331,8 @@ opt_out = ["stop-verb + messages"]
     (('code_mixing = ["en"]', 'code_mixing = ["xx"]'), "line 4: code_mixing: 'xx' must be another language"),
     (('[frames]', '[frame]'), "unknown field 'frame'"),
     (('max_gap = 3', 'max_gap = 3\nhelp_me = ["a + b"]'), "[frames]: unknown field 'help_me'"),
+    (('max_gap = 3', 'max_gap = 3\nquoting = ["stop-verb + messages"]'),
+     "[frames] quoting: 'stop-verb + messages': a quoting frame names the keyword it quotes with '@opt_out'"),
 ])
 def test_a_broken_frame_or_spelling_names_file_line_and_problem(tmp_path, change, message):
     old, new = change

@@ -261,3 +261,77 @@ def test_lone_surrogates_anywhere_cost_only_their_item(webhook, text, message_id
         assert conn.execute("SELECT suppressed FROM suppressions WHERE wa_id = '14155550180'").fetchone() == (1,)
     finally:
         conn.close()
+
+
+# Timestamps: Meta sends epoch seconds as text; a sender's clock, a proxy or an attacker may send anything.
+any_timestamp = (st.integers() | st.integers(min_value=10**18, max_value=10**400) | st.floats(allow_nan=False)
+                 | st.text(max_size=30) | st.none() | st.booleans() | st.integers().map(str))
+_user_numbers = iter(range(14155560000, 14155569999))
+
+
+def _suppressed(client, wa_id: str) -> bool:
+    answer = client.get(f"/api/suppressions/{wa_id}", headers={"Authorization": "Bearer a"})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return answer.json["suppressed"]
+
+
+@hostile
+@given(timestamp=any_timestamp)
+def test_a_stop_with_any_timestamp_is_applied(webhook, timestamp):
+    wa_id = str(next(_user_numbers))
+    item = payloads.text("STOP", wa_id=wa_id)
+    item["timestamp"] = timestamp
+    response = post(webhook, payloads.encode(payloads.of_messages(item)))
+    assert response.status_code == 200 and not response.json["outcomes"][0]["error"], response.json
+    assert _suppressed(webhook, wa_id)
+
+
+@hostile
+@given(ahead=st.integers(min_value=301, max_value=10**15) | st.integers(min_value=10**15).map(str))
+def test_a_start_stamped_beyond_the_clock_never_outranks_a_later_stop(webhook, ahead):
+    import time
+    wa_id = str(next(_user_numbers))
+    start = payloads.text("START", wa_id=wa_id)
+    start["timestamp"] = str(int(time.time()) + int(ahead))
+    assert post(webhook, payloads.encode(payloads.of_messages(start))).status_code == 200
+    stop = payloads.text("STOP", wa_id=wa_id, timestamp=int(time.time()) + 2)
+    assert post(webhook, payloads.encode(payloads.of_messages(stop))).status_code == 200
+    assert _suppressed(webhook, wa_id)
+
+
+sender_ids = (st.integers(min_value=0, max_value=10**20).map(str)
+              | st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=140)
+              | st.from_regex(r"\A[A-Z]{2}(\.ENT)?\.[0-9A-Za-z]{1,120}\Z"))
+
+
+@hostile
+@given(sender=sender_ids)
+def test_whatever_sender_a_verified_delivery_carries_can_be_looked_up_as_stored(webhook, sender):
+    from urllib.parse import quote
+
+    from handlers.consent.identity import readings
+    item = payloads.text("STOP", wa_id=sender)
+    response = post(webhook, payloads.encode(payloads.of_messages(item)))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    if response.json["outcomes"][0]["error"]:
+        return   # not a sender at all (kept in dead_letters): nothing was stored under it
+    headers = {"Authorization": "Bearer a"}
+    answer = webhook.get("/api/suppressions/" + quote(sender, safe=""), headers=headers)
+    assert answer.status_code == 200 and answer.json["suppressed"], (sender, answer.get_data(as_text=True))
+    checked = webhook.post("/api/suppressions/check", json={"wa_ids": [sender]}, headers=headers).json
+    assert checked["suppressed"] == [readings(sender).written], (sender, checked)   # as written, reduced
+
+
+@pytest.mark.parametrize("where", ["text", "button", "caption", "id", "order"])
+def test_a_stop_carrying_a_lone_surrogate_itself_is_applied(webhook, where):
+    wa_id = str(next(_user_numbers))
+    cut = "STOP \ud83d"
+    item = {"text": lambda: payloads.text(cut, wa_id=wa_id),
+            "button": lambda: payloads.message("button", {"payload": cut, "text": cut}, wa_id=wa_id),
+            "caption": lambda: payloads.message("image", {"id": "1", "caption": cut}, wa_id=wa_id),
+            "id": lambda: payloads.text("STOP", wa_id=wa_id, id="wamid.\ud83d" + wa_id),
+            "order": lambda: payloads.message("order", {"catalog_id": "1", "text": cut, "product_items": []},
+                                              wa_id=wa_id)}[where]()
+    response = post(webhook, payloads.encode(payloads.of_messages(item)))  # travels as the escape \\ud83d
+    assert response.status_code == 200 and not response.json["outcomes"][0]["error"], response.json
+    assert _suppressed(webhook, wa_id)

@@ -230,6 +230,23 @@ def test_ivory_coast_8_and_10_digit_numbers_are_one_person(post, api, admin):
     assert checked(api, ["2250799123456", "2250599123456", "2250199123456"])["not_suppressed"] == []
 
 
+def test_a_number_dialled_at_home_is_never_answered_not_suppressed(api, post):
+    text_from(post, "5491124398520")                        # +54 11 2439-8520 opted out
+    for national in ("011 15 2439-8520", "(011) 2439-8520", "0"):
+        response = api.get(_path(national))
+        assert response.status_code == 400 and "country code" in response.json["error"], national
+    answer = checked(api, ["011 15 2439-8520", "+54 11 2439-8520"])
+    assert answer["suppressed"] == ["541124398520"] and answer["not_suppressed"] == []
+    assert [item["wa_id"] for item in answer["invalid"]] == ["01115243985 20".replace(" ", "")]
+    assert "country code" in answer["invalid"][0]["error"]
+
+
+def test_a_number_dialled_at_home_that_a_delivery_stored_is_answered(api, post):
+    text_from(post, "0991234567")                           # whatever a verified delivery carries is a key
+    assert suppressed(api, "0991234567")
+    assert checked(api, ["0991234567"])["suppressed"] == ["0991234567"]
+
+
 def test_staff_are_told_to_add_the_country_code_to_a_number_dialled_at_home(api, admin, read_db):
     response = api.post(_path("099 123 4567") + "/opt-out", json={"reason": "by phone"})
     assert response.status_code == 400 and "country code" in response.json["error"]
@@ -250,10 +267,19 @@ def test_a_trunk_zero_after_the_country_code(post, api):
     assert suppressed(api, "+44 (0)20 7946 0018") and suppressed(api, "0044 020 7946 0018")
 
 
-def test_a_form_that_may_be_two_people_answers_suppressed_for_both(post, api):
-    text_from(post, "84912345678")                          # a Vietnamese mobile ...
-    assert suppressed(api, "74912345678")                   # ... or Ryazan written with 8: might be one person
+def test_a_typed_form_that_may_be_two_people_answers_suppressed_for_both(post, api):
+    api.post(_path("84912345678") + "/opt-out", json={"reason": "list from a call centre"})
+    assert suppressed(api, "84912345678")                   # a Vietnamese mobile ...
+    assert suppressed(api, "74912345678")                   # ... or Ryazan written with 8: might be either
     assert not suppressed(api, "79161234567")
+    assert suppressed(api, "8 4912 34-56-78")               # asked as typed: either reading suppressed
+
+
+def test_an_id_whatsapp_delivered_is_read_as_written_never_as_a_form_people_type(post, api):
+    text_from(post, "84912345001")                          # WhatsApp writes +7 as 7: this is Vietnam
+    assert suppressed(api, "84912345001") and not suppressed(api, "74912345001")
+    text_from(post, "74912345001", "START")
+    assert not suppressed(api, "74912345001") and suppressed(api, "84912345001")
 
 
 # -- usernames: linked ids, id changes, parent ids -------------------------------------------------
@@ -409,6 +435,21 @@ def test_a_start_stamped_a_year_ahead_does_not_freeze_consent(post, api, read_db
     start = read_db("SELECT occurred_at, claimed_at FROM consent_events WHERE action = 'opt_in'")[0]
     assert start["claimed_at"] > start["occurred_at"] and start["occurred_at"] < read_db(
         "SELECT max(recorded_at) AS at FROM consent_events")[0]["at"] + "~"
+
+
+def test_a_stop_in_the_second_an_event_was_stamped_on_arrival_wins(post, api):
+    now = int(time.time())
+    text_from(post, "5511987770002", "START", at=now + 365 * 86400)   # counted as now, with a fraction
+    text_from(post, "5511987770002", "PARAR", at=int(time.time()))    # Meta's whole second, same second
+    assert suppressed(api, "5511987770002")
+
+
+def test_after_a_staff_opt_in_the_customers_next_stop_counts_though_a_clock_ran_ahead(post, api):
+    text_from(post, "14155550147", "STOP", at=int(time.time()) + 60)  # a little ahead: believed
+    api.post(_path("14155550147") + "/opt-in", json={"reason": "called us", "actor": "ana"})
+    assert not suppressed(api, "14155550147")
+    text_from(post, "14155550147", "STOP", at=int(time.time()) + 1)
+    assert suppressed(api, "14155550147")
 
 
 def test_a_staff_action_always_takes_effect(post, api):

@@ -70,6 +70,24 @@ def find(db: Database, value: object) -> Who:
     return Who(found, persons)
 
 
+NATIONAL_NUMBER = "a national number: write it with its country code (+…)"
+
+
+def is_national(who: Who) -> bool:
+    """A person may type, and a file may hold, a number as dialled at home (0991234567):
+    no rule can tell its country, and no delivery ever comes from it, so consent under it
+    would reach nobody and "not suppressed" would be a guess. Such a form is refused,
+    unless a delivery did store it."""
+    return who.readings.kind is Kind.PHONE and who.written.startswith("0") and not who.persons
+
+
+def international(who: Who) -> Who:
+    """`who`, or InvalidIdentity with the fix for a number as dialled at home (is_national)."""
+    if is_national(who):
+        raise InvalidIdentity(f"{mask(who.written)} is {NATIONAL_NUMBER}")
+    return who
+
+
 def persons_with_keys(db: Database, keys: Sequence[str]) -> tuple[str, ...]:
     if not keys:
         return ()
@@ -78,17 +96,20 @@ def persons_with_keys(db: Database, keys: Sequence[str]) -> tuple[str, ...]:
     return tuple(row[0] for row in rows)
 
 
-def register(db: Database, wa_id: str, first_seen: str | None = None) -> str:
+def register(db: Database, wa_id: str, first_seen: str | None = None, *, typed: bool = False) -> str:
     """The person `wa_id` belongs to, recording the id first if it is new (see enroll)."""
     row = db.execute("SELECT person FROM identities WHERE wa_id = ?", [wa_id]).fetchone()
-    return row[0] if row else enroll(db, wa_id, first_seen)[0]
+    return row[0] if row else enroll(db, wa_id, first_seen, typed=typed)[0]
 
 
-def enroll(db: Database, wa_id: str, first_seen: str | None = None) -> tuple[str, bool]:
+def enroll(db: Database, wa_id: str, first_seen: str | None = None, *,
+           typed: bool = False) -> tuple[str, bool]:
     """Record an id not recorded yet: it joins the person whose canonical key it shares, or
-    starts a new one. Returns (the person, whether they were known before)."""
+    starts a new one. Returns (the person, whether they were known before). `typed`: staff
+    or an import file wrote it (so it may be a form only people type, as `8 916…`); else
+    a delivery carried it."""
     try:
-        found = readings(wa_id)
+        found = readings(wa_id, delivered=not typed)
     except Unreadable:  # nothing readable in it, yet a delivery sent it: it is its own key
         found = Readings(wa_id, Kind.OTHER, wa_id)
     row = db.execute("SELECT person FROM identity_keys WHERE key = ? AND exact = 1", [found.canonical]).fetchone()

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from handlers.consent import identity, ledger, manual
+from handlers.consent import identity, ledger
 from handlers.consent.identity import InvalidIdentity, mask
 from handlers.consent.ledger import Action, ConsentChange, Source
 from handlers.consent.numbers import Kind
@@ -234,8 +234,8 @@ def _import_one(db, row: Row, file_name: str, seen: dict, summary: ImportSummary
         summary.rejected.append((row, "invalid number: not a phone number or WhatsApp user id, "
                                       "and no message came from it"))
         return
-    if manual.is_national(who):
-        summary.rejected.append((row, f"invalid number: {manual.NATIONAL_NUMBER}"))
+    if identity.is_national(who):
+        summary.rejected.append((row, f"invalid number: {identity.NATIONAL_NUMBER}"))
         return
     if who.canonical in seen:   # two forms of one number are one person
         summary.duplicates.append((row, f"duplicate in file (first on line {seen[who.canonical]})"))

@@ -171,7 +171,7 @@ def record(db: Database, change: ConsentChange) -> Recorded:
     suppress = change.action is Action.OPT_OUT
     scope = change.scope if suppress else Scope.ALL
     forced = change.source is Source.STAFF
-    person, before = _locked_person_and_state(db, change.wa_id)
+    person, before = _locked_person_and_state(db, change.wa_id, typed=change.source in (Source.STAFF, Source.IMPORT))
     marketing_applies = forced or before is None or _newer(occurred, suppress, before.decided_at, before.suppressed)
     all_applies = scope is Scope.ALL and (
         forced or before is None or before.all_decided_at is None
@@ -200,11 +200,12 @@ def record(db: Database, change: ConsentChange) -> Recorded:
         suppressed, decided_at = suppress, occurred
         if before is not None:
             suppressed = suppress if marketing_applies else before.suppressed
-            decided_at = _later(occurred, before.decided_at) if marketing_applies else before.decided_at
+            decided_at = _decided(occurred, before.decided_at, forced) if marketing_applies else before.decided_at
         all_suppressed, all_decided_at = (suppress, occurred) if all_applies else (False, None)
         if before is not None:
             all_suppressed = suppress if all_applies else before.all_suppressed
-            all_decided_at = _later(occurred, before.all_decided_at) if all_applies else before.all_decided_at
+            all_decided_at = (_decided(occurred, before.all_decided_at, forced) if all_applies
+                              else before.all_decided_at)
         after = _settle(State(person, suppressed, None, occurred, change.source.value, change.rule, event_id,
                               decided_at, all_suppressed, all_decided_at), before)
         upsert_row(db, "suppressions", after.row(), key="wa_id")
@@ -213,12 +214,20 @@ def record(db: Database, change: ConsentChange) -> Recorded:
 
 def _newer(occurred: str, suppress: bool, current: str, current_suppressed: bool) -> bool:
     """Whether an event at `occurred` decides over the current decision made at `current`:
-    later, or at the same time unless it would lift an opt-out (at a tie, opting out wins)."""
+    a later second, or the same second unless it would lift an opt-out (at a tie, opting out
+    wins). Whole seconds: Meta's times have no fraction, the service's own (now, staff) do,
+    and "12:00:00.87" must not outrank a user's STOP stamped "12:00:00"."""
+    occurred, current = occurred[:19], current[:19]
     return occurred > current or (occurred == current and (suppress or not current_suppressed))
 
 
-def _later(first: str, second: str | None) -> str:
-    return first if second is None or first > second else second
+def _decided(occurred: str, current: str | None, forced: bool) -> str:
+    """When the new decision was made: the later of the two times, except that a staff
+    action is made now, whatever time an earlier event claimed (a clock a little ahead must
+    not make the customer's next STOP look older than the staff action)."""
+    if forced or current is None or occurred > current:
+        return occurred
+    return current
 
 
 def _settle(state: State, before: State | None) -> State:
@@ -248,11 +257,12 @@ def _event_time(change: ConsentChange, now: str) -> tuple[str, str | None]:
     return claimed, None
 
 
-def id_lock(wa_id: str) -> str:
-    """The lock (storage.db.lock) on an id's canonical key: taken before an id is read and,
-    if new, recorded, so two hosts never record one id, or one canonical key, twice."""
+def id_lock(wa_id: str, typed: bool = False) -> str:
+    """The lock (storage.db.lock) on an id's canonical key, read as identity.enroll reads it:
+    taken before an id is read and, if new, recorded, so two hosts never record one id, or
+    one canonical key, twice."""
     try:
-        key = readings(wa_id).canonical
+        key = readings(wa_id, delivered=not typed).canonical
     except Unreadable:
         key = wa_id
     return f"identity:{key}"
@@ -263,30 +273,30 @@ def person_lock(person: str) -> str:
     return f"consent:{person}"
 
 
-def _locked_person_and_state(db: Database, wa_id: str) -> tuple[str, State | None]:
+def _locked_person_and_state(db: Database, wa_id: str, typed: bool = False) -> tuple[str, State | None]:
     """_person_and_state, with the person's state locked against every other writer on
     PostgreSQL (SQLite: one writer at a time already; one statement, as before). The id's
     lock comes first; the person's next, and if a link on another host moved the id to
     another person meanwhile, that person's too."""
     if not needs_locks(db):
-        return _person_and_state(db, wa_id)
-    lock(db, id_lock(wa_id))
-    person, state = _person_and_state(db, wa_id)
+        return _person_and_state(db, wa_id, typed)
+    lock(db, id_lock(wa_id, typed))
+    person, state = _person_and_state(db, wa_id, typed)
     locked: set[str] = set()
     while person not in locked:
         lock(db, person_lock(person))
         locked.add(person)
-        person, state = _person_and_state(db, wa_id)  # read again under the lock
+        person, state = _person_and_state(db, wa_id, typed)  # read again under the lock
     return person, state
 
 
-def _person_and_state(db: Database, wa_id: str) -> tuple[str, State | None]:
+def _person_and_state(db: Database, wa_id: str, typed: bool = False) -> tuple[str, State | None]:
     """One statement for a known id (the usual case); a new id is recorded first."""
     cursor = db.execute("SELECT i.person, s.* FROM identities i LEFT JOIN suppressions s ON s.wa_id = i.person "
                         "WHERE i.wa_id = ?", [wa_id])
     row = cursor.fetchone()
     if row is None:
-        person, known = identity.enroll(db, wa_id)
+        person, known = identity.enroll(db, wa_id, typed=typed)
         return person, state_of_person(db, person) if known else None
     values = dict(zip([column[0] for column in cursor.description], row, strict=True))
     return values["person"], State.from_row(values) if values["wa_id"] is not None else None
@@ -409,7 +419,7 @@ def deciding(states: Sequence[State], category: Category) -> State | None:
 
 def lookup(db: Database, value: object, category: Category = Category.MARKETING) -> Answer:
     """Raises InvalidIdentity for a value that names nobody (see identity.find)."""
-    who = identity.find(db, value)
+    who = identity.international(identity.find(db, value))
     return Answer(who, category, deciding(states_of(db, who.persons), category))
 
 
@@ -433,8 +443,8 @@ def check_many(db: Database, values: Sequence[object], category: Category = Cate
             invalid.append({"wa_id": value if isinstance(value, str) else repr(value)[:100], "error": str(error)})
             continue
         read[found.written] = found.keys
-        if found.kind is Kind.OTHER:
-            others.add(found.written)
+        if found.kind is Kind.OTHER or (found.kind is Kind.PHONE and found.written.startswith("0")):
+            others.add(found.written)   # an answer only if a delivery stored it (identity.is_national)
     keys = sorted({key for found in read.values() for key in found})
     blocked: set[str] = set()
     scope_clause = "" if category is Category.MARKETING else " AND s.scope = 'all'"
@@ -452,8 +462,10 @@ def check_many(db: Database, values: Sequence[object], category: Category = Cate
     suppressed, not_suppressed = [], []
     for written, its_keys in read.items():
         if written in others and written not in stored:
-            invalid.append({"wa_id": written, "error": "not a phone number or WhatsApp user id, and no delivery "
-                                                       f"came from it: {mask(written)}"})
+            invalid.append({"wa_id": written, "error": f"{mask(written)} is {identity.NATIONAL_NUMBER}"
+                            if written.startswith("0") and written.isdigit() else
+                            "not a phone number or WhatsApp user id, and no delivery "
+                            f"came from it: {mask(written)}"})
         elif blocked.intersection(its_keys):
             suppressed.append(written)
         else:

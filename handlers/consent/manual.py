@@ -17,7 +17,6 @@ from typing import NamedTuple
 from handlers.consent import identity, ledger
 from handlers.consent.identity import InvalidIdentity, Who, mask
 from handlers.consent.ledger import Action, ConsentChange, Recorded, Source
-from handlers.consent.numbers import Kind
 from handlers.staff import audit
 from handlers.storage import clock
 from handlers.storage.db import Database, in_transaction, transaction
@@ -49,7 +48,7 @@ def change_by_hand(db: Database, value: object, action: Action, actor: str, reas
     if not reason:
         raise ValueError("a reason is required")
     with contextlib.nullcontext(db) if in_transaction(db) else transaction(db):
-        who = international(identity.find(db, value))
+        who = identity.international(identity.find(db, value))
         recorded = ledger.record(db, ConsentChange(
             wa_id=who.written, action=action, source=Source.STAFF, occurred_at=clock.now_iso(),
             actor=actor, reason=reason))
@@ -62,23 +61,6 @@ def change_by_hand(db: Database, value: object, action: Action, actor: str, reas
     log.info("consent %s by hand for %s by %s (changed: %s)", action.value, mask(who.written), actor,
              recorded.changed)
     return HandChange(who, recorded, entry)
-
-
-NATIONAL_NUMBER = "a national number: write it with its country code (+…)"
-
-
-def is_national(who: Who) -> bool:
-    """A person may type, and a file may hold, a number as dialled at home (0991234567):
-    no rule can tell its country, and no delivery ever comes from it, so recording consent
-    under it would reach nobody. Such a form is refused, unless a delivery did store it."""
-    return who.readings.kind is Kind.PHONE and who.written.startswith("0") and not who.persons
-
-
-def international(who: Who) -> Who:
-    """`who`, or InvalidIdentity with the fix for a number as dialled at home (is_national)."""
-    if is_national(who):
-        raise InvalidIdentity(f"{mask(who.written)} is {NATIONAL_NUMBER}")
-    return who
 
 
 def undo(db: Database, entry: dict, actor: str) -> int:

@@ -86,9 +86,10 @@ def reduce(value: object) -> tuple[str, Kind]:
     return cleaned, Kind.OTHER
 
 
-def readings(value: object) -> Readings:
+def readings(value: object, *, delivered: bool = False) -> Readings:
     """Everything `value` may denote: see the module docstring. Raises Unreadable only for
-    what is no key at all (not text, or empty)."""
+    what is no key at all (not text, or empty). `delivered`: the id a WhatsApp delivery
+    came from, which no rule for forms people type (`typed_only`) applies to."""
     written, kind = reduce(value)
     if kind is Kind.USER_ID:
         match = USER_ID.match(written)
@@ -98,6 +99,8 @@ def readings(value: object) -> Readings:
     if kind is Kind.OTHER:
         return Readings(written, kind, written)
     for rule in RULES:
+        if delivered and rule.typed_only:
+            continue
         found = rule.apply(written) if rule.apply else None
         if found:
             canonical, *others = found
@@ -235,6 +238,7 @@ class Rule:
     key: str                          # what the canonical key is
     examples: tuple[tuple[str, tuple[str, ...]], ...]   # written -> (canonical, *alternatives)
     apply: Callable[[str], tuple[str, ...] | None] | None   # digits -> (canonical, *alternatives)
+    typed_only: bool = False          # a form people type, never one WhatsApp reports
 
 
 RULES: tuple[Rule, ...] = (
@@ -246,10 +250,11 @@ RULES: tuple[Rule, ...] = (
          None),
     Rule("russia-kazakhstan-8", "Russia, Kazakhstan (7)",
          "`8` + 10 digits written for `7` + 10 digits",
-         "`7` + 10 digits; when the `8…` form is also a valid number elsewhere (e.g. Vietnam 84…), both",
+         "`7` + 10 digits; when the `8…` form is also a valid number elsewhere (e.g. Vietnam 84…), both; "
+         "never for the id a delivery came from (WhatsApp writes `7`: its `84…` is Vietnam)",
          (("8 916 123-45-67", ("79161234567",)), ("87011234567", ("77011234567",)),
           ("84912345678", ("84912345678", "74912345678"))),
-         _russia_kazakhstan_8),
+         _russia_kazakhstan_8, typed_only=True),
     Rule("mexico-521", "Mexico (52)",
          "`521` + 10 digits (what WhatsApp reports) and `52` + 10 digits",
          "`52` + 10 digits",

@@ -29,6 +29,7 @@ from handlers.detection import guards
 from handlers.detection.buttons import ButtonReply, ButtonRules
 from handlers.detection.frames import (
     KEYWORD,
+    NEGATION,
     FrameIndex,
     FrameMatch,
     Occurrence,
@@ -40,7 +41,7 @@ from handlers.detection.intents import INTENT_PRIORITY, Intent, Match
 from handlers.detection.language import country_of, detect_language
 from handlers.detection.locales import KEYWORD_INTENTS, Locale
 from handlers.detection.normalize import Normalized, normalize, normalize_text
-from handlers.detection.segment import Segmenter
+from handlers.detection.segment import JoinedWords, Segmenter
 from handlers.detection.spelling import Spellings
 from handlers.detection.typos import deletions, one_edit
 
@@ -55,6 +56,7 @@ MAX_PARTIAL_SENTENCE = 3         # a stop word heading a sentence this short is 
 FRAME_INTENTS = {"opt_out": Intent.OPT_OUT, "opt_in": Intent.OPT_IN, "help": Intent.HELP}
 CLASSIFIERS_KEPT = 3             # built classifiers remembered by the contents they were built from
 QUOTING = "quoting"
+MAX_JOINED_MESSAGE_TOKENS = 4    # words typed without spaces are looked for in messages this short
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class _Hit:
     typo: bool
     start: int
     end: int
+    languages: frozenset[str] = frozenset()   # every language listing the key
 
 
 @dataclass
@@ -110,6 +113,7 @@ class _Evidence:
     guard: str | None = None    # negated, other-object, quoted, question, how
     guard_word: str | None = None
     uncertain: bool = False
+    asked: bool = False         # quoted in a question: "what happens if I reply STOP?"
 
     @property
     def rule(self) -> str:
@@ -146,6 +150,11 @@ class Classifier:
         self._frames = FrameIndex()
         self._ours: set[str] = set()                   # classes that are a request's own objects
         self._mixing = {code: tuple(locale.code_mixing) for code, locale in locales.items()}
+        # Languages where a negation may follow the verb it negates ("sluta inte"): the file
+        # says, or the engine's default for the language.
+        self._after_verb = frozenset(code for code, locale in locales.items() if (
+            locale.negation_after_verb if locale.negation_after_verb is not None
+            else code in guards.NEGATION_AFTER_VERB))
         self._opening_verbs: set[tuple[str, str]] = set()   # (language, verb class) opening an opt-out frame
         self._request_words: set[tuple[str, str]] = set()   # (language, class) of any opt-out frame
         written: set[str] = set()                      # keywords as written (typos are read against these)
@@ -192,6 +201,8 @@ class Classifier:
                                               [*self._entries, *self._fillers, *self._negations]] or [1]))
         self._skippable = {f for f in self._fillers if " " not in f}
         vocabulary = [*self._entries, *self._fillers, *self._negations, *self._words.vocabulary(), *self._ordinary]
+        self._joined = JoinedWords(*_joined_vocabulary(locales))
+        self._known = set(vocabulary)
         self._segmenter = Segmenter((word for phrase in vocabulary for word in phrase.split()),
                                     (word for phrase in self._entries for word in phrase.split()))
 
@@ -235,9 +246,42 @@ class Classifier:
 
     def classify(self, text: str) -> Classification:
         normalized = self._filler_clauses_joined(self._segmenter.split(normalize(text[:MAX_READ_CHARS])))
-        tokens = normalized.tokens
-        if not tokens:
+        if not normalized.tokens:
             return Classification(Intent.NONE, None, None, None, "", True)
+        found = self._classify(normalized)
+        if (found.intent is Intent.NONE or not found.certain) and len(normalized.tokens) <= MAX_JOINED_MESSAGE_TOKENS:
+            # "removeme", "darmedebaja", "afmeldenaub": words typed without spaces (read before a typo)
+            spaced = self._joined_split(normalized)
+            if spaced is not None:
+                again = self._classify(spaced)
+                if again.intent is not Intent.NONE and (found.intent is Intent.NONE or again.certain):
+                    return again
+        return found
+
+    def _joined_split(self, normalized: Normalized) -> Normalized | None:
+        """The message with each unknown token that is words typed without spaces cut into
+        them, or None when there is none."""
+        tokens: list[str] = []
+        clauses: list[int] = []
+        sentences: list[int] = []
+        quoted: list[bool] = []
+        cut = False
+        for index, token in enumerate(normalized.tokens):
+            pieces = None
+            if token not in self._known and all(label.typo for label in self._words.labels(token)):
+                pieces = self._joined.split(token)
+            cut |= pieces is not None
+            for piece in pieces or (token,):
+                tokens.append(piece)
+                clauses.append(normalized.clauses[index])
+                sentences.append(normalized.sentences[index])
+                quoted.append(normalized.quoted[index])
+        if not cut:
+            return None
+        return Normalized(tuple(tokens), tuple(clauses), tuple(sentences), normalized.questions, tuple(quoted))
+
+    def _classify(self, normalized: Normalized) -> Classification:
+        tokens = normalized.tokens
         if len(tokens) <= MAX_WHOLE_MESSAGE_TOKENS:
             whole = self._whole_message(normalized)
             if whole is not None:
@@ -280,8 +324,12 @@ class Classifier:
         bound = guards.bind(negations, verbs, clauses)
         negates = guards.negated_positions(bound, verbs, clauses)
         matches = self._frames.match(classes + negations + keyword_parts, sentences, clauses, bound)
+        # "I already said STOP", "how many times do I have to say stop": a request repeated, not mentioned
+        repeated = {o.start: sentences[o.start] for o in classes if o.name == guards.SAID_BEFORE}
+        matches = [m for m in matches if m.kind != QUOTING or not guards.said_before(m.start, repeated, sentences)]
         quoted = {(p.start, p.end) for m in matches if m.kind == QUOTING for p in m.parts if p.name == KEYWORD}
-        quoted |= {(p.start, p.end) for p in keyword_parts if all(normalized.quoted[p.start:p.end])}
+        quoted |= {(p.start, p.end) for p in keyword_parts if all(normalized.quoted[p.start:p.end])
+                   and not guards.said_before(p.start, repeated, sentences)}
 
         for hit in anywhere_hits:
             part = Occurrence(hit.start, hit.end, "*", KEYWORD, hit.keyword)
@@ -298,14 +346,16 @@ class Classifier:
                 # "what happens if I reply STOP?": the keyword is mentioned, and a person looks
                 keyword = next(p for p in match.parts if p.name == KEYWORD)
                 reading.evidence.append(_Evidence(Intent.OPT_OUT, "quoted", keyword.word, keyword.word, None,
-                                                  match.language, keyword.start, keyword.end, (keyword,),
+                                                  match.language, keyword.start, keyword.end, match.parts,
                                                   guard="quoted"))
         reading.evidence.extend(self._keyword_clauses(normalized, classes))
         classes.sort(key=lambda o: o.start)
         class_starts = [o.start for o in classes]
         negations.sort(key=lambda o: o.start)
         negation_starts = [n.start for n in negations]
-        hows = [o for o in classes if o.name == guards.HOW_QUESTION]
+        # "how many times do I have to say...": a said-before phrase asks nothing
+        hows = [o for o in classes if o.name == guards.HOW_QUESTION and not any(
+            r.name == guards.SAID_BEFORE and r.start <= o.start < r.end for r in classes)]
         reading.evidence.extend(self._stop_words_heading(normalized, keyword_parts, classes))
         for evidence in reading.evidence:
             if evidence.guard is not None:
@@ -315,8 +365,12 @@ class Classifier:
             low = bisect.bisect_left(negation_starts, evidence.start - guards.NEGATION_REACH)
             high = bisect.bisect_right(negation_starts, evidence.end)
             near = {n: negates[n] for n in negations[low:high]}
-            if evidence.kind != "clause" and guards.is_negated(evidence.parts, near, languages):
+            if evidence.kind != "clause" and guards.is_negated(evidence.parts, near, languages, self._after_verb,
+                                                               self._says_no_more(evidence.parts)):
                 evidence.guard = "negated"
+            elif evidence.rule_language in self._after_verb and not self._says_no_more(evidence.parts) \
+                    and guards.fronted_and_negated(evidence.start, evidence.end, classes, negations, clauses, evidence.rule_language):
+                evidence.guard = "negated"      # "abmelden will ich mich nicht": the request fronted
             elif evidence.intent is Intent.OPT_OUT and any(
                     start < evidence.end and evidence.start < end and (evidence.kind != "frame" or any(
                         p.start < end and start < p.end and is_verb(p.name) for p in evidence.parts))
@@ -329,7 +383,11 @@ class Classifier:
                 low = bisect.bisect_left(class_starts, evidence.start - guards.OTHER_OBJECT_WINDOW - MAX_NGRAM)
                 high = bisect.bisect_right(class_starts, evidence.end + guards.OTHER_OBJECT_WINDOW)
                 nearby = [o for o in classes[low:high] if o.language in languages or evidence.language is None]
-                other = guards.other_object(evidence.start, evidence.end, nearby, self._ours, sentences)
+                about = any(p.name in self._ours or p.name in guards.SENDING for p in evidence.parts) or any(
+                    (o.name in self._ours and clauses[o.start] == clauses[evidence.start])
+                    or (o.name in guards.SENDING and evidence.start <= o.start < evidence.end) for o in nearby)
+                other = guards.other_object(evidence.start, evidence.end, nearby, self._ours, sentences, clauses,
+                                            about)
                 if other is not None:
                     evidence.guard, evidence.guard_word = guards.OTHER_OBJECT, other.word
             if evidence.guard is None and evidence.kind == "partial":
@@ -339,7 +397,38 @@ class Classifier:
                                       normalized.questions, self._skippable)
                 if how is not None:
                     evidence.guard, evidence.guard_word = "how", how.word
+        # "No need to unsubscribe me": a keyword negated in its language is negated in another
+        # language's frame built on the same words (Hindi "me" is English "me")
+        negated_verbs = {(i, e.rule_language) for e in reading.evidence if e.guard == "negated"
+                         and e.intent is Intent.OPT_OUT and e.kind != "frame" and not self._says_no_more(e.parts)
+                         for i in range(e.start, e.end)}
+        for evidence in reading.evidence:
+            if evidence.guard is None and evidence.intent is Intent.OPT_OUT and evidence.kind == "frame" \
+                    and not self._says_no_more(evidence.parts) and any(
+                        position == i and language != evidence.rule_language for position, language in negated_verbs
+                        for p in evidence.parts if is_verb(p.name) for i in range(p.start, p.end)):
+                evidence.guard = "negated"
+        # "I want to cancel my subscription to the gym": the other object one language sees
+        # guards another language's frame on the same verb ("cancel" inside a Tagalog frame)
+        elsewhere = {(p.start, e.rule_language): e.guard_word for e in reading.evidence
+                     if e.guard == guards.OTHER_OBJECT for p in e.parts if is_verb(p.name)}
+        for evidence in reading.evidence:
+            if evidence.guard is None and evidence.intent is Intent.OPT_OUT and evidence.kind == "frame":
+                seen = [word for (start, language), word in elsewhere.items() if language != evidence.rule_language
+                        and any(p.start == start and is_verb(p.name) for p in evidence.parts)]
+                if seen:
+                    evidence.guard, evidence.guard_word = guards.OTHER_OBJECT, seen[0]
+        for evidence in reading.evidence:
+            if evidence.guard == "quoted":
+                evidence.asked = guards.in_question(evidence.start, classes, sentences, normalized.questions)
         return reading
+
+    def _says_no_more(self, parts: tuple[Occurrence, ...]) -> bool:
+        """Whether a request is negative itself: a negation or `no-more` part, or a keyword
+        holding a negation ("ne me contactez plus", "no me escriban")."""
+        return any(p.name in (NEGATION, guards.NO_MORE) or (
+            p.name == KEYWORD and any(word in self._negations for word in normalize_text(p.word).split()))
+            for p in parts)
 
     def _frame_evidence(self, match: FrameMatch, same: list[FrameMatch]) -> _Evidence:
         # The same words may make a frame in several languages ("stop" is everywhere):
@@ -434,6 +523,14 @@ class Classifier:
                     best = _best_evidence(how)
                     return Classification(Intent.HELP, f"frame:{best.rule_language}:how-question+{best.name}",
                                           best.keyword, best.language, text, certain=True)
+            if intent is Intent.HELP:
+                # "What happens if I reply STOP?": a question about a keyword gets the help text,
+                # which says what each keyword does
+                asked = [e for e in evidence if e.guard == "quoted" and e.asked]
+                if asked:
+                    best = self._quote_named(asked)
+                    return Classification(Intent.HELP, f"quoted:{best.rule_language}:{best.name}", best.keyword,
+                                          best.language, text, certain=True)
             if chosen:
                 best = _best_evidence(chosen)
                 contested = len({e.intent for e in free}) > 1 or any(
@@ -444,7 +541,7 @@ class Classifier:
         for guard in ("quoted", "question", "partial"):
             held = [e for e in evidence if e.guard == guard]
             if held:
-                best = _best_evidence(held)
+                best = self._quote_named(held) if guard == "quoted" else _best_evidence(held)
                 return Classification(Intent.NONE, f"{guard}:{best.rule_language}:{best.name}", best.keyword,
                                       best.language, text, certain=False)
         held = [e for e in evidence if e.guard in ("negated", guards.OTHER_OBJECT)]
@@ -454,6 +551,12 @@ class Classifier:
             return Classification(Intent.NONE, f"{best.guard}:{best.rule_language}:{word}", best.keyword,
                                   best.language, text, certain=True)
         return Classification(Intent.NONE, None, None, None, text, certain=True)
+
+    def _quote_named(self, quoted: list[_Evidence]) -> _Evidence:
+        """The quote a rule names: the quoting frame itself ("reply STOP") before a request it
+        holds, in its own language's words, the default language on a tie."""
+        return min(quoted, key=lambda e: (e.kind != "quoted", -_own_share(e), e.rule_language != self._default,
+                                          e.start, e.rule_language))
 
     def _keywords_in(self, tokens: tuple[str, ...]) -> tuple[list[_Hit], list[Occurrence]]:
         """Anywhere keywords (and long ones with a typo), and every opt-out keyword as a
@@ -494,7 +597,7 @@ class Classifier:
         tokens, clauses = normalized.tokens, normalized.clauses
         n = len(tokens)
         # best[i]: cheapest cover of tokens[i:] as (cost, segments); cost counts segments, typos dear.
-        best: list[tuple[int, list[tuple[str, _Hit | None]]] | None] = [None] * (n + 1)
+        best: list[tuple[int, list[tuple[str, _Hit | str]]] | None] = [None] * (n + 1)
         best[n] = (0, [])
         for i in range(n - 1, -1, -1):
             for size in range(1, min(self._max_ngram, n - i) + 1):
@@ -502,14 +605,14 @@ class Classifier:
                 if rest is None:
                     continue
                 key = " ".join(tokens[i:i + size])
-                options: list[tuple[int, tuple[str, _Hit | None]]] = []
+                options: list[tuple[int, tuple[str, _Hit | str]]] = []
                 hit = self._exact_hit(key, i, i + size)
                 if hit:
                     options.append((1, ("keyword", hit)))
                 if key in self._fillers:
-                    options.append((1, ("filler", None)))
+                    options.append((1, ("filler", key)))
                 if key in self._negations:
-                    options.append((1, ("negation", None)))
+                    options.append((1, ("negation", key)))
                 if size == 1 and not hit:
                     typo = self._typo_hit(key, i, whole_message=True)
                     if typo:
@@ -526,14 +629,15 @@ class Classifier:
         hits: list[_Hit] = []
         negated: list[_Hit] = []
         for index, (kind, value) in enumerate(segments):
-            if kind != "keyword" or value is None:
+            if kind != "keyword" or not isinstance(value, _Hit):
                 continue
             previous = segments[index - 1] if index else None
             following = segments[index + 1] if index + 1 < len(segments) else None
             if previous and previous[0] == "negation" and clauses[value.start - 1] == clauses[value.start]:
                 negated.append(value)
             elif following and following[0] == "negation" and value.end < len(tokens) \
-                    and clauses[value.end] == clauses[value.start]:
+                    and clauses[value.end] == clauses[value.start] and self._negates_after(value, str(following[1])) \
+                    and not self._says_no_more((Occurrence(value.start, value.end, "*", KEYWORD, value.key),)):
                 negated.append(value)     # "Sluta inte", "Hör nicht auf": the negation follows the verb
             else:
                 hits.append(value)
@@ -556,6 +660,16 @@ class Classifier:
                 h.language == language for h in hits) else hit
         return Classification(hit.intent, f"{kind}:{hit.rule_language}:{hit.keyword}", hit.keyword,
                               language, text, certain)
+
+    def _negates_after(self, hit: _Hit, negation: str) -> bool:
+        """Whether `negation`, right after the keyword of `hit`, negates it: only in a language
+        whose negation may follow its verb, and of the keyword's language (or one that mixes
+        it in): "sluta inte" is negated, "unsubscribe x" (Malay "x" = "tak") is not."""
+        for language in self._negation_languages.get(negation, ()):
+            if language in self._after_verb and (
+                    language in hit.languages or any(m in hit.languages for m in self._mixing.get(language, ()))):
+                return True
+        return False
 
     def _exact_hit(self, key: str, start: int, end: int, only: Match | None = None) -> _Hit | None:
         entries = self._entries.get(key)
@@ -662,8 +776,8 @@ def _hit_from(key: str, entries: list[_Entry], start: int, end: int, typo: bool)
     chosen = [e for e in entries if e.intent is intent]
     languages = {e.language for e in chosen}
     declared = Match.WHOLE if any(e.match is Match.WHOLE for e in chosen) else Match.ANYWHERE
-    return _Hit(key, intent, chosen[0].keyword, languages.pop() if len(languages) == 1 else None,
-                chosen[0].language, declared, typo, start, end)
+    return _Hit(key, intent, chosen[0].keyword, next(iter(languages)) if len(languages) == 1 else None,
+                chosen[0].language, declared, typo, start, end, frozenset(languages))
 
 
 def _best(hits: list[_Hit]) -> _Hit:
@@ -722,3 +836,24 @@ def classify_words(classifier: Classifier, words: tuple[str, ...],
     if uncertain or results:
         return (uncertain or results)[0]
     return Classification(Intent.NONE, None, None, None, "", True), ""
+
+
+def _joined_vocabulary(locales: dict[str, Locale]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Per language, the words (keywords, fillers, negations, class words, typed forms) and
+    the class stems ("abmeld*") that words typed without spaces are cut into."""
+    words: dict[str, set[str]] = {}
+    stems: dict[str, set[str]] = {}
+    for code, locale in locales.items():
+        phrases = [*locale.fillers, *locale.negations, *locale.spelling, *locale.spelling.values()]
+        for by_match in locale.keywords.values():
+            for listed in by_match.values():
+                phrases.extend(listed)
+        for entries in locale.words.values():
+            for entry in entries:
+                entry = entry.strip()
+                if entry.endswith("*"):
+                    stems.setdefault(code, set()).update(normalize_text(entry.strip("*")).split()[:1])
+                elif not entry.startswith("*"):
+                    phrases.append(entry)
+        words[code] = {word for phrase in phrases for word in normalize_text(phrase).split()}
+    return words, stems

@@ -23,7 +23,19 @@ NEGATION_REACH = 16           # no negation further back than this reaches a req
 OTHER_OBJECT_WINDOW = 4       # words around a request in which another object counts
 OTHER_OBJECT = "other-object"
 HOW_QUESTION = "how-question"
+QUESTION_WORD = "question-word"   # a question particle, for languages that need no "?" ("ไหม", "か")
+NO_MORE = "no-more"
+SENDING = frozenset({"send-verb", "receive-verb"})   # a request naming these is about messages
+SAID_BEFORE = "said-before"       # "already", "how many times": a keyword said again is used, not quoted
 CHAIN_VERB = "want-verb"
+# Languages where a negation may follow the verb it negates, when a locale file does not say
+# (`negation_after_verb`): verb-second Germanic ("hör nicht auf", "sluta inte", "stop niet"),
+# French without "ne" ("arrête pas"), Brazilian "pare não", compound verbs with a negated
+# light verb ("قطع نکنید"), and languages that put the negation after the verb
+# ("বন্ধ করবেন না", "送らないで", "보내지 마세요", "durdurma değil"). Elsewhere a negation
+# after a keyword negates nothing: Malay chat writes "tak" as "x", and "unsubscribe x" is
+# no "don't unsubscribe".
+NEGATION_AFTER_VERB = frozenset({"de", "nl", "sv", "fr", "pt", "hi", "ur", "bn", "fa", "ta", "te", "tr", "ja", "ko"})
 
 
 def negation_occurrences(tokens: tuple[str, ...], clauses: tuple[int, ...], negations: dict[str, set[str]],
@@ -53,14 +65,20 @@ def negation_occurrences(tokens: tuple[str, ...], clauses: tuple[int, ...], nega
 
 
 def bind(negations: list[Occurrence], verbs: list[Occurrence], clauses: tuple[int, ...]) -> dict[Occurrence, int | None]:
-    """For each negation, the position of the first verb after it in its clause (or None)."""
+    """For each negation, the position of the first verb after it in its clause (or None);
+    a verb of the negation's own language (or a keyword) before one of another language:
+    in "nicht über WhatsApp kontaktiert werden" the English "whatsapp" is no German verb."""
     starts = sorted({v.start for v in verbs})
+    languages: dict[int, set[str]] = {}
+    for verb in verbs:
+        languages.setdefault(verb.start, set()).add(verb.language)
     bound: dict[Occurrence, int | None] = {}
     for negation in negations:
         index = bisect.bisect_left(starts, negation.end)
-        found = starts[index] if index < len(starts) else None
-        bound[negation] = found if found is not None and found <= negation.end + NEGATION_SCOPE \
-            and clauses[found] == clauses[negation.start] else None
+        near = [s for s in starts[index:index + NEGATION_SCOPE + 1]
+                if s <= negation.end + NEGATION_SCOPE and clauses[s] == clauses[negation.start]]
+        own = [s for s in near if languages[s] & {negation.language, "*"}]
+        bound[negation] = own[0] if own else near[0] if near else None
     return bound
 
 
@@ -91,30 +109,41 @@ def _span_of(position: int, verbs: list[Occurrence]) -> set[int]:
 
 
 def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]],
-               languages: set[str] | None = None) -> bool:
+               languages: set[str] | None = None, after_verb: frozenset[str] | set[str] = NEGATION_AFTER_VERB,
+               negative: bool = False) -> bool:
     """A request (its parts) is negated by a negation that is not one of its parts: one
-    that negates a verb of it, stands between its parts ("hört bloß nicht auf"), or
-    follows one of its verbs at once ("sluta inte", "stop niet", "बंद मत करना")."""
+    that negates a verb of it, stands between its parts ("hört bloß nicht auf"), or, in a
+    language of `after_verb`, follows one of its verbs at once ("sluta inte", "stop niet",
+    "बंद मत करना"). A `negative` request (one that says "no more" itself: "ne me contactez
+    plus", "stuur niks meer") is reinforced, not negated, by a negation after it ("... jamais")."""
     verb_starts = {p.start for p in parts if is_verb(p.name)} or {min(p.start for p in parts)}
     start, end = min(p.start for p in parts), max(p.end for p in parts)
     verb_ends = {p.end for p in parts if is_verb(p.name)}
+    own_negation_ends = [p.end for p in parts if p.name == NEGATION]
     for negation, positions in negates.items():
         if any(negation.start < p.end and p.start < negation.end for p in parts):
             continue          # the request's own negation ("no quiero recibir"), or inside one of its words
+        if negation.start in verb_ends and (negative or any(e < negation.start for e in own_negation_ends)):
+            continue          # the closing half of the request's own negation: "ne veux pas recevoir"
         if languages is not None and negation.language not in languages:
             continue          # a negation of another language ("mai" is "never" in Italian only)
-        if positions & verb_starts or start < negation.start < end or negation.start in verb_ends:
+        if positions & verb_starts or start < negation.start < end or (
+                negation.start in verb_ends and negation.language in after_verb):
             return True
     return False
 
 
 def other_object(start: int, end: int, occurrences: list[Occurrence], ours: set[str],
-                 sentences: tuple[int, ...]) -> Occurrence | None:
-    """An `other-object` word near the request [start, end) with nothing of ours in between."""
+                 sentences: tuple[int, ...], clauses: tuple[int, ...] | None = None,
+                 about_messages: bool = False) -> Occurrence | None:
+    """An `other-object` word near the request [start, end) with nothing of ours in between;
+    for a request `about_messages` (it names messages or sending), not in a clause before it."""
     sentence = sentences[start]
     for other in occurrences:
         if other.name != OTHER_OBJECT or sentences[other.start] != sentence:
             continue
+        if clauses is not None and about_messages and other.end <= start and clauses[other.start] != clauses[start]:
+            continue          # "I cancelled my account, stop sending me messages": a clause before
         if start <= other.start < end:
             between = (start, other.start)            # "cancel my gym subscription"
         elif end <= other.start <= end + OTHER_OBJECT_WINDOW:
@@ -145,3 +174,35 @@ def asks_how(start: int, end: int, occurrences: list[Occurrence], tokens: tuple[
         if first == 0 or sentences[first - 1] != sentences[start]:
             return occurrence
     return None
+
+
+def said_before(start: int, repeated: dict[int, int], sentences: tuple[int, ...]) -> bool:
+    """A `said-before` word ("already", "how many times", "já falei") earlier in the sentence
+    of a quote at `start`: "I already replied STOP" repeats the request."""
+    return any(position < start and sentence == sentences[start] for position, sentence in repeated.items())
+
+
+def in_question(start: int, occurrences: list[Occurrence], sentences: tuple[int, ...],
+                questions: frozenset[int]) -> bool:
+    """Whether the sentence at `start` asks something: a question mark, or a question word
+    (a class named "...-question", or `question-word`)."""
+    sentence = sentences[start]
+    return sentence in questions or any(
+        (o.name.endswith("-question") or o.name == QUESTION_WORD) and sentences[o.start] == sentence
+        for o in occurrences)
+
+
+def fronted_and_negated(start: int, end: int, occurrences: list[Occurrence], negations: list[Occurrence],
+                        clauses: tuple[int, ...], language: str) -> bool:
+    """A request put first and negated after the want-verb that follows it, in its clause:
+    "abmelden will ich mich nicht", "afmelden wil ik niet", "avregistrera vill jag inte"."""
+    if end >= len(clauses):
+        return False
+    for want in occurrences:
+        if want.name != CHAIN_VERB or want.language != language or not start < want.start <= end + 1 \
+                or clauses[want.start] != clauses[start]:
+            continue
+        if any(n.language == language and want.end <= n.start <= want.end + NEGATION_SCOPE
+               and clauses[n.start] == clauses[want.start] for n in negations):
+            return True
+    return False

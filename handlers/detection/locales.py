@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from handlers.detection.frames import FRAME_KINDS, FrameError, check_word, parse_pattern
+from handlers.detection.frames import FRAME_KINDS, QUOTING, FrameError, check_word, parse_pattern
 from handlers.detection.intents import KEYWORD_INTENTS, Intent, Match
 from handlers.detection.normalize import normalize_text
 from handlers.settings import WHATSAPP_TEXT_LIMIT
@@ -21,8 +21,8 @@ from handlers.settings import WHATSAPP_TEXT_LIMIT
 BUTTONS_FILE = "buttons.toml"      # lives beside the locales but is not one (see buttons.py)
 DEFAULT_FRAME_GAP = 3              # words allowed between two parts of a frame
 MAX_FRAME_GAP = 8
-_TOP_LEVEL = {"language", "name", "countries", "fillers", "negations", "ordinary_words", "code_mixing",
-              "spelling", "words", "frames", *(intent.value for intent in KEYWORD_INTENTS)}
+_TOP_LEVEL = {"language", "name", "countries", "fillers", "negations", "negation_after_verb", "ordinary_words",
+              "code_mixing", "spelling", "words", "frames", *(intent.value for intent in KEYWORD_INTENTS)}
 _SECTION = {Match.WHOLE.value, Match.ANYWHERE.value, "reply"}
 _FRAMES_SECTION = {*FRAME_KINDS, "max_gap", "objects"}
 _CLASS_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
@@ -55,6 +55,9 @@ class Locale:
     frame_objects: list[str] = field(default_factory=list)
     # Languages whose words may fill this language's frames ("stop" inside a Spanish sentence).
     code_mixing: list[str] = field(default_factory=list)
+    # Whether a negation may follow the verb it negates ("sluta inte", "hör nicht auf",
+    # "arrête pas"); None: the engine's default for the language (guards.NEGATION_AFTER_VERB).
+    negation_after_verb: bool | None = None
 
 
 _LOADED: dict[tuple, dict[str, Locale]] = {}
@@ -153,6 +156,9 @@ def locale_from_dict(data: dict, source: str = "<locale>", text: str = "",
     for other in code_mixing:
         if not re.fullmatch(r"[a-z]{2}", other) or other == code:
             raise fail(f"code_mixing: {other!r} must be another language's two-letter code", "code_mixing")
+    after_verb = data.get("negation_after_verb")
+    if after_verb is not None and not isinstance(after_verb, bool):
+        raise fail("negation_after_verb must be true or false", "negation_after_verb")
     spelling = _spelling(data.get("spelling", {}), fail)
     word_classes = _word_classes(data.get("words", {}), fail)
     frames, gap, objects = _frames(data.get("frames", {}), word_classes, bool(negations), fail)
@@ -160,7 +166,7 @@ def locale_from_dict(data: dict, source: str = "<locale>", text: str = "",
                   fillers=_strings(data, "fillers", fail), negations=negations,
                   keywords=keywords, replies=replies, ordinary_words=_strings(data, "ordinary_words", fail),
                   spelling=spelling, words=word_classes, frames=frames, frame_gap=gap, frame_objects=objects,
-                  code_mixing=code_mixing)
+                  code_mixing=code_mixing, negation_after_verb=after_verb)
 
 
 def _spelling(table, fail) -> dict[str, str]:
@@ -218,6 +224,9 @@ def _frames(table, words: dict[str, list[str]], has_negations: bool,
                 pattern = parse_pattern(text)
             except FrameError as error:
                 raise fail(f"[frames] {kind}: {text!r}: {error}", text) from None
+            if kind == QUOTING and "@opt_out" not in pattern.parts:
+                raise fail(f"[frames] quoting: {text!r}: a quoting frame names the keyword it quotes with "
+                           f"'@opt_out' (\"reply-verb + @opt_out\")", text)
             if "negation" in pattern.parts and not pattern.ordered:
                 raise fail(f"[frames] {kind}: {text!r}: a frame with a negation gives its order with '+' "
                            f"(the negation comes before what it negates)", text)

@@ -88,6 +88,7 @@ def normalize(text: str) -> Normalized:
     clause = sentence = 0
     questions: set[int] = set()
     in_quotes = False
+    after_comma = False        # "Si escribo STOP, ¿sigo recibiendo...?": a question within the sentence
 
     def end_word() -> None:
         if word:
@@ -104,6 +105,7 @@ def normalize(text: str) -> Normalized:
         category = unicodedata.category(char)
         if category[0] in "LNM":
             word.append(char)
+            after_comma = False
             continue
         end_word()
         if char in _OPEN_QUOTES:
@@ -115,13 +117,15 @@ def normalize(text: str) -> Normalized:
         if char in _CLAUSE_BREAKS:
             clause += 1
         if char in _SENTENCE_BREAKS:
-            ends = bool(raw) and raw[-1].sentence == sentence
+            ends = bool(raw) and raw[-1].sentence == sentence and not (char == "¿" and after_comma)
             if char in _QUESTION_MARKS and char != "¿":
                 questions.add(raw[-1].sentence if raw else sentence)   # "?" closes a question
             sentence += ends
             if char == "¿":
                 questions.add(sentence)                                 # "¿" opens one
             in_quotes = False
+        elif char in _CLAUSE_BREAKS:
+            after_comma = True
     end_word()
     folded = [_Token(t, w.clause, w.sentence, w.quoted) for w in raw if (t := fold_token(w.text))]
     tokens = [_Token(squeeze(w.text), w.clause, w.sentence, w.quoted) for w in _join_spaced_letters(folded)]

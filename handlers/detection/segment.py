@@ -118,3 +118,80 @@ class Segmenter:
         if pending:
             pieces.append(pending)
         return pieces
+
+
+MIN_JOINED_LENGTH = 6    # a shorter token is a word, not words typed without spaces
+MIN_JOINED_PIECE = 2
+MIN_JOINED_STEM = 4      # a stem ("abmeld*") cuts a piece only when at least this long
+MAX_STEM_ENDING = 4      # letters an inflection may add after a stem inside a joined token
+JOINED_MEMO_SIZE = 10_000  # tokens whose cut is remembered
+
+
+class JoinedWords:
+    """Words typed without spaces in a spaced script: "removeme", "darmedebaja",
+    "afmeldenaub", "tabortmig". A token is cut only when every piece is a word (or a stem
+    plus a short ending) of one language's vocabulary, into the fewest pieces; a letter
+    doubled at a cut and squeezed by normalisation ("stopplease" -> "stoplease") may serve
+    both pieces. The pieces of a token are found once for all languages, and remembered."""
+
+    def __init__(self, words: dict[str, set[str]], stems: dict[str, set[str]]):
+        self._words: dict[str, set[str]] = {}
+        for language, found in words.items():
+            for word in found:
+                if len(word) >= MIN_JOINED_PIECE and word.isalpha():
+                    self._words.setdefault(word, set()).add(language)
+        self._stems: dict[str, set[str]] = {}
+        for language, found in stems.items():
+            for stem in found:
+                if len(stem) >= MIN_JOINED_STEM and stem.isalpha():
+                    self._stems.setdefault(stem, set()).add(language)
+        self._longest = max(map(len, self._words), default=1)
+        self._longest_stem = max(map(len, self._stems), default=1)
+        self._memo: dict[str, tuple[str, ...] | None] = {}
+
+    def split(self, token: str) -> tuple[str, ...] | None:
+        """The pieces of `token` in the language that cuts it into the fewest, or None."""
+        if len(token) < MIN_JOINED_LENGTH or not token.isalpha() or has_unspaced(token):
+            return None
+        if token not in self._memo:
+            if len(self._memo) >= JOINED_MEMO_SIZE:
+                self._memo.clear()
+            self._memo[token] = self._split(token)
+        return self._memo[token]
+
+    def _languages_of(self, piece: str) -> set[str]:
+        found = set(self._words.get(piece, ()))
+        for length in range(max(MIN_JOINED_STEM, len(piece) - MAX_STEM_ENDING), min(len(piece), self._longest_stem) + 1):
+            found |= self._stems.get(piece[:length], set())
+        return found
+
+    def _split(self, token: str) -> tuple[str, ...] | None:
+        n = len(token)
+        longest = max(self._longest, self._longest_stem + MAX_STEM_ENDING)
+        # pieces[i]: (end, piece, languages) of every piece starting at i
+        pieces: list[list[tuple[int, str, set[str]]]] = [[] for _ in range(n)]
+        for i in range(n):
+            for end in range(i + 1, min(n, i + longest) + 1):
+                options = [token[i:end]] + ([token[i - 1:end]] if i > 0 else [])   # "stop|please" squeezed
+                for option in options:
+                    if len(option) >= MIN_JOINED_PIECE:
+                        languages = self._languages_of(option)
+                        if languages:
+                            pieces[i].append((end, option, languages))
+                            break
+        candidates = set().union(*(languages for _, _, languages in pieces[0])) if pieces[0] else set()
+        best: tuple[str, ...] | None = None
+        for language in sorted(candidates):
+            cover: list[list[str] | None] = [None] * (n + 1)
+            cover[n] = []
+            for i in range(n - 1, -1, -1):
+                for end, piece, languages in pieces[i]:
+                    rest = cover[end]
+                    if language in languages and rest is not None:
+                        current = cover[i]
+                        if current is None or len(rest) + 1 < len(current):
+                            cover[i] = [piece, *rest]
+            found = cover[0]
+            if found is not None and len(found) >= 2 and (best is None or len(found) < len(best)):
+                best = tuple(found)
+        return best

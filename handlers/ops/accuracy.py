@@ -60,6 +60,7 @@ class Report:
     helps_found: int = 0
     nones: int = 0
     nones_to_review: int = 0
+    nones_answered: int = 0      # none, answered with the help text: a question about a keyword
     wrong_intent: list[tuple[Case, Classification]] = field(default_factory=list)
     review_rules: Counter = field(default_factory=Counter)   # rule kind of each none sent to review
     languages: dict[str, Report] = field(default_factory=dict)
@@ -91,7 +92,8 @@ class Report:
 
     def add(self, case: Case, result: Classification) -> None:
         self.cases += 1
-        found = result.intent is case.intent
+        found = is_right(case, result)
+        self.nones_answered += found and result.intent is not case.intent
         if case.intent is Intent.OPT_OUT:
             self.opt_outs += 1
             self.opt_outs_found += found
@@ -111,6 +113,15 @@ class Report:
                 self.review_rules[(result.rule or "none").split(":", 1)[0]] += 1
         if not found:
             self.wrong_intent.append((case, result))
+
+
+def is_right(case: Case, result: Classification) -> bool:
+    """Whether `result` is the labelled intent, or a question about a keyword labelled none
+    ("What happens if I reply STOP?": no consent change) that the service answers with the
+    help text (rule `quoted:...`), which says what each keyword does."""
+    if result.intent is case.intent:
+        return True
+    return case.intent is Intent.NONE and result.intent is Intent.HELP and (result.rule or "").startswith("quoted:")
 
 
 def load_corpus(directory: str | Path) -> list[Case]:
@@ -201,6 +212,8 @@ def render(corpus: Corpus, cases: list[Case], report: Report) -> list[str]:
                      f"{_ratio(figures.opt_ins_found, figures.opt_ins):>18}"
                      f"{_ratio(figures.helps_found, figures.helps):>18}"
                      f"{_ratio(figures.nones_to_review, figures.nones):>20}")
+    if report.nones_answered:
+        lines.append(f"none -> help text (a question about a keyword, rule quoted:...): {report.nones_answered}")
     if report.review_rules:
         kinds = ", ".join(f"{kind} {count}" for kind, count in report.review_rules.most_common())
         lines.append(f"none -> review by rule: {kinds}")

@@ -81,7 +81,7 @@ def _number_page(value: str, status: int = 200, error: str = "", reason: str = "
     events = sorted(ledger.history(db, who), key=lambda e: (e["occurred_at"], e["id"]), reverse=True)
     cause = next((e for e in events if state and e["id"] == state.last_event_id), None)
     return render_template("admin/number.html", who=who, wa_id=who.written, state=state, cause=cause, events=events,
-                           identities=identity.identities_of(db, who.persons), national=manual_consent.is_national(who),
+                           identities=identity.identities_of(db, who.persons), national=identity.is_national(who),
                            error=error, reason=reason), status
 
 

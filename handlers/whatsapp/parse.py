@@ -36,8 +36,28 @@ def _text(value: Any) -> str | None:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else str(value)
     if isinstance(value, str) and value.strip():
-        return value
+        return _storable(value)
     return None
+
+
+def _storable(text: str) -> str:
+    """A lone surrogate (a cut emoji, "\\ud83d": a JSON escape Meta can send) cannot be stored
+    or encoded; in an id it becomes its backslash escape, so distinct ids stay distinct."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _without_surrogates(value: Any) -> Any:
+    """The user's words without lone surrogates: "STOP \\ud83d" is "STOP "."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "".join(ch for ch in value if not "\ud800" <= ch <= "\udfff")
+    return value
 
 
 # WhatsApp began in 2009: a timestamp before that, or past 2^37 s (year 6325), is a bug in
@@ -411,9 +431,11 @@ def _words(raw: dict, kind: str) -> list[str]:
         candidates += [nfm.get("body")] + _flow_answers(nfm.get("response_json"))
     elif kind in {"image", "video", "document", "audio", "sticker"}:
         candidates = [body.get("caption")]
+    elif kind == "order":
+        candidates = [body.get("text")]   # the note a customer writes with a cart
     words = []
     for candidate in candidates:
-        text = _text(candidate)
+        text = _text(_without_surrogates(candidate))
         if text and text not in words:
             words.append(text)
     return words
