@@ -265,12 +265,15 @@ def _import_one(db, row: Row, file_name: str, seen: dict, summary: ImportSummary
 
 
 def rejected_csv(summary: ImportSummary) -> str:
-    """The rejected rows as the file had them, with a column saying why: fix and import again."""
+    """The rejected rows as the file had them, with a column saying why: fix and import again.
+    Cells a spreadsheet would run are neutralised (ledger.csv_cell; the import reads the
+    apostrophe back off), and a byte-order mark tells Excel the file is UTF-8."""
     buffer = io.StringIO()
+    buffer.write("\ufeff")
     writer = csv.writer(buffer)
-    writer.writerow(["line", *(summary.header or ["value"]), "problem"])
+    writer.writerow([ledger.csv_cell(cell) for cell in ["line", *(summary.header or ["value"]), "problem"]])
     for row, why in summary.rejected:
-        writer.writerow([row.line, *row.cells, why])
+        writer.writerow([ledger.csv_cell(cell) for cell in [row.line, *row.cells, why]])
     return buffer.getvalue()
 
 
