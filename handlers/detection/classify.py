@@ -282,8 +282,9 @@ class Classifier:
 
     def _classify(self, normalized: Normalized) -> Classification:
         tokens = normalized.tokens
-        if len(tokens) <= MAX_WHOLE_MESSAGE_TOKENS:
-            whole = self._whole_message(normalized)
+        short = normalized if len(tokens) <= MAX_WHOLE_MESSAGE_TOKENS else _without_repeats(normalized)
+        if len(short.tokens) <= MAX_WHOLE_MESSAGE_TOKENS:
+            whole = self._whole_message(short)
             if whole is not None:
                 return whole
         return self._decide(self._read(normalized))
@@ -785,6 +786,18 @@ def _best(hits: list[_Hit]) -> _Hit:
 
 
 _KIND_ORDER = ("anywhere", "typo", "frame", "clause")
+
+
+def _without_repeats(normalized: Normalized) -> Normalized:
+    """The message with a word repeated in a row said once: "STOP STOP STOP … STOP" (however
+    many) is as much just a keyword as "STOP"."""
+    keep = [i for i, token in enumerate(normalized.tokens) if i == 0 or token != normalized.tokens[i - 1]]
+    if len(keep) == len(normalized.tokens):
+        return normalized
+    return Normalized(tuple(normalized.tokens[i] for i in keep), tuple(normalized.clauses[i] for i in keep),
+                      tuple(normalized.sentences[i] for i in keep) if normalized.sentences else (),
+                      normalized.questions,
+                      tuple(normalized.quoted[i] for i in keep) if normalized.quoted else ())
 
 
 def _best_evidence(evidence: list[_Evidence]) -> _Evidence:
