@@ -90,6 +90,16 @@ not-a-number,,
 """
 
 
+@pytest.mark.parametrize("header", ["Name,Phone Number,Opt Out Date", "Nombre,Teléfono móvil,Fecha de baja",
+                                    "name,whatsapp,unsubscribed_at", "Customer,Mobile No.,Date"])
+def test_the_import_finds_number_and_date_columns_by_the_words_of_their_header(cli, tmp_path, read_db, header):
+    path = tmp_path / "list.csv"
+    path.write_text(f"{header}\nJuan,+1 415 555 0123,2025-03-01\n", "utf-8")
+    result = cli("suppressions", "import", str(path))
+    assert result.exit_code == 0 and "added            1" in result.output, result.output
+    assert read_db("SELECT wa_id, occurred_at FROM consent_events")[0]["occurred_at"].startswith("2025-03-01")
+
+
 def test_the_rejected_rows_file_runs_no_formula_and_imports_again(cli, tmp_path, read_db):
     import csv
     path = tmp_path / "old.csv"
