@@ -3,7 +3,7 @@ paging, filters, bulk decisions, Enter-safety, feedback with Undo, readable diff
 and an Undo for every kind of change."""
 import re
 
-from handlers.testing import admin_volume
+from handlers.testing import admin_volume, payloads
 from tests.admin_client import ensure_absent
 
 
@@ -197,3 +197,9 @@ def test_a_keyword_edit_can_be_found_and_undone_after_300_other_entries(admin, s
     admin.post(f"/admin/audit/{entry}/undo")
     service.refresh(force=True)
     assert service.classifier.classify("bajita").intent.value == "none"
+
+
+def test_a_message_the_webhook_sends_to_review_carries_a_language_to_filter_by(admin, service, read_db):
+    service.handle(payloads.of_messages(payloads.text("Número equivocado, lo siento mucho. ¿BAJA? quizás", wa_id="14155550177")))
+    assert read_db("SELECT language FROM review_queue") == [{"language": "es"}]
+    assert "Número equivocado" in admin.get("/admin/review?language=es").text
