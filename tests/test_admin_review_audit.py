@@ -200,6 +200,6 @@ def test_a_keyword_edit_can_be_found_and_undone_after_300_other_entries(admin, s
 
 
 def test_a_message_the_webhook_sends_to_review_carries_a_language_to_filter_by(admin, service, read_db):
-    service.handle(payloads.of_messages(payloads.text("Número equivocado, lo siento mucho. ¿BAJA? quizás", wa_id="14155550177")))
-    assert read_db("SELECT language FROM review_queue") == [{"language": "es"}]
-    assert "Número equivocado" in admin.get("/admin/review?language=es").text
+    service.handle(payloads.of_messages(payloads.text("Wrong number, sorry about that. STOP? maybe", wa_id="14155550177")))
+    assert read_db("SELECT language FROM review_queue") == [{"language": "en"}]   # "stop": no one language's
+    assert "Wrong number, sorry" in admin.get("/admin/review?language=en").text
