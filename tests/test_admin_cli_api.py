@@ -90,6 +90,27 @@ not-a-number,,
 """
 
 
+@pytest.mark.parametrize("header", ["Name,Phone Number,Opt Out Date", "Nombre,Teléfono móvil,Fecha de baja",
+                                    "name,whatsapp,unsubscribed_at", "Customer,Mobile No.,Date"])
+def test_the_import_finds_number_and_date_columns_by_the_words_of_their_header(cli, tmp_path, read_db, header):
+    path = tmp_path / "list.csv"
+    path.write_text(f"{header}\nJuan,+1 415 555 0123,2025-03-01\n", "utf-8")
+    result = cli("suppressions", "import", str(path))
+    assert result.exit_code == 0 and "added            1" in result.output, result.output
+    assert read_db("SELECT wa_id, occurred_at FROM consent_events")[0]["occurred_at"].startswith("2025-03-01")
+
+
+def test_the_rejected_rows_file_runs_no_formula_and_imports_again(cli, tmp_path, read_db):
+    import csv
+    path = tmp_path / "old.csv"
+    path.write_text('wa_id,reason\n=HYPERLINK("http://evil.example"),no\n+1 415 555 0123,fine\n', "utf-8")
+    assert cli("suppressions", "import", str(path)).exit_code == 0
+    rejected = (tmp_path / "old.rejected.csv").read_text("utf-8-sig")
+    rows = list(csv.reader(rejected.splitlines()))
+    assert rows[1][1] == "'=HYPERLINK(\"http://evil.example\")"
+    assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+
+
 def test_suppressions_import_reports_added_present_and_rejected(cli, service, tmp_path, read_db):
     service.handle(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
     path = tmp_path / "old-provider.csv"
@@ -103,7 +124,7 @@ def test_suppressions_import_reports_added_present_and_rejected(cli, service, tm
     assert "date unknown     1" in result.output and "line 6: +1 415 555 0199" in result.output
     assert "rejected         1" in result.output
     assert "line 5: not-a-number" in result.output and "invalid number" in result.output   # as written, for the operator
-    assert (tmp_path / "old-provider.rejected.csv").read_text("utf-8").splitlines()[1].startswith("5,not-a-number")
+    assert (tmp_path / "old-provider.rejected.csv").read_text("utf-8-sig").splitlines()[1].startswith("5,not-a-number")
     # Every row read is an event, the one already present too (it orders later signals).
     imported = read_db("SELECT wa_id, source, actor, reason, occurred_at FROM consent_events WHERE source = 'import' "
                        "ORDER BY id")

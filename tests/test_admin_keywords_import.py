@@ -166,6 +166,16 @@ MESSY = (b"phone;date;reason\n"
          b"+593 99-123-4568;;again\n")
 
 
+def test_a_file_too_big_for_one_request_is_refused_whole_with_the_way_to_import_it(admin, read_db):
+    from handlers.web.admin_import import PAGE_IMPORT_ROWS
+    big = "wa_id\n" + "".join(f"1415{n:07d}\n" for n in range(PAGE_IMPORT_ROWS + 1))
+    page = admin.client.post("/admin/import", data={"csrf_token": admin.token,
+                                                    "file": (io.BytesIO(big.encode()), "big.csv")})
+    assert page.status_code == 413
+    assert "Nothing was imported" in page.text and "suppressions import big.csv" in page.text
+    assert read_db("SELECT count(*) AS n FROM consent_events") == [{"n": 0}]
+
+
 def test_a_messy_import_from_the_page_keeps_every_readable_number(admin, read_db):
     page = admin.client.post("/admin/import", data={"csrf_token": admin.token, "file": (io.BytesIO(MESSY), "old.csv")})
     assert page.status_code == 200

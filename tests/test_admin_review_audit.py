@@ -3,7 +3,7 @@ paging, filters, bulk decisions, Enter-safety, feedback with Undo, readable diff
 and an Undo for every kind of change."""
 import re
 
-from handlers.testing import admin_volume
+from handlers.testing import admin_volume, payloads
 from tests.admin_client import ensure_absent
 
 
@@ -72,8 +72,8 @@ def test_bulk_not_an_opt_out_for_everything_a_rule_caught_is_one_audit_entry(adm
     page = admin.get("/admin/review?rule=anywhere:es:para").text
     assert "Not an opt-out: all 1,240 caught by the Spanish keyword “para” (anywhere in the message)" in _text(page)
     done = admin.client.post("/admin/review/bulk?scope=filter", data={
-        "csrf_token": admin.token, "decision": "not_opt_out", "rule": "anywhere:es:para", "reason": "asks about offers"},
-        follow_redirects=True)
+        "csrf_token": admin.token, "decision": "not_opt_out", "rule": "anywhere:es:para", "reason": "asks about offers",
+        **_snapshot(page)}, follow_redirects=True)
     assert "Not an opt-out: recorded for 1,240 messages (everything caught by the Spanish keyword “para”" in _text(done.text)
     assert read_db("SELECT state, count(*) AS n FROM review_queue GROUP BY state ORDER BY state") == [
         {"state": "decided", "n": 1240}, {"state": "pending", "n": 3}]
@@ -82,6 +82,41 @@ def test_bulk_not_an_opt_out_for_everything_a_rule_caught_is_one_audit_entry(adm
     entry = read_db("SELECT id FROM audit_log")[0]["id"]
     admin.post(f"/admin/audit/{entry}/undo")
     assert read_db("SELECT count(*) AS n FROM review_queue WHERE state = 'pending'") == [{"n": 1243}]
+
+
+def _snapshot(page: str) -> dict:
+    """The hidden fields that pin "all N" to the N the page showed."""
+    return {name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1) for name in ("expected", "seen_until")}
+
+
+def test_bulk_all_n_never_touches_a_message_that_arrived_after_the_page(admin, service, read_db):
+    from handlers.consent import review
+    from handlers.detection.classify import Classification
+    from handlers.detection.intents import Intent
+    from handlers.storage.db import transaction
+    admin_volume.seed_review(service.db, 40, rule="quoted:es:baja")
+    page = admin.get("/admin/review?rule=quoted:es:baja").text
+    with transaction(service.db):
+        for n in range(3):
+            review.add(service.db, f"wamid.late{n}", f"52155888000{n:02d}", "¿Qué pasa si escribo BAJA?",
+                       Classification(Intent.NONE, "quoted:es:baja", "baja", "es", "que pasa si escribo baja", False))
+    form = {"csrf_token": admin.token, "decision": "opt_out", "rule": "quoted:es:baja", **_snapshot(page)}
+    done = admin.client.post("/admin/review/bulk?scope=filter", data=form, follow_redirects=True)
+    assert "Opt-out: recorded for 40 messages" in _text(done.text)
+    assert read_db("SELECT message_id FROM review_queue WHERE state = 'pending' ORDER BY message_id") == [
+        {"message_id": f"wamid.late{n}"} for n in range(3)]
+    assert read_db("SELECT count(*) AS n FROM suppressions WHERE wa_id LIKE '52155888%'") == [{"n": 0}]
+
+
+def test_bulk_all_n_refuses_when_the_items_changed_under_the_page(admin, service, read_db):
+    ids = admin_volume.seed_review(service.db, 10, rule="quoted:es:baja")
+    page = admin.get("/admin/review?rule=quoted:es:baja").text
+    admin.client.post("/admin/review/bulk", data={"csrf_token": admin.token, "decision": "not_opt_out",
+                                                  "message_id": ids[:2]})   # a colleague decided two
+    form = {"csrf_token": admin.token, "decision": "opt_out", "rule": "quoted:es:baja", **_snapshot(page)}
+    done = admin.client.post("/admin/review/bulk?scope=filter", data=form, follow_redirects=True)
+    assert "The queue changed since the page was loaded (10 messages then, 8 now" in _text(done.text)
+    assert read_db("SELECT count(*) AS n FROM suppressions") == [{"n": 0}]
 
 
 def test_bulk_opt_out_of_a_selection_opts_each_sender_out(admin, service, read_db):
@@ -162,3 +197,9 @@ def test_a_keyword_edit_can_be_found_and_undone_after_300_other_entries(admin, s
     admin.post(f"/admin/audit/{entry}/undo")
     service.refresh(force=True)
     assert service.classifier.classify("bajita").intent.value == "none"
+
+
+def test_a_message_the_webhook_sends_to_review_carries_a_language_to_filter_by(admin, service, read_db):
+    service.handle(payloads.of_messages(payloads.text("Wrong number, sorry about that. STOP? maybe", wa_id="14155550177")))
+    assert read_db("SELECT language FROM review_queue") == [{"language": "en"}]   # "stop": no one language's
+    assert "Wrong number, sorry" in admin.get("/admin/review?language=en").text

@@ -95,6 +95,16 @@ def test_sentence_punctuation_keeps_a_no_from_negating_the_keyword(classifier):
     assert classifier.classify("no stop").intent is Intent.NONE
 
 
+@pytest.mark.parametrize("text", ["STOP " * 13, "BAJA " * 15, "стоп " * 15, "Stop stop stop " * 10, "退订 " * 20])
+def test_a_keyword_repeated_any_number_of_times_is_still_just_the_keyword(classifier, text):
+    result = classifier.classify(text)
+    assert (result.intent, result.certain) == (Intent.OPT_OUT, True), result
+
+
+def test_a_long_message_of_one_repeated_ordinary_word_stays_ordinary(classifier):
+    assert classifier.classify("please " * 20 + "tell me the price").intent is Intent.NONE
+
+
 # --- normalisation -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, expected", [

@@ -93,6 +93,17 @@ def test_password_hashing_never_holds_the_write_lock(app, client, service, monke
 # -- item 7: sessions end on logout, password change and removal -----------------------------
 
 
+def test_a_session_in_constant_use_still_ends_8_hours_after_the_login(app, admin, monkeypatch):
+    import time as clock
+    login_time = clock.time()
+    assert admin.get("/admin/keywords").status_code == 200
+    monkeypatch.setattr("handlers.web.admin.time.time", lambda: login_time + 7.9 * 3600)
+    assert admin.get("/admin/keywords").status_code == 200          # busy all day: each answer renews the cookie
+    monkeypatch.setattr("handlers.web.admin.time.time", lambda: login_time + 8.1 * 3600)
+    response = admin.get("/admin/keywords")
+    assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
+
+
 def test_logout_ends_the_session_even_for_a_copy_of_its_cookie(app, admin):
     copy = cookie_of(admin.client)
     assert with_cookie(app, copy).get("/admin/keywords").status_code == 200

@@ -155,6 +155,23 @@ def test_items_we_cannot_understand_are_kept_in_dead_letters(post, read_db):
     assert json.loads(letters[0]["raw"])["id"] == "wamid.nofrom"
 
 
+@pytest.mark.parametrize("shape", ["messages as an object", "statuses as a string", "value as a string"])
+def test_a_list_that_is_not_a_list_is_kept_in_dead_letters_not_dropped(post, read_db, shape):
+    delivery = payloads.of_messages(payloads.text("STOP", wa_id="14155550188"))
+    change = delivery["entry"][0]["changes"][0]
+    if shape == "messages as an object":
+        change["value"]["messages"] = change["value"]["messages"][0]
+    elif shape == "statuses as a string":
+        change["value"]["statuses"] = "sent"
+    else:
+        change["value"] = "STOP"
+    response = post(delivery)
+    assert response.status_code == 200
+    letters = read_db("SELECT kind, error, raw FROM dead_letters")
+    assert len(letters) == 1 and "not" in letters[0]["error"], letters
+    assert "STOP" in letters[0]["raw"] or "sent" in letters[0]["raw"]
+
+
 def test_flow_reply_answers_are_read(post, api):
     content = {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent",
                "response_json": json.dumps({"choice": "unsubscribe", "flow_token": "t"})}}

@@ -20,6 +20,7 @@ import csv
 import io
 import logging
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -34,9 +35,12 @@ from handlers.storage.db import Database, transaction
 
 log = logging.getLogger("optout.consent")
 
-NUMBER_COLUMNS = ("wa_id", "phone", "number", "phone_number", "msisdn", "mobile", "telefono", "teléfono")
-DATE_COLUMNS = ("date", "opted_out_at", "since", "created_at", "timestamp", "fecha")
-REASON_COLUMNS = ("reason", "note", "motivo")
+# A column is known by a word of its header ("Phone Number", "Opt Out Date", "unsubscribed_at",
+# "Teléfono móvil"), accents, case, spaces and punctuation aside; the first such column wins.
+NUMBER_COLUMNS = ("wa_id", "waid", "phone", "number", "msisdn", "mobile", "cell", "whatsapp", "telefono", "celular",
+                  "numero", "movil", "telefone")
+DATE_COLUMNS = ("date", "at", "since", "timestamp", "time", "fecha", "data", "datum")
+REASON_COLUMNS = ("reason", "note", "notes", "comment", "motivo")
 BATCH = 500
 
 _PREFIX = re.compile(r"^(?:tel|whatsapp|wa)\s*:\s*", re.IGNORECASE)
@@ -101,9 +105,10 @@ def read_rows(text: str) -> tuple[list[Row], str, list[str]]:
     if not parsed:
         return [], "first column", []
     header = [cell.strip().lower() for cell in parsed[0][1]]
+    header_words = [_header_words(cell) for cell in parsed[0][1]]
 
     def pick(names) -> int | None:
-        return next((i for i, name in enumerate(header) if name in names), None)
+        return next((i for i, words in enumerate(header_words) if words & set(names)), None)
 
     number_at = pick(NUMBER_COLUMNS)
     has_header = number_at is not None or pick(DATE_COLUMNS) is not None or bool(
@@ -117,6 +122,12 @@ def read_rows(text: str) -> tuple[list[Row], str, list[str]]:
             continue
         rows.append(Row(line, _cell(cells, number_at), _cell(cells, date_at), _cell(cells, reason_at), cells))
     return rows, column, parsed[0][1] if has_header else []
+
+
+def _header_words(name: str) -> set[str]:
+    """'Opt Out Date' -> {'opt', 'out', 'date'}; 'wa_id' stays a word of its own too."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", name.strip().lower()) if not unicodedata.combining(c))
+    return {folded.replace(" ", "_"), *re.split(r"[^a-z0-9]+", folded)} - {""}
 
 
 def _cell(cells: list[str], at: int | None) -> str:
@@ -263,12 +274,15 @@ def _import_one(db, row: Row, file_name: str, seen: dict, summary: ImportSummary
 
 
 def rejected_csv(summary: ImportSummary) -> str:
-    """The rejected rows as the file had them, with a column saying why: fix and import again."""
+    """The rejected rows as the file had them, with a column saying why: fix and import again.
+    Cells a spreadsheet would run are neutralised (ledger.csv_cell; the import reads the
+    apostrophe back off), and a byte-order mark tells Excel the file is UTF-8."""
     buffer = io.StringIO()
+    buffer.write("\ufeff")
     writer = csv.writer(buffer)
-    writer.writerow(["line", *(summary.header or ["value"]), "problem"])
+    writer.writerow([ledger.csv_cell(cell) for cell in ["line", *(summary.header or ["value"]), "problem"]])
     for row, why in summary.rejected:
-        writer.writerow([row.line, *row.cells, why])
+        writer.writerow([ledger.csv_cell(cell) for cell in [row.line, *row.cells, why]])
     return buffer.getvalue()
 
 

@@ -20,6 +20,7 @@ class ReviewFilter:
     since: str = ""          # YYYY-MM-DD, received on or after (UTC)
     until: str = ""          # YYYY-MM-DD, received on or before (UTC)
     sort: str = "oldest"
+    seen_until: str = ""     # received at or before: the queue as a page showed it (bulk decisions)
 
     def where(self) -> tuple[str, list]:
         clauses, params = ["state = 'pending'"], []
@@ -37,11 +38,19 @@ class ReviewFilter:
         if self.until:
             clauses.append("received_at < ?")
             params.append(self.until + "T99")  # the whole day: every time of it sorts below "T99"
+        if self.seen_until:
+            clauses.append("received_at <= ?")
+            params.append(self.seen_until)
         return " AND ".join(clauses), params
 
     @property
     def active(self) -> bool:
         return bool(self.language or self.rule or self.since or self.until)
+
+
+def newest_pending(db: Database) -> str:
+    """When the newest pending item arrived: a page's snapshot, so "all N" means those N."""
+    return db.execute("SELECT max(received_at) FROM review_queue WHERE state = 'pending'").fetchone()[0] or ""
 
 
 def pending_count(db: Database) -> int:

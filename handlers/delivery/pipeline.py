@@ -239,13 +239,16 @@ def handle_message(ctx: Context, classified: ClassifiedMessage) -> Outcome:
     _link(ctx, message.identities, "message")
     # Kept (bounded) so staff can preview what a keyword edit would do to real messages.
     impact.remember(ctx.db, message.id, message.sender, message.words, outcome.intent, outcome.rule)
+    text = " ".join(message.words)
     if classification.intent is Intent.NONE:
         if not classification.certain:
-            # Looks like an opt-out but may not be one: a person decides (see handlers/review.py).
-            review.add(ctx.db, message.id, message.sender, " / ".join(message.words), classification)
+            # Looks like an opt-out but may not be one: a person decides (see handlers/review.py);
+            # its language as a reply would have it, so staff can filter the queue by language
+            language = ctx.classifier.reply_language(classification, text, _phone(message.sender),
+                                                     contacts.last_language(ctx.db, message.sender))
+            review.add(ctx.db, message.id, message.sender, " / ".join(message.words), classification, language)
             outcome.reply = Confirmation.WAITING_FOR_REVIEW
         return outcome
-    text = " ".join(message.words)
     last_language = contacts.last_language(ctx.db, message.sender)
     language = ctx.classifier.reply_language(classification, text, _phone(message.sender), last_language)
     outcome.language = language

@@ -282,8 +282,9 @@ class Classifier:
 
     def _classify(self, normalized: Normalized) -> Classification:
         tokens = normalized.tokens
-        if len(tokens) <= MAX_WHOLE_MESSAGE_TOKENS:
-            whole = self._whole_message(normalized)
+        short = normalized if len(tokens) <= MAX_WHOLE_MESSAGE_TOKENS else _without_repeats(normalized)
+        if len(short.tokens) <= MAX_WHOLE_MESSAGE_TOKENS:
+            whole = self._whole_message(short)
             if whole is not None:
                 return whole
         return self._decide(self._read(normalized))
@@ -353,6 +354,7 @@ class Classifier:
         class_starts = [o.start for o in classes]
         negations.sort(key=lambda o: o.start)
         negation_starts = [n.start for n in negations]
+        wants = guards.chain_verbs(classes)
         # "how many times do I have to say...": a said-before phrase asks nothing
         hows = [o for o in classes if o.name == guards.HOW_QUESTION and not any(
             r.name == guards.SAID_BEFORE and r.start <= o.start < r.end for r in classes)]
@@ -369,7 +371,8 @@ class Classifier:
                                                                self._says_no_more(evidence.parts)):
                 evidence.guard = "negated"
             elif evidence.rule_language in self._after_verb and not self._says_no_more(evidence.parts) \
-                    and guards.fronted_and_negated(evidence.start, evidence.end, classes, negations, clauses, evidence.rule_language):
+                    and guards.fronted_and_negated(evidence.start, evidence.end, wants, negations, clauses,
+                                                   evidence.rule_language):
                 evidence.guard = "negated"      # "abmelden will ich mich nicht": the request fronted
             elif evidence.intent is Intent.OPT_OUT and any(
                     start < evidence.end and evidence.start < end and (evidence.kind != "frame" or any(
@@ -418,9 +421,11 @@ class Classifier:
                         and any(p.start == start and is_verb(p.name) for p in evidence.parts)]
                 if seen:
                     evidence.guard, evidence.guard_word = guards.OTHER_OBJECT, seen[0]
-        for evidence in reading.evidence:
-            if evidence.guard == "quoted":
-                evidence.asked = guards.in_question(evidence.start, classes, sentences, normalized.questions)
+        quotes = [evidence for evidence in reading.evidence if evidence.guard == "quoted"]
+        if quotes:
+            asking = guards.asking_sentences(classes, sentences, normalized.questions)
+            for evidence in quotes:
+                evidence.asked = sentences[evidence.start] in asking
         return reading
 
     def _says_no_more(self, parts: tuple[Occurrence, ...]) -> bool:
@@ -785,6 +790,18 @@ def _best(hits: list[_Hit]) -> _Hit:
 
 
 _KIND_ORDER = ("anywhere", "typo", "frame", "clause")
+
+
+def _without_repeats(normalized: Normalized) -> Normalized:
+    """The message with a word repeated in a row said once: "STOP STOP STOP … STOP" (however
+    many) is as much just a keyword as "STOP"."""
+    keep = [i for i, token in enumerate(normalized.tokens) if i == 0 or token != normalized.tokens[i - 1]]
+    if len(keep) == len(normalized.tokens):
+        return normalized
+    return Normalized(tuple(normalized.tokens[i] for i in keep), tuple(normalized.clauses[i] for i in keep),
+                      tuple(normalized.sentences[i] for i in keep) if normalized.sentences else (),
+                      normalized.questions,
+                      tuple(normalized.quoted[i] for i in keep) if normalized.quoted else ())
 
 
 def _best_evidence(evidence: list[_Evidence]) -> _Evidence:

@@ -182,24 +182,28 @@ def said_before(start: int, repeated: dict[int, int], sentences: tuple[int, ...]
     return any(position < start and sentence == sentences[start] for position, sentence in repeated.items())
 
 
-def in_question(start: int, occurrences: list[Occurrence], sentences: tuple[int, ...],
-                questions: frozenset[int]) -> bool:
-    """Whether the sentence at `start` asks something: a question mark, or a question word
-    (a class named "...-question", or `question-word`)."""
-    sentence = sentences[start]
-    return sentence in questions or any(
-        (o.name.endswith("-question") or o.name == QUESTION_WORD) and sentences[o.start] == sentence
-        for o in occurrences)
+def asking_sentences(occurrences: list[Occurrence], sentences: tuple[int, ...],
+                     questions: frozenset[int]) -> frozenset[int]:
+    """The sentences that ask something: a question mark, or a question word (a class named
+    "...-question", or `question-word`). Once per message: a long one holds many quotes."""
+    return questions | {sentences[o.start] for o in occurrences
+                        if o.name.endswith("-question") or o.name == QUESTION_WORD}
 
 
-def fronted_and_negated(start: int, end: int, occurrences: list[Occurrence], negations: list[Occurrence],
+def chain_verbs(occurrences: list[Occurrence]) -> list[Occurrence]:
+    """The want-verbs of a message, for fronted_and_negated (once per message)."""
+    return [o for o in occurrences if o.name == CHAIN_VERB]
+
+
+def fronted_and_negated(start: int, end: int, wants: list[Occurrence], negations: list[Occurrence],
                         clauses: tuple[int, ...], language: str) -> bool:
     """A request put first and negated after the want-verb that follows it, in its clause:
-    "abmelden will ich mich nicht", "afmelden wil ik niet", "avregistrera vill jag inte"."""
+    "abmelden will ich mich nicht", "afmelden wil ik niet", "avregistrera vill jag inte".
+    `wants`: chain_verbs() of the message."""
     if end >= len(clauses):
         return False
-    for want in occurrences:
-        if want.name != CHAIN_VERB or want.language != language or not start < want.start <= end + 1 \
+    for want in wants:
+        if want.language != language or not start < want.start <= end + 1 \
                 or clauses[want.start] != clauses[start]:
             continue
         if any(n.language == language and want.end <= n.start <= want.end + NEGATION_SCOPE

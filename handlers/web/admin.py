@@ -5,6 +5,7 @@ join this blueprint). Server-rendered; login and CSRF on every form."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from handlers.staff import accounts
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
                static_folder="static", static_url_path="/static")
 log = logging.getLogger("optout.admin")
+SESSION_LIFETIME = timedelta(hours=8)   # from the login, however busy the session
 csrf = CSRFProtect()
 
 OPEN_ENDPOINTS = {"admin.login", "admin.static"}
@@ -36,7 +38,7 @@ def register(app, exempt=()) -> None:
         app.config["SECRET_KEY"] = (accounts.instance_secret(service.db, "session_key")
                                     if settings.session_key_from_database else settings.session_key)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      PERMANENT_SESSION_LIFETIME=timedelta(hours=8))
+                      PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME)
     app.session_interface = AdminOnlySessions()
     csrf.init_app(app)
     for blueprint in exempt:
@@ -63,8 +65,10 @@ class AdminOnlySessions(SecureCookieSessionInterface):
 @bp.before_request
 def require_login():
     g.staff = None
-    name = session.get("staff")
-    if name and accounts.session_is_valid(current.service().db, name, session.get("token")):
+    name, since = session.get("staff"), session.get("since")
+    # 8 hours from the login, however busy the session: the cookie's own expiry moves on each answer
+    fresh = isinstance(since, (int, float)) and 0 <= time.time() - since < SESSION_LIFETIME.total_seconds()
+    if name and fresh and accounts.session_is_valid(current.service().db, name, session.get("token")):
         g.staff = name
     if g.staff is None:
         # The login page needs no classifier: rebuilding one for every anonymous request
@@ -106,6 +110,7 @@ def login():
     session.permanent = True
     session["staff"] = name.strip()
     session["token"] = result.session_token
+    session["since"] = int(time.time())
     log.info("admin login")
     return redirect(safe_next(request.form.get("next", "")) or url_for("admin.home"))
 

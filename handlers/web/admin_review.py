@@ -8,6 +8,7 @@ Enter submits nothing (a press on "Opt out" or "Not an opt-out" is needed)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from flask import redirect, render_template, request, url_for
 
@@ -39,7 +40,8 @@ def _day(value: str | None) -> str:
 
 def _page(status: int = 200, error: str = "", kept: dict | None = None):
     db = current.service().db
-    wanted = _filter(request.args)
+    newest = review_search.newest_pending(db)
+    wanted = replace(_filter(request.args), seen_until=newest)
     page = Page.requested(review_search.count(db, wanted))
     return render_template(
         "admin/review.html", wanted=wanted, page=page, total=review_search.pending_count(db),
@@ -90,7 +92,13 @@ def decide_many():
     db = current.service().db
     wanted = _filter(form)
     if request.values.get("scope") == "filter":
-        ids = review_search.matching_ids(db, wanted)
+        # exactly the items the page counted: none that arrived since, and none decided by someone else since
+        ids = review_search.matching_ids(db, replace(wanted, seen_until=form.get("seen_until", "")))
+        expected = form.get("expected", "")
+        if not form.get("seen_until") or not expected.isdigit() or int(expected) != len(ids):
+            refused(f"The queue changed since the page was loaded ({expected or '?'} messages then, {len(ids)} now, "
+                    "some decided by someone else): nothing recorded. Look at the list again.")
+            return _back()
         by_rule = wanted.rule and wanted.rule != review_search.NO_RULE
         what = f"everything caught by {rule_text(wanted.rule)}" if by_rule else "everything the filter selects"
     else:

@@ -280,17 +280,24 @@ def _error_reports(level: str, raw: Any) -> list[ErrorReport]:
     return reports
 
 
+_ITEM_LISTS = ("messages", "statuses", "user_preferences")
+
+
 def _parse_change(change: Any, errors: list[ErrorReport]) -> list[Item]:
     if not isinstance(change, dict):
         return [Malformed("change", "change is not an object", change)]
+    if "value" in change and not isinstance(change["value"], dict):
+        return [Malformed("change", "the change's value is not an object", change)]
     value = _dict(change.get("value"))
+    shapeless = [Malformed(name, f"'{name}' is not a list", value[name]) for name in _ITEM_LISTS
+                 if value.get(name) is not None and not isinstance(value[name], list)]
     errors.extend(_error_reports("account", value.get("errors")))
     for raw in _list(value.get("messages")):
         if isinstance(raw, dict):
             errors.extend(_error_reports("message", raw.get("errors")))
     metadata = _dict(value.get("metadata"))
     business = Business(_text(metadata.get("phone_number_id")), _text(metadata.get("display_phone_number")))
-    items: list[Item] = []
+    items: list[Item] = list(shapeless)   # kept in dead_letters: a person can read what was sent
     contacts = _contacts(value.get("contacts"))
     for raw in _list(value.get("messages")):
         items.append(_guard("message", raw, lambda r: _parse_message(r, business, contacts)))
