@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,12 +55,19 @@ ORDINARY = ["Hola, ¿a qué hora abren mañana?", "Where is my order #4411?", "G
             "Can I change the delivery address?", "ok", "👍", "Do you ship to Baja California?"]
 
 
-def make_bodies(path: Path, count: int, run_tag: str, seed: int = 7, only: str | None = None) -> dict[str, int]:
+AUDIENCE = 2_000   # people a business is writing to during the run (and who write back); see make_bodies
+
+
+def make_bodies(path: Path, count: int, run_tag: str, seed: int = 7, only: str | None = None,
+                warm: bool = False) -> dict[str, int]:
     """`count` signed deliveries, one per line, in a realistic mix (or only the `only` kind
     of it); returns the mix. Shaped as Meta sends them in 2026 (contacts carry the
     business-scoped user id, statuses carry contacts), which the pywa peer requires."""
     rng = random.Random(seed)
     mix = {"status": 0, "message": 0, "consent": 0}
+    # The business's audience: statuses and replies come from the people it writes to, the same
+    # AUDIENCE people in every phase; a message's sent/delivered/read go to one recipient.
+    audience = [f"1{10**10 + 7919 * i}" for i in range(AUDIENCE)]
     stopped: set[str] = set()
     with open(path, "wb") as file:
         n = -1
@@ -69,8 +77,10 @@ def make_bodies(path: Path, count: int, run_tag: str, seed: int = 7, only: str |
             kind = "status" if roll < 0.70 else "message" if roll < 0.95 else "consent"
             if only and kind != only:
                 continue
-            wa_id = f"1{rng.randrange(10**10, 10**11)}"
+            wa_id = rng.choice(audience)
             if roll < 0.70:
+                # the warm-up meets everyone once (as a running service has), then a message's three statuses share one
+                wa_id = audience[n % AUDIENCE] if warm else audience[zlib.crc32(f"{run_tag}.{n // 3}".encode()) % AUDIENCE]
                 state = ("sent", "delivered", "read")[n % 3]
                 item = payloads.status(f"wamid.{run_tag}.{n // 3}", state, recipient=wa_id)
                 delivery = payloads.delivery(payloads.change(statuses=[item]))
@@ -250,7 +260,7 @@ def main() -> int:
     counts = {"warm": 8000, "peak": args.bodies, "half": args.bodies // 2}
     bodies = {phase: workdir / f"{phase}.bodies" for phase in counts}
     for seed, (phase, count) in enumerate(counts.items()):
-        mix = make_bodies(bodies[phase], count, tag + phase[0], seed=7 + seed, only=args.only)
+        mix = make_bodies(bodies[phase], count, tag + phase[0], seed=7 + seed, only=args.only, warm=phase == "warm")
     total = sum(mix.values())
     print("mix: " + ", ".join(f"{k} {v / total:.0%}" for k, v in mix.items()))
 

@@ -110,6 +110,17 @@ def test_statuses_that_matter_are_fsynced(service, post):
     assert _commits_seen(service, post, payloads.delivery(payloads.change(statuses=[inert]))) == []
 
 
+@pytest.mark.sqlite_only
+def test_an_inert_status_linking_a_new_recipient_commits_that_link_without_fsync_once(service, post, read_db):
+    inert = payloads.status("wamid.OUT10", "delivered", recipient="5215512345679")
+    delivery = payloads.delivery(payloads.change(statuses=[inert]))
+    delivery["entry"][0]["changes"][0]["value"]["contacts"] = [   # statuses carry contacts since 2026
+        {"profile": {"name": "A"}, "wa_id": "5215512345679", "user_id": "MX.4401"}]
+    assert _commits_seen(service, post, delivery) == ["NORMAL"]     # the link: no fsync for it
+    assert _commits_seen(service, post, delivery) == []             # known now: no transaction at all
+    assert {row["wa_id"] for row in read_db("SELECT wa_id FROM identities")} == {"5215512345679", "MX.4401"}
+
+
 def test_ordinary_chat_committed_without_fsync_is_still_deduplicated(post, read_db):
     delivery = payloads.of_messages(payloads.text("Where is my order?", wa_id="14155550103", id="wamid.CHAT1"))
     assert post(delivery).json["duplicates"] == 0

@@ -150,15 +150,19 @@ def classify_item(ctx: Context, item: Item) -> Pending:
 def needs_fsync(item: Pending) -> bool:
     """Whether committing this item must wait for the disk before Meta gets its 200.
 
-    Only a message classified as certainly nothing (no intent, nothing for review)
-    may skip it: all it writes is its dedupe key and its words for the impact
-    preview. Such a commit survives any crash of the process and becomes durable
-    with the next fsynced commit; a power cut in between could cost those rows, and
-    a message seen again would be classified as nothing again. Everything else
+    Three kinds may skip it: a message classified as certainly nothing (no intent,
+    nothing for review: it writes its dedupe key, its words for the impact preview and
+    the link between the ids it carries), an inert status and a bare contact (they
+    write only that link). Such a commit survives any crash of the process and becomes
+    durable with the next fsynced commit (the WAL is written in order, so any opt-out
+    that relies on the link makes it durable too); a power cut in between costs the
+    link, which the next delivery naming both ids makes again. Everything else
     (consent, replies, the review queue, dead letters, outbox confirmations) is fsynced.
     """
     if isinstance(item, ClassifiedMessage):
         return item.classification.intent is not Intent.NONE or not item.classification.certain
+    if isinstance(item, IdentityLink) or is_inert(item):
+        return False   # a campaign's statuses each link a new recipient once: no fsync for that
     return True
 
 
