@@ -17,6 +17,7 @@ from handlers.testing.cloud_api_standin import CloudApiStandIn
 from handlers.testing.postgres import PostgresServer, Unavailable
 from tests.admin_client import admin, staff_account  # noqa: F401 (fixtures of the admin tests)
 from tests.browser_support import chromium, live  # noqa: F401 (fixtures of the browser tests)
+from tests.frame_checks import classifier  # noqa: F401 (the request-frame tables' fixture)
 from tests.login_helpers import frozen_clock  # noqa: F401 (a fixture of the login and security tests)
 
 APP_SECRET = "test-app-secret"

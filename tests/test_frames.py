@@ -6,8 +6,6 @@ intent it must get and how its rule must start, so a change that breaks one says
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from handlers.detection.classify import Classifier, explain
@@ -15,22 +13,7 @@ from handlers.detection.intents import Intent, Match
 from handlers.detection.locales import Locale, LocaleError, load_locales
 from handlers.detection.normalize import normalize
 from handlers.detection.segment import Segmenter
-
-ROOT = Path(__file__).resolve().parent.parent
-OUT, IN, HELP, NONE = Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP, Intent.NONE
-
-
-@pytest.fixture(scope="module")
-def classifier() -> Classifier:
-    return Classifier.from_locales(load_locales(ROOT / "locales"))
-
-
-def _check(classifier, text, intent, rule_prefix, certain=None):
-    result = classifier.classify(text)
-    assert (result.intent, (result.rule or "")[:len(rule_prefix)]) == (intent, rule_prefix), result
-    if certain is not None:
-        assert result.certain is certain, result
-
+from tests.frame_checks import HELP, IN, NONE, OUT, ROOT, check
 
 # --- a stop verb with an object, in each language's own word order ------------------------
 
@@ -54,7 +37,7 @@ def _check(classifier, text, intent, rule_prefix, certain=None):
     ("광고 그만 보내세요", OUT, "anywhere:ko:광고 그만"),
 ])
 def test_a_stop_verb_with_its_object_is_an_opt_out(classifier, text, intent, rule):
-    _check(classifier, text, intent, rule, certain=True)
+    check(classifier, text, intent, rule, certain=True)
 
 
 # --- removal, "no more", formal revocation ------------------------------------------------
@@ -78,7 +61,7 @@ def test_a_stop_verb_with_its_object_is_an_opt_out(classifier, text, intent, rul
     ("Отзываю согласие на рассылку", OUT, "anywhere:ru:отзываю согласие"),
 ])
 def test_removal_no_more_and_revocation_are_opt_outs(classifier, text, intent, rule):
-    _check(classifier, text, intent, rule)
+    check(classifier, text, intent, rule)
 
 
 # --- the guards -------------------------------------------------------------------------------
@@ -151,7 +134,7 @@ def test_a_common_word_that_is_a_keyword_neither_opts_out_nor_floods_the_queue(c
     ("Stop karo ye sab messages", OUT, "frame:"),
 ])
 def test_internet_spelling_transliteration_and_code_mixing_are_read(classifier, text, intent, rule):
-    _check(classifier, text, intent, rule)
+    check(classifier, text, intent, rule)
 
 
 # --- opt-in and help in sentences ----------------------------------------------------------
@@ -170,7 +153,7 @@ def test_internet_spelling_transliteration_and_code_mixing_are_read(classifier, 
     ("Ini dari perusahaan apa?", HELP, "anywhere:id:"),
 ])
 def test_opt_in_and_help_in_sentences(classifier, text, intent, rule):
-    _check(classifier, text, intent, rule)
+    check(classifier, text, intent, rule)
 
 
 # --- the new languages: native words, and "the whole message" without spaces -----------------
@@ -195,7 +178,7 @@ def test_opt_in_and_help_in_sentences(classifier, text, intent, rule):
     ("ร้านเปิดวันหยุดไหม", NONE, ""),
 ])
 def test_new_languages_understand_their_own_opt_out_words(classifier, text, intent, rule):
-    _check(classifier, text, intent, rule)
+    check(classifier, text, intent, rule)
 
 
 def test_unspaced_text_is_split_into_known_words_keeping_keywords_whole():

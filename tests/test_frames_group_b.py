@@ -9,27 +9,10 @@ written by the team from knowledge of each language, not copied from a corpus.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from handlers.detection.classify import Classifier
 from handlers.detection.intents import Intent
-from handlers.detection.locales import load_locales
-
-ROOT = Path(__file__).resolve().parent.parent
-OUT, IN, HELP, NONE = Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP, Intent.NONE
-
-
-@pytest.fixture(scope="module")
-def classifier() -> Classifier:
-    return Classifier.from_locales(load_locales(ROOT / "locales"))
-
-
-def _check(classifier: Classifier, text: str, intent: Intent, rule_prefix: str) -> None:
-    result = classifier.classify(text)
-    assert (result.intent, (result.rule or "")[:len(rule_prefix)]) == (intent, rule_prefix), result
-
+from tests.frame_checks import HELP, IN, NONE, OUT, check
 
 RU = [
     # negated imperatives, both persons and aspects, with words in between
@@ -85,4 +68,4 @@ def _ids(rows: list[tuple[str, Intent, str]], code: str) -> list[str]:
 
 @pytest.mark.parametrize("text, intent, rule", RU, ids=_ids(RU, "ru"))
 def test_ru(classifier, text, intent, rule):
-    _check(classifier, text, intent, rule)
+    check(classifier, text, intent, rule)

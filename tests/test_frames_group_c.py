@@ -8,27 +8,11 @@ object, a negated request, a stop word in another sense) expect NONE with any ru
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from handlers.detection.classify import Classifier
 from handlers.detection.intents import Intent
-from handlers.detection.locales import load_locales
-
-ROOT = Path(__file__).resolve().parent.parent
-OUT, IN, HELP, NONE = Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP, Intent.NONE
-
-
-@pytest.fixture(scope="module")
-def classifier() -> Classifier:
-    return Classifier.from_locales(load_locales(ROOT / "locales"))
-
-
-def _check(classifier: Classifier, text: str, intent: Intent, rule_prefix: str) -> None:
-    result = classifier.classify(text)
-    assert (result.intent, (result.rule or "")[:len(rule_prefix)]) == (intent, rule_prefix), result
-
+from tests.frame_checks import HELP, IN, NONE, OUT, check
 
 # --- Chinese -------------------------------------------------------------------------------
 
@@ -267,4 +251,4 @@ ZH = [
 
 @pytest.mark.parametrize("text, intent, rule", ZH)
 def test_chinese(classifier: Classifier, text: str, intent: Intent, rule: str) -> None:
-    _check(classifier, text, intent, rule)
+    check(classifier, text, intent, rule)

@@ -7,28 +7,12 @@ must get and how its rule must start.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from handlers.detection.classify import Classifier
 from handlers.detection.intents import Intent, Match
-from handlers.detection.locales import Locale, load_locales
-
-ROOT = Path(__file__).resolve().parent.parent
-OUT, IN, HELP, NONE = Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP, Intent.NONE
-
-
-@pytest.fixture(scope="module")
-def classifier() -> Classifier:
-    return Classifier.from_locales(load_locales(ROOT / "locales"))
-
-
-def _check(classifier, text, intent, rule_prefix, certain=None):
-    result = classifier.classify(text)
-    assert (result.intent, (result.rule or "")[:len(rule_prefix)]) == (intent, rule_prefix), result
-    if certain is not None:
-        assert result.certain is certain, result
+from handlers.detection.locales import Locale
+from tests.frame_checks import HELP, IN, NONE, OUT, check
 
 
 def _locale(code, negations, after_verb=None, mixing=()):
@@ -59,7 +43,7 @@ def _locale(code, negations, after_verb=None, mixing=()):
     ("nicht abmelden", NONE, "negated:de:"),
 ])
 def test_a_negation_after_a_keyword_negates_only_where_the_language_puts_it_there(classifier, text, intent, rule):
-    _check(classifier, text, intent, rule)
+    check(classifier, text, intent, rule)
 
 
 def test_negation_after_the_verb_is_a_per_language_setting():
@@ -104,7 +88,7 @@ def test_the_default_position_follows_the_language():
     ("I replied STOP by mistake, please keep sending", IN, "frame:en:", True),
 ])
 def test_a_quoted_keyword_in_a_question_is_answered_with_the_help_text(classifier, text, intent, rule, certain):
-    _check(classifier, text, intent, rule, certain)
+    check(classifier, text, intent, rule, certain)
 
 
 def test_the_accuracy_report_counts_quoted_questions_as_answered_not_as_review(classifier):
@@ -132,7 +116,7 @@ def test_the_accuracy_report_counts_quoted_questions_as_answered_not_as_review(c
     ("stopstop", OUT, "whole_message:en:stop"),
 ])
 def test_words_typed_without_spaces_are_read_as_words(classifier, text, intent, rule):
-    _check(classifier, text, intent, rule)
+    check(classifier, text, intent, rule)
 
 
 @pytest.mark.parametrize("text", ["stopover", "understand", "together", "password", "nowhere", "thankyou",
