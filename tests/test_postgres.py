@@ -108,30 +108,31 @@ def test_both_databases_get_the_same_tables_and_columns(postgres_url, tmp_path):
         pg_db.close()
 
 
-def test_history_refuses_update_delete_and_truncate(postgres_url):
-    db = connect(postgres_url)
+@pytest.fixture
+def db(postgres_url):
+    """A migrated, empty schema on the session's server, opened through the storage interface."""
+    database = connect(postgres_url)
     try:
-        migrate(db)
-        db.execute("INSERT INTO consent_events (wa_id, action, source, applied, occurred_at, recorded_at) "
-                   "VALUES ('1', 'opt_out', 'keyword', 1, 'x', 'x')")
-        for statement in ("UPDATE consent_events SET action = 'opt_in'", "DELETE FROM consent_events",
-                          "TRUNCATE consent_events"):
-            with pytest.raises(IntegrityError, match="append-only"):
-                db.execute(statement)
-        assert db.execute("SELECT count(*) FROM consent_events").fetchone()[0] == 1
+        migrate(database)
+        yield database
     finally:
-        db.close()
+        database.close()
 
 
-def test_the_hidden_rowid_is_not_in_select_star_but_can_be_named(postgres_url):
-    db = connect(postgres_url)
-    try:
-        migrate(db)
-        db.execute("INSERT INTO processed VALUES ('a', 'message', 'now')")
-        assert list(db.query("SELECT * FROM processed")) == [{"key": "a", "kind": "message", "received_at": "now"}]
-        assert db.execute("SELECT max(rowid) FROM processed").fetchone()[0] == 1
-    finally:
-        db.close()
+def test_history_refuses_update_delete_and_truncate(db):
+    db.execute("INSERT INTO consent_events (wa_id, action, source, applied, occurred_at, recorded_at) "
+               "VALUES ('1', 'opt_out', 'keyword', 1, 'x', 'x')")
+    for statement in ("UPDATE consent_events SET action = 'opt_in'", "DELETE FROM consent_events",
+                      "TRUNCATE consent_events"):
+        with pytest.raises(IntegrityError, match="append-only"):
+            db.execute(statement)
+    assert db.execute("SELECT count(*) FROM consent_events").fetchone()[0] == 1
+
+
+def test_the_hidden_rowid_is_not_in_select_star_but_can_be_named(db):
+    db.execute("INSERT INTO processed VALUES ('a', 'message', 'now')")
+    assert list(db.query("SELECT * FROM processed")) == [{"key": "a", "kind": "message", "received_at": "now"}]
+    assert db.execute("SELECT max(rowid) FROM processed").fetchone()[0] == 1
 
 
 # -- the guarantees, across workers and hosts ------------------------------------------------
@@ -561,31 +562,21 @@ def test_sqlite_functions_become_postgresql_ones(sqlite, postgresql):
     assert _translate(sqlite).sql == postgresql
 
 
-def test_an_index_on_a_json_field_translates(postgres_url):
-    db = connect(postgres_url)
-    try:
-        migrate(db)
-        for statement in postgres.schema_statements(
-                "CREATE INDEX review_rule ON review_queue(state, json_extract(classification, '$.rule'), received_at)"):
-            db.execute(statement)
-        db.execute("INSERT INTO review_queue (message_id, wa_id, text, classification, state, received_at) "
-                   "VALUES ('m', 'w', 't', ?, 'pending', 'now')", [json.dumps({"rule": "contains:es:baja"})])
-        assert db.execute("SELECT json_extract(classification, '$.rule') FROM review_queue").fetchone()[0] == \
-            "contains:es:baja"
-    finally:
-        db.close()
+def test_an_index_on_a_json_field_translates(db):
+    for statement in postgres.schema_statements(
+            "CREATE INDEX review_rule ON review_queue(state, json_extract(classification, '$.rule'), received_at)"):
+        db.execute(statement)
+    db.execute("INSERT INTO review_queue (message_id, wa_id, text, classification, state, received_at) "
+               "VALUES ('m', 'w', 't', ?, 'pending', 'now')", [json.dumps({"rule": "contains:es:baja"})])
+    assert db.execute("SELECT json_extract(classification, '$.rule') FROM review_queue").fetchone()[0] == \
+        "contains:es:baja"
 
 
-def test_rows_inserted_with_explicit_ids_move_the_identity_on(postgres_url):
+def test_rows_inserted_with_explicit_ids_move_the_identity_on(db):
     """As SQLite's rowid: the next row without an id goes after the largest (test data, imports)."""
-    db = connect(postgres_url)
-    try:
-        migrate(db)
-        storage.executemany(db, "INSERT INTO audit_log (id, actor, action, target, at) VALUES (?, ?, ?, ?, ?)",
-                            [(n, "ana", "keyword.add", "es:x", "now") for n in (5, 9)])
-        with transaction(db):
-            db.execute("INSERT INTO dead_letters (id, received_at, kind, error, raw) VALUES (40, 'now', 'x', 'y', '{}')")
-        assert storage.insert_row(db, "audit_log", {"actor": "ana", "action": "undo", "target": "t", "at": "now"}) == 10
-        assert storage.insert_row(db, "dead_letters", {"received_at": "now", "kind": "x", "error": "y", "raw": "{}"}) == 41
-    finally:
-        db.close()
+    storage.executemany(db, "INSERT INTO audit_log (id, actor, action, target, at) VALUES (?, ?, ?, ?, ?)",
+                        [(n, "ana", "keyword.add", "es:x", "now") for n in (5, 9)])
+    with transaction(db):
+        db.execute("INSERT INTO dead_letters (id, received_at, kind, error, raw) VALUES (40, 'now', 'x', 'y', '{}')")
+    assert storage.insert_row(db, "audit_log", {"actor": "ana", "action": "undo", "target": "t", "at": "now"}) == 10
+    assert storage.insert_row(db, "dead_letters", {"received_at": "now", "kind": "x", "error": "y", "raw": "{}"}) == 41

@@ -42,6 +42,7 @@ from handlers.whatsapp.parse import (
     NumberChange,
     PreferenceChange,
     Status,
+    storable,
 )
 
 log = logging.getLogger("optout.pipeline")
@@ -439,15 +440,7 @@ def _store_dead_letter(ctx: Context, kind: str, reason: str, raw: object) -> Non
     """Stored whatever the item holds: JSON escapes keep a lone surrogate (a cut emoji,
     "\ud83d", which SQLite cannot store as text) as the six characters Meta sent."""
     insert_row(ctx.db, "dead_letters", {
-        "received_at": clock.now_iso(), "kind": _storable(kind), "error": _storable(reason[:1000]),
+        "received_at": clock.now_iso(), "kind": storable(kind), "error": storable(reason[:1000]),
         "raw": json.dumps(raw, ensure_ascii=True, default=repr)[:1_000_000],
     })
 
-
-def _storable(text: str) -> str:
-    """Text SQLite can store: a lone surrogate becomes its backslash escape."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text

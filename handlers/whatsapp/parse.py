@@ -36,13 +36,14 @@ def _text(value: Any) -> str | None:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else str(value)
     if isinstance(value, str) and value.strip():
-        return _storable(value)
+        return storable(value)
     return None
 
 
-def _storable(text: str) -> str:
-    """A lone surrogate (a cut emoji, "\\ud83d": a JSON escape Meta can send) cannot be stored
-    or encoded; in an id it becomes its backslash escape, so distinct ids stay distinct."""
+def storable(text: str) -> str:
+    """Text SQLite can store. A lone surrogate (a cut emoji, "\\ud83d": a JSON escape Meta can
+    send) cannot be stored or encoded: it becomes its backslash escape, so distinct ids stay
+    distinct (the pipeline stores a dead letter's error text the same way)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
