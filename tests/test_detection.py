@@ -74,6 +74,34 @@ def test_classification_names_rule_language_and_certainty(classifier, text, inte
     assert (result.intent, result.rule, result.language, result.certain) == (intent, rule, language, certain)
 
 
+@pytest.mark.parametrize("text, intent, rule, certain", [
+    # a keyword in capitals opening a message otherwise written is a clause of its own
+    ("STOP ما أبي شي منكم", Intent.OPT_OUT, "clause:en:stop", True),
+    ("STOP STOP STOP how many times do i have to say it", Intent.OPT_OUT, "clause:en:stop stop", True),
+    ("BAJA ya no quiero nada", Intent.OPT_OUT, "clause:es:baja", True),
+    # ... but not when a negation in capitals leads, in a question, or as a question about STOP
+    ("DONT stop sending me deals", Intent.NONE, "negated:en:stop sending", True),
+    ("BAJA California tiene envíos?", Intent.NONE, None, True),
+    ("STOP लिखने से क्या होगा?", Intent.HELP, "quoted:hi:stop", True),
+    ("STOP by the store tomorrow?", Intent.NONE, None, True),
+])
+def test_capitals_opening_a_message(classifier, text, intent, rule, certain):
+    result = classifier.classify(text)
+    assert (result.intent, result.rule, result.certain) == (intent, rule, certain)
+
+
+def test_capitals_heading_ends_where_a_word_not_in_capitals_starts():
+    from handlers.detection.normalize import capitals_heading_end
+    assert capitals_heading_end("STOP ya") == 4
+    assert capitals_heading_end("STOP!! 😡 ما أبي") == 6
+    assert capitals_heading_end("STOP") is None                 # nothing follows: the whole message
+    assert capitals_heading_end("Stop it") is None              # not in capitals
+    assert capitals_heading_end("A B C stop") is None           # one letter is no word in capitals
+    assert capitals_heading_end("STOP STOP STOP STOP STOP now") is None   # too many to be a heading
+    assert normalize("STOP ya", heading=True).clauses == (0, 1)
+    assert normalize("STOP ya").clauses == (0, 0)
+
+
 def test_keyword_is_reported_as_written_in_the_locale_file(classifier):
     result = classifier.classify("Não quero mais receber mensagens")
     assert result.keyword == "não quero mais receber"

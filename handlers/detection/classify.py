@@ -40,7 +40,7 @@ from handlers.detection.frames import (
 from handlers.detection.intents import INTENT_PRIORITY, Intent, Match
 from handlers.detection.language import country_of, detect_language
 from handlers.detection.locales import KEYWORD_INTENTS, Locale
-from handlers.detection.normalize import Normalized, normalize, normalize_text
+from handlers.detection.normalize import Normalized, capitals_heading_end, normalize, normalize_text
 from handlers.detection.segment import JoinedWords, Segmenter
 from handlers.detection.spelling import Spellings
 from handlers.detection.typos import deletions, one_edit
@@ -110,7 +110,7 @@ class _Evidence:
     start: int
     end: int
     parts: tuple[Occurrence, ...]
-    guard: str | None = None    # negated, other-object, quoted, question, how
+    guard: str | None = None    # negated, other-object, quoted, question, how, reported
     guard_word: str | None = None
     uncertain: bool = False
     asked: bool = False         # quoted in a question: "what happens if I reply STOP?"
@@ -256,7 +256,29 @@ class Classifier:
                 again = self._classify(spaced)
                 if again.intent is not Intent.NONE and (found.intent is Intent.NONE or again.certain):
                     return again
+        if found.intent is Intent.NONE and (found.rule is None or found.rule.startswith("partial:")):
+            return self._heading_opt_out(text[:MAX_READ_CHARS]) or found
         return found
+
+    def _heading_opt_out(self, text: str) -> Classification | None:
+        """Words in capitals opening a message otherwise written ("STOP ما أبي شي منكم",
+        "STOP STOP STOP how many times do I have to say it") read as a clause of their own,
+        as if a comma followed them, when they are an opt-out keyword and the message says
+        nothing else a rule understands. "DONT stop sending me deals" keeps its negation
+        ("dont" is no keyword); "STOP लिखने से क्या होगा?" stays a question about STOP."""
+        if capitals_heading_end(text) is None:
+            return None
+        headed = self._filler_clauses_joined(self._segmenter.split(normalize(text, heading=True)))
+        size = headed.clauses.count(headed.clauses[0])
+        if size >= len(headed.tokens):
+            return None
+        head = Normalized(headed.tokens[:size], headed.clauses[:size], headed.sentences[:size], frozenset(),
+                          headed.quoted[:size])
+        whole = self._whole_message(head)
+        if whole is None or whole.intent is not Intent.OPT_OUT or not whole.certain:
+            return None
+        found = self._classify(headed)
+        return found if found.intent is Intent.OPT_OUT else None
 
     def _joined_split(self, normalized: Normalized) -> Normalized | None:
         """The message with each unknown token that is words typed without spaces cut into
@@ -395,6 +417,12 @@ class Classifier:
                     evidence.guard, evidence.guard_word = guards.OTHER_OBJECT, other.word
             if evidence.guard is None and evidence.kind == "partial":
                 evidence.guard = "partial"
+            if evidence.guard is None and evidence.intent is Intent.OPT_OUT:
+                low = bisect.bisect_left(class_starts, evidence.start - guards.REPORTED_WINDOW - MAX_NGRAM)
+                said = guards.reported(evidence.start, classes[low:bisect.bisect_right(class_starts, evidence.start)],
+                                       sentences)
+                if said is not None:
+                    evidence.guard, evidence.guard_word = guards.REPORTED, said.word
             if evidence.guard is None and evidence.intent is Intent.OPT_OUT:
                 how = guards.asks_how(evidence.start, evidence.end, hows, tokens, sentences,
                                       normalized.questions, self._skippable)
@@ -543,7 +571,7 @@ class Classifier:
                     for e in evidence)
                 certain = not best.uncertain and not (contested and intent is Intent.OPT_OUT)
                 return Classification(intent, best.rule, best.keyword, best.language, text, certain)
-        for guard in ("quoted", "question", "partial"):
+        for guard in ("quoted", "question", "partial", guards.REPORTED):
             held = [e for e in evidence if e.guard == guard]
             if held:
                 best = self._quote_named(held) if guard == "quoted" else _best_evidence(held)

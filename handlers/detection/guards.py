@@ -11,6 +11,9 @@
   ("quote-verb + @opt_out") or quotation marks show to be mentioned, not used.
 - a how-question: "how do I stop these messages?" asks for help; a `how-question` word
   opening the sentence turns the request into a help request.
+- reported speech: "my wife says unsubscribe from everything lol, but your deals are too
+  good": a `reported` word ("says", "told me to", "dice que") shortly before the request,
+  in its sentence, reports someone else's words; a person decides (review).
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ OTHER_OBJECT = "other-object"
 HOW_QUESTION = "how-question"
 QUESTION_WORD = "question-word"   # a question particle, for languages that need no "?" ("ไหม", "か")
 NO_MORE = "no-more"
+REPORTED = "reported"         # "says", "told me to": someone else's words
+REPORTED_WINDOW = 4           # words between a reported-speech word and the request it reports
 SENDING = frozenset({"send-verb", "receive-verb"})   # a request naming these is about messages
 SAID_BEFORE = "said-before"       # "already", "how many times": a keyword said again is used, not quoted
 CHAIN_VERB = "want-verb"
@@ -210,3 +215,13 @@ def fronted_and_negated(start: int, end: int, wants: list[Occurrence], negations
                and clauses[n.start] == clauses[want.start] for n in negations):
             return True
     return False
+
+
+def reported(start: int, occurrences: list[Occurrence], sentences: tuple[int, ...]) -> Occurrence | None:
+    """A `reported` word ending at most REPORTED_WINDOW words before a request at `start`,
+    in its sentence: "mi esposa dice que me dé de baja de todo" reports, it does not ask."""
+    for occurrence in occurrences:
+        if occurrence.name == REPORTED and sentences[occurrence.start] == sentences[start] \
+                and start - REPORTED_WINDOW <= occurrence.end <= start:
+            return occurrence
+    return None

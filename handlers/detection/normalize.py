@@ -26,6 +26,7 @@ a customer may type that normalises to the same tokens:
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -36,6 +37,8 @@ from handlers.settings import WHATSAPP_TEXT_LIMIT
 MAX_INPUT_CHARS = WHATSAPP_TEXT_LIMIT
 MAX_NORMALIZED_CHARS = 2 * WHATSAPP_TEXT_LIMIT
 
+MAX_HEADING_WORDS = 4         # words in capitals opening a message, read as a clause of their own
+_SPACED_WORD = re.compile(r"\S+")
 _APOSTROPHES = frozenset("'’‘ʼ`´")
 _INVISIBLE = frozenset("\u200c\u200d\u00ad\ufeff\u2060")   # joiners, soft hyphen: part of the word
 _SENTENCE_BREAKS = frozenset(".!?¡¿…。！？؟۔।॥\n")
@@ -79,10 +82,17 @@ class _Token:
     quoted: bool
 
 
-def normalize(text: str) -> Normalized:
+def normalize(text: str, heading: bool = False) -> Normalized:
     """Tokens of a message (or keyword) after the whole pipeline, with their clauses.
-    Reads at most MAX_INPUT_CHARS of `text`, expanded to at most MAX_NORMALIZED_CHARS."""
-    text = unicodedata.normalize("NFKC", text[:MAX_INPUT_CHARS])[:MAX_NORMALIZED_CHARS].casefold()[:MAX_NORMALIZED_CHARS]
+    Reads at most MAX_INPUT_CHARS of `text`, expanded to at most MAX_NORMALIZED_CHARS.
+    With `heading` (a message, not a keyword), words in capitals that open a message
+    written otherwise ("STOP ما أبي شي منكم", "STOP STOP how many times") end a clause, as
+    a comma after them would."""
+    text = unicodedata.normalize("NFKC", text[:MAX_INPUT_CHARS])[:MAX_NORMALIZED_CHARS]
+    heading_end = capitals_heading_end(text) if heading else None
+    if heading_end is not None:
+        heading_end = len(text[:heading_end].casefold())
+    text = text.casefold()[:MAX_NORMALIZED_CHARS]
     raw: list[_Token] = []
     word: list[str] = []
     clause = sentence = 0
@@ -96,6 +106,9 @@ def normalize(text: str) -> Normalized:
             word.clear()
 
     for index, char in enumerate(text):
+        if index == heading_end:
+            end_word()
+            clause += 1
         if char in _INVISIBLE:
             continue
         if char in _APOSTROPHES and word and index + 1 < len(text) and text[index + 1].isalpha():
@@ -169,6 +182,27 @@ def _fold(token: str) -> str:
 
 
 _fold_remembered = functools.lru_cache(maxsize=65536)(_fold)
+
+
+def capitals_heading_end(text: str) -> int | None:
+    """Where the words in capitals that open `text` end, when a word not in capitals (or in
+    a script without capitals) follows them; None when there are none, more than
+    MAX_HEADING_WORDS, or nothing else. A word in capitals has two letters or more, all
+    capitals; words of no letters (emoji, "!!") are passed over."""
+    end = None
+    count = 0
+    for match in _SPACED_WORD.finditer(text):
+        letters = [c for c in match.group() if c.isalpha()]
+        if not letters:
+            continue
+        if len(letters) >= 2 and all(c.isupper() for c in letters):
+            count += 1
+            if count > MAX_HEADING_WORDS:
+                return None
+            end = match.end()
+            continue
+        return end
+    return None
 
 
 def squeeze(token: str) -> str:

@@ -102,6 +102,8 @@ def rule_text(rule: str | None) -> str:
         return f"the {name} keyword {quoted(keyword)} as a sentence of its own"
     if kind == "typo":
         return f"a misspelling of the {name} keyword {quoted(keyword)}"
+    if kind == "reported":
+        return f"the {name} request {quoted(keyword)} in someone else's words (“my wife says …”)"
     if kind == "negated":
         return f"the {name} keyword {quoted(keyword)} after a negation (“don't …”)"
     return f"the {name} keyword {quoted(keyword)} ({MATCH_NAMES.get(kind, kind)})"
