@@ -12,8 +12,9 @@
 - a how-question: "how do I stop these messages?" asks for help; a `how-question` word
   opening the sentence turns the request into a help request.
 - reported speech: "my wife says unsubscribe from everything lol, but your deals are too
-  good": a `reported` word ("says", "told me to", "dice que") shortly before the request,
-  in its sentence, reports someone else's words; a person decides (review).
+  good": a `reported` word ("says", "told me to", "dice que", "diyor") shortly before or
+  after the request, in its sentence, reports someone else's words; a person decides
+  (review).
 """
 from __future__ import annotations
 
@@ -217,11 +218,13 @@ def fronted_and_negated(start: int, end: int, wants: list[Occurrence], negations
     return False
 
 
-def reported(start: int, occurrences: list[Occurrence], sentences: tuple[int, ...]) -> Occurrence | None:
-    """A `reported` word ending at most REPORTED_WINDOW words before a request at `start`,
-    in its sentence: "mi esposa dice que me dé de baja de todo" reports, it does not ask."""
+def reported(start: int, end: int, occurrences: list[Occurrence], sentences: tuple[int, ...]) -> Occurrence | None:
+    """A `reported` word at most REPORTED_WINDOW words before a request [start, end) or
+    after it, in its sentence: "mi esposa dice que me dé de baja de todo", "karım her yerden
+    abonelikten çık diyor" report someone's words, they do not ask."""
     for occurrence in occurrences:
-        if occurrence.name == REPORTED and sentences[occurrence.start] == sentences[start] \
-                and start - REPORTED_WINDOW <= occurrence.end <= start:
+        if occurrence.name != REPORTED or sentences[occurrence.start] != sentences[start]:
+            continue
+        if start - REPORTED_WINDOW <= occurrence.end <= start or end <= occurrence.start <= end + REPORTED_WINDOW:
             return occurrence
     return None
