@@ -155,6 +155,8 @@ def test_a_long_message_of_one_repeated_ordinary_word_stays_ordinary(classifier)
     ("सदस्यता रद्द करें", "सदस्यता रद्द करें"),   # Devanagari vowel signs stay
     ("Hủy đăng ký", "huy đang ky"),
     ("Đừng gửi nữa", "đung gui nua"),            # đ is a letter of its own: "đừng" (don't) is not "dừng" (stop)
+    ("광고 그만ㅡㅡ", "광고 그만"),               # Hangul letters typed after a word are an emoticon
+    ("좋아요ㅋㅋㅋ", "좋아요"),
 ])
 def test_normalisation_folds_what_customers_vary(text, expected):
     assert normalize_text(text) == expected
