@@ -90,6 +90,16 @@ def test_capitals_opening_a_message(classifier, text, intent, rule, certain):
     assert (result.intent, result.rule, result.certain) == (intent, rule, certain)
 
 
+@pytest.mark.parametrize("text, intent", [
+    ("stop sending me loan offers", Intent.OPT_OUT),        # the other object names what the offers are about
+    ("stop the insurance ads please", Intent.OPT_OUT),
+    ("Can you stop sending the package to my old address?", Intent.NONE),   # it is what is sent
+    ("cancel my order", Intent.NONE),
+])
+def test_another_object_naming_the_messages_does_not_guard(classifier, text, intent):
+    assert classifier.classify(text).intent is intent
+
+
 def test_capitals_heading_ends_where_a_word_not_in_capitals_starts():
     from handlers.detection.normalize import capitals_heading_end
     assert capitals_heading_end("STOP ya") == 4

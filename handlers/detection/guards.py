@@ -29,6 +29,7 @@ OTHER_OBJECT = "other-object"
 HOW_QUESTION = "how-question"
 QUESTION_WORD = "question-word"   # a question particle, for languages that need no "?" ("ไหม", "か")
 NO_MORE = "no-more"
+MESSAGES = "messages"          # the class of what is sent: "offers", "deals", "ads"
 REPORTED = "reported"         # "says", "told me to": someone else's words
 REPORTED_WINDOW = 4           # words between a reported-speech word and the request it reports
 SENDING = frozenset({"send-verb", "receive-verb"})   # a request naming these is about messages
@@ -145,9 +146,12 @@ def other_object(start: int, end: int, occurrences: list[Occurrence], ours: set[
     """An `other-object` word near the request [start, end) with nothing of ours in between;
     for a request `about_messages` (it names messages or sending), not in a clause before it."""
     sentence = sentences[start]
+    messages_at = {o.start for o in occurrences if o.name == MESSAGES}
     for other in occurrences:
         if other.name != OTHER_OBJECT or sentences[other.start] != sentence:
             continue
+        if other.end in messages_at:
+            continue          # it names what the messages are about: "stop sending me loan offers", "car deals"
         if clauses is not None and about_messages and other.end <= start and clauses[other.start] != clauses[start]:
             continue          # "I cancelled my account, stop sending me messages": a clause before
         if start <= other.start < end:
