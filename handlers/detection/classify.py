@@ -278,7 +278,15 @@ class Classifier:
         if whole is None or whole.intent is not Intent.OPT_OUT or not whole.certain:
             return None
         found = self._classify(headed)
-        return found if found.intent is Intent.OPT_OUT else None
+        if found.intent is Intent.OPT_OUT:
+            return found
+        if found.rule is not None and found.rule.startswith("partial:") and not headed.questions:
+            # "STOP أرجوك", "СТОП я сказал": beside words no rule reads, the keyword in
+            # capitals is still applied, and a person looks ("BAJA California tiene envíos?"
+            # asks something: not applied)
+            return Classification(Intent.OPT_OUT, "clause:" + found.rule.split(":", 1)[1], found.keyword,
+                                  found.language, found.normalized, certain=False)
+        return None
 
     def _joined_split(self, normalized: Normalized) -> Normalized | None:
         """The message with each unknown token that is words typed without spaces cut into
