@@ -101,6 +101,21 @@ def test_another_object_naming_the_messages_does_not_guard(classifier, text, int
     assert classifier.classify(text).intent is intent
 
 
+@pytest.mark.parametrize("text", [
+    "ما ابي اوقف الرسايل",                     # I don't want to stop the messages
+    "mesajları durdurmanızı istemiyorum",     # I don't want you to stop the messages
+    "sitaki kuacha kupokea ofa",              # I don't want to stop receiving offers
+    "I dont want to stop the messages",
+])
+def test_a_frame_does_not_pass_over_a_stop_verb_that_turns_it_around(classifier, text):
+    assert classifier.classify(text).intent is Intent.NONE
+
+
+def test_the_greek_question_mark_asks(classifier):
+    result = classifier.classify("αν στείλω STOP θα σταματήσουν και οι λογαριασμοί\u037e")
+    assert (result.intent, result.rule) == (Intent.HELP, "quoted:el:stop")
+
+
 def test_capitals_heading_ends_where_a_word_not_in_capitals_starts():
     from handlers.detection.normalize import capitals_heading_end
     assert capitals_heading_end("STOP ya") == 4

@@ -33,6 +33,7 @@ FRAME_KINDS = ("opt_out", "opt_in", "help", "quoting")
 QUOTING = "quoting"
 QUOTING_GAP = 1          # "reply STOP", "reply with STOP": a quoted keyword sits right by its verb
 NEGATION = "negation"
+STOP_VERB = "stop-verb"
 KEYWORD = "@opt_out"
 ANY_LANGUAGE = "*"
 MAX_PARTS = 4
@@ -308,6 +309,7 @@ class FrameIndex:
         if not self._by_pair:
             return []
         self._verb_starts = {o.start for o in occurrences if is_verb(o.name)}
+        self._stop_starts = {o.start for o in occurrences if o.name == STOP_VERB}
         by_start: dict[int, list[Occurrence]] = {}
         # A word is often in one class in many languages ("stop"): pairs are first tried by
         # class (and span), and only pairs some pattern has are tried language by language.
@@ -383,6 +385,9 @@ class FrameIndex:
                 target = bound.get(before)
                 if target is not None and before.end <= target < last.start:
                     return False      # the negation negates another verb, in between
+            if STOP_VERB not in compiled.sequence and any(before.end <= p < last.start for p in self._stop_starts):
+                return False          # "ما ابي اوقف الرسايل", "sitaki kuacha kupokea ofa": a frame
+                #                       without a stop verb passes over one, which turns it around
             if last.name == NEGATION and is_verb(before.name) and \
                     any(before.end <= p < last.start for p in self._verb_starts):
                 return False          # "পাঠানো বন্ধ করবেন না": the negation follows "stop", not "send"

@@ -38,6 +38,7 @@ MAX_INPUT_CHARS = WHATSAPP_TEXT_LIMIT
 MAX_NORMALIZED_CHARS = 2 * WHATSAPP_TEXT_LIMIT
 
 MAX_HEADING_WORDS = 4         # words in capitals opening a message, read as a clause of their own
+GREEK_QUESTION_MARK = "\u037e"   # NFKC makes it a semicolon, which asks nothing
 _SPACED_WORD = re.compile(r"\S+")
 # Hangul letters typed alone after a word are emoticons ("그만ㅡㅡ", "광고ㅠㅠ", "ㅋㅋ" laughter):
 # NFKC makes them letters that would stick to the word. A jamo word alone ("ㄴㄴ", no no) stays.
@@ -91,7 +92,8 @@ def normalize(text: str, heading: bool = False) -> Normalized:
     With `heading` (a message, not a keyword), words in capitals that open a message
     written otherwise ("STOP ما أبي شي منكم", "STOP STOP how many times") end a clause, as
     a comma after them would."""
-    text = unicodedata.normalize("NFKC", _JAMO_AFTER_SYLLABLE.sub(" ", text[:MAX_INPUT_CHARS]))[:MAX_NORMALIZED_CHARS]
+    text = unicodedata.normalize("NFKC", _JAMO_AFTER_SYLLABLE.sub(" ", text[:MAX_INPUT_CHARS]).replace(
+        GREEK_QUESTION_MARK, "?"))[:MAX_NORMALIZED_CHARS]
     heading_end = capitals_heading_end(text) if heading else None
     if heading_end is not None:
         heading_end = len(text[:heading_end].casefold())
