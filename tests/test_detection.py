@@ -111,6 +111,19 @@ def test_a_frame_does_not_pass_over_a_stop_verb_that_turns_it_around(classifier,
     assert classifier.classify(text).intent is Intent.NONE
 
 
+@pytest.mark.parametrize("text, intent, rule", [
+    ("istri suruh saya unsub semua wkwk tapi promo kalian bagus", Intent.NONE, "reported:en:unsubscribe"),
+    ("mijn dochter zegt dat ik me overal moet afmelden haha", Intent.NONE, "reported:nl:afmelden"),
+    ("karım her yerden abonelikten çık diyor ama indirimleriniz güzel", Intent.NONE, "reported:tr:list+leave-verb"),
+    # "I told you so many times" in a clause after the request is no one else's words
+    ("Tolong berhenti kirim pesan, saya sudah suruh berkali-kali", Intent.OPT_OUT, "anywhere:id:berhenti kirim"),
+])
+def test_a_request_in_someone_elses_words_waits_for_a_person(classifier, text, intent, rule):
+    result = classifier.classify(text)
+    assert (result.intent, result.rule) == (intent, rule)
+    assert result.certain is (intent is Intent.OPT_OUT)
+
+
 def test_the_greek_question_mark_asks(classifier):
     result = classifier.classify("αν στείλω STOP θα σταματήσουν και οι λογαριασμοί\u037e")
     assert (result.intent, result.rule) == (Intent.HELP, "quoted:el:stop")

@@ -428,7 +428,7 @@ class Classifier:
             if evidence.guard is None and evidence.intent is Intent.OPT_OUT:
                 low = bisect.bisect_left(class_starts, evidence.start - guards.REPORTED_WINDOW - MAX_NGRAM)
                 high = bisect.bisect_right(class_starts, evidence.end + guards.REPORTED_WINDOW)
-                said = guards.reported(evidence.start, evidence.end, classes[low:high], sentences)
+                said = guards.reported(evidence.start, evidence.end, classes[low:high], sentences, clauses)
                 if said is not None:
                     evidence.guard, evidence.guard_word = guards.REPORTED, said.word
             if evidence.guard is None and evidence.intent is Intent.OPT_OUT:

@@ -222,13 +222,16 @@ def fronted_and_negated(start: int, end: int, wants: list[Occurrence], negations
     return False
 
 
-def reported(start: int, end: int, occurrences: list[Occurrence], sentences: tuple[int, ...]) -> Occurrence | None:
-    """A `reported` word at most REPORTED_WINDOW words before a request [start, end) or
-    after it, in its sentence: "mi esposa dice que me dé de baja de todo", "karım her yerden
-    abonelikten çık diyor" report someone's words, they do not ask."""
+def reported(start: int, end: int, occurrences: list[Occurrence], sentences: tuple[int, ...],
+             clauses: tuple[int, ...]) -> Occurrence | None:
+    """A `reported` word at most REPORTED_WINDOW words before a request [start, end) in its
+    sentence, or after it in its clause: "mi esposa dice que me dé de baja de todo",
+    "karım her yerden abonelikten çık diyor" report someone's words, they do not ask.
+    "Berhenti kirim pesan, saya sudah suruh berkali-kali" asks (I told you so before)."""
     for occurrence in occurrences:
         if occurrence.name != REPORTED or sentences[occurrence.start] != sentences[start]:
             continue
-        if start - REPORTED_WINDOW <= occurrence.end <= start or end <= occurrence.start <= end + REPORTED_WINDOW:
+        if start - REPORTED_WINDOW <= occurrence.end <= start or (
+                end <= occurrence.start <= end + REPORTED_WINDOW and clauses[occurrence.start] == clauses[end - 1]):
             return occurrence
     return None
