@@ -124,6 +124,21 @@ def test_a_request_in_someone_elses_words_waits_for_a_person(classifier, text, i
     assert result.certain is (intent is Intent.OPT_OUT)
 
 
+@pytest.mark.parametrize("text, intent", [
+    # Arabizi "la" (no) and Greeklish "mi" (don't) in Latin-letter messages of other languages
+    ("Por favor me envíe la factura por email", Intent.NONE),
+    ("mandatemi la fattura via email", Intent.NONE),
+    ("envoyez-moi la facture par mail", Intent.NONE),
+    ("trimiteți-mi factura pe email", Intent.NONE),
+    # ... while Arabizi, Hinglish and Tagalog requests stay requests
+    ("la tb3tli rasayel", Intent.OPT_OUT),
+    ("mat bhejo msg", Intent.OPT_OUT),
+    ("pakitigil na po ang pag-send ng messages sa akin", Intent.OPT_OUT),
+])
+def test_a_romanised_frame_needs_a_message_of_its_language(classifier, text, intent):
+    assert classifier.classify(text).intent is intent
+
+
 def test_the_greek_question_mark_asks(classifier):
     result = classifier.classify("αν στείλω STOP θα σταματήσουν και οι λογαριασμοί\u037e")
     assert (result.intent, result.rule) == (Intent.HELP, "quoted:el:stop")

@@ -202,6 +202,10 @@ class Classifier:
         self._skippable = {f for f in self._fillers if " " not in f}
         vocabulary = [*self._entries, *self._fillers, *self._negations, *self._words.vocabulary(), *self._ordinary]
         self._joined = JoinedWords(*_joined_vocabulary(locales))
+        # Languages written in another script, whose locales also read them in Latin letters
+        # (Arabizi, Hinglish, Greeklish, romanised Russian): told by their opt-out reply.
+        self._romanised = frozenset(code for code, locale in locales.items()
+                                    if not _mostly_latin(locale.replies.get(Intent.OPT_OUT, "")))
         self._known = set(vocabulary)
         self._segmenter = Segmenter((word for phrase in vocabulary for word in phrase.split()),
                                     (word for phrase in self._entries for word in phrase.split()))
@@ -355,6 +359,8 @@ class Classifier:
         bound = guards.bind(negations, verbs, clauses)
         negates = guards.negated_positions(bound, verbs, clauses)
         matches = self._frames.match(classes + negations + keyword_parts, sentences, clauses, bound)
+        if any(m.language in self._romanised for m in matches):
+            matches = [m for m in matches if not self._romanised_elsewhere(m, tokens)]
         # "I already said STOP", "how many times do I have to say stop": a request repeated, not mentioned
         repeated = {o.start: sentences[o.start] for o in classes if o.name == guards.SAID_BEFORE}
         matches = [m for m in matches if m.kind != QUOTING or not guards.said_before(m.start, repeated, sentences)]
@@ -463,6 +469,23 @@ class Classifier:
             for evidence in quotes:
                 evidence.asked = sentences[evidence.start] in asking
         return reading
+
+    def _romanised_elsewhere(self, match: FrameMatch, tokens: tuple[str, ...]) -> bool:
+        """Whether a frame of a language written in another script, found in Latin letters
+        only, sits in a message that is more another language's, written in Latin letters:
+        "Por favor me envíe la factura por email" holds the Arabizi "la" (no) and "email",
+        but it is Spanish. Counted in words each language knows; a tie keeps the frame
+        ("la tb3tli rasayel", "mujhe message mat bhejo")."""
+        if match.language not in self._romanised or not all(
+                _mostly_latin(tokens[i]) for p in match.parts for i in range(p.start, p.end)):
+            return False
+        support: dict[str, int] = {}
+        for token in set(tokens):
+            if _mostly_latin(token):
+                for language in self._joined.languages_of(token):
+                    support[language] = support.get(language, 0) + 1
+        own = support.get(match.language, 0)
+        return any(count > own for language, count in support.items() if language not in self._romanised)
 
     def _says_no_more(self, parts: tuple[Occurrence, ...]) -> bool:
         """Whether a request is negative itself: a negation or `no-more` part, or a keyword
@@ -889,6 +912,12 @@ def classify_words(classifier: Classifier, words: tuple[str, ...],
     if uncertain or results:
         return (uncertain or results)[0]
     return Classification(Intent.NONE, None, None, None, "", True), ""
+
+
+def _mostly_latin(text: str) -> bool:
+    """Whether most of the letters of `text` are Latin ones (ASCII or with accents)."""
+    letters = [c for c in text if c.isalpha()]
+    return sum(c < "\u0250" for c in letters) * 2 > len(letters) if letters else False
 
 
 def _joined_vocabulary(locales: dict[str, Locale]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:

@@ -159,7 +159,8 @@ class JoinedWords:
             self._memo[token] = self._split(token)
         return self._memo[token]
 
-    def _languages_of(self, piece: str) -> set[str]:
+    def languages_of(self, piece: str) -> set[str]:
+        """The languages whose words (or a stem plus a short ending) `piece` is."""
         found = set(self._words.get(piece, ()))
         for length in range(max(MIN_JOINED_STEM, len(piece) - MAX_STEM_ENDING), min(len(piece), self._longest_stem) + 1):
             found |= self._stems.get(piece[:length], set())
@@ -175,7 +176,7 @@ class JoinedWords:
                 options = [token[i:end]] + ([token[i - 1:end]] if i > 0 else [])   # "stop|please" squeezed
                 for option in options:
                     if len(option) >= MIN_JOINED_PIECE:
-                        languages = self._languages_of(option)
+                        languages = self.languages_of(option)
                         if languages:
                             pieces[i].append((end, option, languages))
                             break
