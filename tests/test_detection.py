@@ -139,6 +139,20 @@ def test_a_romanised_frame_needs_a_message_of_its_language(classifier, text, int
     assert classifier.classify(text).intent is intent
 
 
+@pytest.mark.parametrize("text, intent, certain", [
+    # a question in another sentence does not hold a stop sentence back
+    ("Why do you keep sending these? Stop", Intent.OPT_OUT, True),
+    ("रोज़ रोज़ मैसेज क्यों भेजते हो? बंद करो", Intent.OPT_OUT, True),
+    ("STOP?", Intent.OPT_OUT, True),                       # the keyword alone, whatever its mark
+    # "why do you keep sending" complains; "can you start sending again?" asks to resume
+    ("why do you keep sending these?", Intent.NONE, False),
+    ("Can you start sending me offers again?", Intent.OPT_IN, True),
+])
+def test_questions_hold_back_only_their_own_sentence(classifier, text, intent, certain):
+    result = classifier.classify(text)
+    assert (result.intent, result.certain) == (intent, certain)
+
+
 def test_the_greek_question_mark_asks(classifier):
     result = classifier.classify("αν στείλω STOP θα σταματήσουν και οι λογαριασμοί\u037e")
     assert (result.intent, result.rule) == (Intent.HELP, "quoted:el:stop")

@@ -53,6 +53,7 @@ TYPO_MEMO_SIZE = 100_000         # tokens whose typo lookup is remembered (see _
 MAX_READ_CHARS = 16_384          # a message is read this far: a request sits at its start, not
                                  # after 16,000 characters (and 2.5 MB of "stop stop ..." stays cheap)
 MAX_PARTIAL_SENTENCE = 3         # a stop word heading a sentence this short is worth a person's glance
+OPT_IN_DOUBTS = frozenset({"what-question", "who-question"})   # "why do you keep sending...?" is no opt-in
 FRAME_INTENTS = {"opt_out": Intent.OPT_OUT, "opt_in": Intent.OPT_IN, "help": Intent.HELP}
 CLASSIFIERS_KEPT = 3             # built classifiers remembered by the contents they were built from
 QUOTING = "quoting"
@@ -415,8 +416,13 @@ class Classifier:
                         p.start < end and start < p.end and is_verb(p.name) for p in evidence.parts))
                     for start, end in quoted):
                 evidence.guard = "quoted"      # "I replied STOP by mistake": the stop is mentioned
-            elif evidence.intent is Intent.OPT_OUT and normalized.questions and evidence.kind == "clause":
-                evidence.guard = "question"
+            elif evidence.intent is Intent.OPT_OUT and evidence.kind == "clause" and (
+                    sentences[evidence.start] in normalized.questions):
+                evidence.guard = "question"      # "STOP?" asks; "Why do you send these every day? STOP" does not
+            elif evidence.intent is Intent.OPT_IN and evidence.kind == "frame" and sentences[evidence.start] in (
+                    normalized.questions) and any(o.name in OPT_IN_DOUBTS and sentences[o.start] == sentences[
+                    evidence.start] for o in classes):
+                evidence.guard = "question"      # "Why do you keep sending these?" complains, it asks for nothing
             if evidence.guard is None and evidence.intent is not Intent.HELP:
                 languages = {evidence.rule_language, *self._mixing.get(evidence.rule_language, ())}
                 low = bisect.bisect_left(class_starts, evidence.start - guards.OTHER_OBJECT_WINDOW - MAX_NGRAM)
