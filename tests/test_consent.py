@@ -102,6 +102,14 @@ def test_a_delivery_mixing_ordinary_chat_and_an_opt_out_is_fsynced(service, post
 
 
 @pytest.mark.sqlite_only
+def test_a_delivery_keeps_its_savepoint_journals_in_memory(service, post):
+    """Each item's savepoint has a rollback journal; on disk it was a temporary file made,
+    written page by page and deleted in every delivery's transaction."""
+    assert service.db.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+    assert post(payloads.of_messages(payloads.text("STOP", wa_id="14155550103"))).status_code == 200
+
+
+@pytest.mark.sqlite_only
 def test_statuses_that_matter_are_fsynced(service, post):
     failed = payloads.status("wamid.OUT9", "failed", recipient="5215512345678",
                              errors=[{"code": 131050, "title": "User stopped marketing"}])

@@ -394,6 +394,11 @@ def connect_sqlite(path: str) -> Store:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # A delivery runs each item in a savepoint (sqlite-utils' atomic()), whose rollback
+    # journal (the sub-journal) is a temporary file by default: created, written page by
+    # page and deleted in every delivery's transaction. In memory it costs no system call;
+    # it only ever serves a rollback within the open transaction, so nothing durable moves.
+    conn.execute("PRAGMA temp_store = MEMORY")
     return Store(conn, os.path.abspath(path))
 
 
