@@ -26,6 +26,7 @@ import orjson
 from handlers.consent.identity import mask
 from handlers.delivery.service import Service
 from handlers.ops import metrics, recording
+from handlers.ops.loglines import write_info
 from handlers.storage.db import OperationalError
 from handlers.web import security
 from handlers.whatsapp import signature
@@ -303,4 +304,4 @@ def _log_line(status: int, started: float, reason: str | None = None, outcomes=(
         text = orjson.dumps(line).decode()
     except TypeError:  # a lone surrogate in a masked id: the standard library escapes it
         text = json.dumps(line)
-    log.info(text)
+    write_info(log, text)
