@@ -103,8 +103,6 @@ class Webhook:
             return _respond_json(start_response, 500, {
                 "error": "internal error while handling the delivery; it was not stored, retry later"})
         outcomes = [vars(outcome) for outcome in result.outcomes]
-        metrics.count_outcomes(result.outcomes)
-        metrics.count_delivery_errors(result.errors)
         _log_line(200, started, outcomes=result.outcomes, errors=result.errors)
         return _respond_json(start_response, 200, {
             "received": len(outcomes),
@@ -272,9 +270,10 @@ def _respond(start_response: StartResponse, status: int, body: bytes, content_ty
 
 
 def _log_line(status: int, started: float, reason: str | None = None, outcomes=(), errors=()) -> None:
-    """One structured line per delivery; numbers masked, no bodies, no secrets. Also counts it."""
+    """One structured line per delivery; numbers masked, no bodies, no secrets. Also counts it
+    (status, time, outcomes and Meta's errors)."""
     seconds = time.perf_counter() - started
-    metrics.count_request(status, seconds)
+    metrics.count_request(status, seconds, outcomes, errors)
     line: dict[str, object] = {"event": "delivery", "status": status, "ms": round(seconds * 1000, 2)}
     if reason:
         line["reason"] = reason
