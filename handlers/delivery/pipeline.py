@@ -30,7 +30,7 @@ from handlers.detection.intents import Intent
 from handlers.settings import Settings
 from handlers.staff import impact
 from handlers.storage import clock
-from handlers.storage.db import Database, OperationalError, fsync_wal, insert_row, transaction
+from handlers.storage.db import Database, OperationalError, fsync_wal, insert_row, savepoint, transaction
 from handlers.whatsapp.parse import (
     Delivery,
     ErrorReport,
@@ -186,7 +186,7 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
             for work in pending:
                 linked_before = len(ctx.linked)
                 try:
-                    with ctx.db.atomic():
+                    with savepoint(ctx.db):
                         outcome = handle(ctx, work)
                 except OperationalError:
                     raise  # the database, not the item: refuse the delivery so Meta retries it

@@ -14,8 +14,8 @@ PostgreSQL: the same queries, translated (postgres.py); synchronous commits, and
 Code above this floor sees `Database` (connect(), Opener.connect()) and uses only:
 execute/query with SQLite-dialect SQL (`?` or `:name` placeholders, INSERT OR IGNORE,
 INSERT OR REPLACE, lastrowid), table(name).insert/upsert, atomic() (a savepoint), and
-this module's transaction(), lock(), skip_locked(), insert_row(), upsert_row() and
-fsync_wal(). Catch OperationalError / Error / IntegrityError from here, not sqlite3's.
+this module's transaction(), savepoint(), lock(), skip_locked(), insert_row(), upsert_row()
+and fsync_wal(). Catch OperationalError / Error / IntegrityError from here, not sqlite3's.
 """
 from __future__ import annotations
 
@@ -569,6 +569,35 @@ def transaction(db: Database, durable: bool = True) -> contextlib.AbstractContex
     if isinstance(db, PostgresStore):
         return db.transaction(durable)
     return _sqlite_transaction(cast(sqlite_utils.Database, db), durable)
+
+
+def savepoint(db: Database) -> contextlib.AbstractContextManager[Any]:
+    """Inside a write transaction: a savepoint, whose work alone is undone if the block
+    raises (as db.atomic() inside a transaction). SQLite: under one fixed name, so its
+    three statements are prepared once per connection (sqlite-utils' atomic() names each
+    savepoint afresh, from the system's random source); nested ones are fine (a name
+    refers to the innermost). PostgreSQL: the store's atomic()."""
+    if isinstance(db, PostgresStore):
+        return db.atomic()
+    return _sqlite_savepoint(cast(sqlite_utils.Database, db).conn)
+
+
+@contextlib.contextmanager
+def _sqlite_savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+    if not conn.in_transaction:
+        raise RuntimeError("savepoint() outside a transaction: open one with transaction()")
+    conn.execute("SAVEPOINT item")
+    try:
+        yield
+    except BaseException:
+        # An error that ended the whole transaction (a RAISE(ROLLBACK) trigger) took the
+        # savepoint with it: undoing it again would hide the error behind "no such savepoint".
+        if conn.in_transaction:
+            conn.execute("ROLLBACK TO item")
+            conn.execute("RELEASE item")
+        raise
+    else:
+        conn.execute("RELEASE item")
 
 
 def lock(db: Database, *keys: str) -> None:
