@@ -365,6 +365,30 @@ class Store(sqlite_utils.Database):
         super().__init__(conn)
         self.write_lock_path = path + "-writelock"
         self.wal_path = path + "-wal"
+        self._lock_files = threading.local()   # this thread's (pid, descriptor) of the lock file
+        self._lock_fds: list[int] = []
+        self._lock_fds_guard = threading.Lock()
+
+    def lock_file(self) -> int:
+        """This thread's descriptor of the write-lock file, opened once per thread and process
+        (see _write_lock): each has an open file description of its own, as flock needs to
+        exclude them from each other; a process forked from this one opens its own."""
+        held = getattr(self._lock_files, "held", None)
+        if held is not None and held[0] == os.getpid():
+            return held[1]
+        fd = os.open(self.write_lock_path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._lock_files.held = (os.getpid(), fd)
+        with self._lock_fds_guard:
+            self._lock_fds.append(fd)
+        return fd
+
+    def close(self) -> None:
+        super().close()
+        with self._lock_fds_guard:
+            fds, self._lock_fds = self._lock_fds, []
+        for fd in fds:
+            with contextlib.suppress(OSError):  # a descriptor inherited across a fork is another's
+                os.close(fd)
 
 
 def shown(target: str) -> str:
@@ -662,7 +686,7 @@ def _sqlite_transaction(db: sqlite_utils.Database, durable: bool = True) -> Iter
     if db.conn.in_transaction:
         # Waiting for our own lock would never end; nested work belongs in db.atomic().
         raise RuntimeError("transaction() inside a transaction: use db.atomic() (a savepoint) instead")
-    with _write_lock(getattr(db, "write_lock_path", None)):
+    with _write_lock(getattr(db, "write_lock_path", None), db if isinstance(db, Store) else None):
         with _immediate(db, durable):
             yield db
 
@@ -690,17 +714,22 @@ LOCK_POLL_SECONDS = (0.00005, 0.0005)  # first and longest pause between tries f
 
 
 @contextlib.contextmanager
-def _write_lock(path: str | None) -> Iterator[None]:
+def _write_lock(path: str | None, store: Store | None = None) -> Iterator[None]:
     """An exclusive flock on `path` for the length of one write transaction.
 
-    Opened per transaction, so every thread and process has its own open file
-    description (flock excludes between them), and the lock goes with the file
-    descriptor when its holder closes it or is killed. Read-only and world-readable,
-    so a file created by one user (the CLI run as root) does not lock another out."""
+    Every thread and process has its own open file description of the file (flock
+    excludes between them), and the lock goes with it when its holder unlocks it, closes
+    it or is killed. A Store keeps one per thread and process (Store.lock_file: opening
+    the file cost more than the flock itself), unlocked after each transaction; without
+    one, the file is opened for the transaction. Read-only and world-readable, so a file
+    created by one user (the CLI run as root) does not lock another out. (Should someone
+    delete the file while the service runs, processes holding the old one and processes
+    opening a new one no longer queue on the same file; SQLite's own lock still keeps
+    them to one writer at a time, with its busy timeout.)"""
     if path is None:
         yield
         return
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    fd = store.lock_file() if store is not None else os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
     try:
         timeout = BUSY_TIMEOUT_MS / 1000
         pause, deadline = LOCK_POLL_SECONDS[0], time.monotonic() + timeout
@@ -714,9 +743,14 @@ def _write_lock(path: str | None) -> Iterator[None]:
                         f"database is locked: another writer held {path} for {timeout:.0f} s") from None
                 time.sleep(pause)
                 pause = min(pause * 2, LOCK_POLL_SECONDS[1])
-        yield
+        try:
+            yield
+        finally:
+            if store is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        os.close(fd)
+        if store is None:
+            os.close(fd)
 
 
 def fsync_wal(db: Database) -> None:
