@@ -154,6 +154,21 @@ def test_an_opt_out_from_a_new_number_reads_its_person_once(service, post):
 
 
 @pytest.mark.sqlite_only
+def test_a_reply_in_the_language_already_remembered_writes_no_contact_row(service, post, read_db):
+    wa_id, now = "14155550106", int(time.time())
+
+    def said(text, seconds_ago):
+        return payloads.of_messages(payloads.text(text, wa_id=wa_id, timestamp=now - seconds_ago))
+
+    assert "INSERT INTO contacts" in _statements_of(service, post, said("STOP", 20))
+    again = _statements_of(service, post, said("START", 10))
+    assert "SELECT language FROM contacts" in again and "INSERT INTO contacts" not in again
+    assert read_db("SELECT language FROM contacts WHERE wa_id = ?", [wa_id]) == [{"language": "en"}]
+    assert "INSERT INTO contacts" in _statements_of(service, post, said("Quiero darme de baja", 0))  # another language
+    assert read_db("SELECT language FROM contacts WHERE wa_id = ?", [wa_id]) == [{"language": "es"}]
+
+
+@pytest.mark.sqlite_only
 def test_statuses_that_matter_are_fsynced(service, post):
     failed = payloads.status("wamid.OUT9", "failed", recipient="5215512345678",
                              errors=[{"code": 131050, "title": "User stopped marketing"}])
