@@ -32,7 +32,7 @@ from handlers.consent.schema import migrate
 from handlers.delivery import outbox
 from handlers.ops import metrics
 from handlers.settings import Settings, sqlite_file
-from handlers.storage.db import checkpoint, connect, shown
+from handlers.storage.db import Checkpointer, connect, shown
 from handlers.whatsapp import cloud_api
 from handlers.whatsapp.cloud_api import Disposition, SendResult
 
@@ -86,13 +86,14 @@ class OutboxWorker:
         listener = _listen(wake_address(self.settings.database))
         log.info("outbox sender serving %s (pid %d)%s", shown(self.settings.database), os.getpid(),
                  "" if listener else "; another sender holds this host's wake socket, polling only")
+        checkpointer = Checkpointer(db)
         checkpointed = time.monotonic()
         try:
             while not self._stop.is_set():
                 try:
                     worked = self.send_due(db, limit=SEND_BATCH)
                     if time.monotonic() - checkpointed >= CHECKPOINT_SECONDS:
-                        checkpoint(db)
+                        checkpointer.run()
                         checkpointed = time.monotonic()
                 except Exception:
                     log.exception("outbox sender error; retrying shortly")
