@@ -1,14 +1,12 @@
 """The Flask application: `create_app()` for tests and the CLI, `app` for `gunicorn app:app`."""
 from __future__ import annotations
 
-import logging
-
 import click
 from flask import Flask
 
 from handlers import cli, current
 from handlers.delivery.service import Service
-from handlers.ops.loglines import LineFormatter
+from handlers.ops import loglines
 from handlers.settings import ConfigError, Settings
 from handlers.web import admin, api, api_keywords, errors, ops, security, webhook
 
@@ -52,15 +50,7 @@ def _command_line_only(error: ConfigError) -> Flask:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logger = logging.getLogger("optout")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(LineFormatter())
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        # The file and line of each call are not in our lines; finding them walks the
-        # stack on every call (the logging HOWTO's "Optimization" section).
-        logging._srcfile = None
+    logger = loglines.install("optout")
     for note in settings.dev_mode_notes():
         logger.warning(note)
 

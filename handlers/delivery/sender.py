@@ -30,7 +30,7 @@ from collections.abc import Callable
 from handlers.consent.identity import mask
 from handlers.consent.schema import migrate
 from handlers.delivery import outbox
-from handlers.ops import metrics
+from handlers.ops import loglines, metrics
 from handlers.settings import Settings, sqlite_file
 from handlers.storage.db import Checkpointer, connect, shown
 from handlers.whatsapp import cloud_api
@@ -242,12 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Send due outbox confirmations (started by gunicorn.conf.py)")
     parser.add_argument("--parent", type=int, help="stop when this process (gunicorn's master) is gone")
     args = parser.parse_args(argv)
-    logger = logging.getLogger("optout")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+    loglines.install("optout")   # the workers' line format, without a stack walk per line
     OutboxWorker(Settings.from_env()).serve(parent_pid=args.parent)
     return 0
 

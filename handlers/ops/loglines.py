@@ -40,6 +40,22 @@ class LineFormatter(logging.Formatter):
         return f"{cached[1]},{int((created - second) * 1000):03d}"
 
 
+def install(name: str = "optout") -> logging.Logger:
+    """The service's logging, as every process of it sets it up (the app's workers, the
+    outbox sender): one stream handler with LineFormatter on the `name` logger, INFO,
+    unless it has a handler already (tests, a host application's own set-up)."""
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(LineFormatter())
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        # The file and line of each call are not in our lines; finding them walks the
+        # stack on every call (the logging HOWTO's "Optimization" section).
+        logging._srcfile = None
+    return logger
+
+
 def write_info(logger: logging.Logger, text: str) -> None:
     """`logger.info(text)`, the same line written directly when that is all logging would do."""
     handler = _only_handler(logger)
