@@ -1,14 +1,12 @@
 """The Flask application: `create_app()` for tests and the CLI, `app` for `gunicorn app:app`."""
 from __future__ import annotations
 
-import logging
-import time
-
 import click
 from flask import Flask
 
 from handlers import cli, current
 from handlers.delivery.service import Service
+from handlers.ops import loglines
 from handlers.settings import ConfigError, Settings
 from handlers.web import admin, api, api_keywords, errors, ops, security, webhook
 
@@ -51,32 +49,8 @@ def _command_line_only(error: ConfigError) -> Flask:
     return app
 
 
-class LineFormatter(logging.Formatter):
-    """`<time> <level> <logger> <message>`, with the time text made once a second:
-    a line is written for every delivery, and strftime was a fifth of its cost."""
-
-    def __init__(self):
-        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
-        self._second: tuple[int, str] = (-1, "")
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        second = int(record.created)
-        cached = self._second
-        if cached[0] != second:
-            cached = self._second = (second, time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second)))
-        return f"{cached[1]},{int(record.msecs):03d}"
-
-
 def _configure_logging(settings: Settings) -> None:
-    logger = logging.getLogger("optout")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(LineFormatter())
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        # The file and line of each call are not in our lines; finding them walks the
-        # stack on every call (the logging HOWTO's "Optimization" section).
-        logging._srcfile = None
+    logger = loglines.install("optout")
     for note in settings.dev_mode_notes():
         logger.warning(note)
 

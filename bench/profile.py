@@ -96,7 +96,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import handlers.delivery.pipeline as pipeline
     import handlers.delivery.service as service_module
-    import handlers.ops.metrics as metrics
     import handlers.storage.db as db_module
     import handlers.web.webhook as webhook
     from app import create_app
@@ -118,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     stages.wrap_context(db_module, "_write_lock", "wait for the write lock", "release the write lock")
     stages.wrap_context(db_module, "_immediate", "BEGIN IMMEDIATE", "COMMIT (+ fsync when durable)")
     stages.wrap(pipeline, "handle", "item handlers (SQL: dedupe, ledger, outbox...)")
-    stages.wrap(webhook, "_log_line", "log line + request metric")
-    stages.wrap(metrics, "count_outcomes", "outcome metrics")
+    stages.wrap(webhook, "_log_line", "log line + metrics")
     stages.wrap(webhook, "_respond_json", "answer (JSON)")
 
     def start_response(status, headers):

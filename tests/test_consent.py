@@ -102,6 +102,73 @@ def test_a_delivery_mixing_ordinary_chat_and_an_opt_out_is_fsynced(service, post
 
 
 @pytest.mark.sqlite_only
+def test_a_delivery_keeps_its_savepoint_journals_in_memory(service, post):
+    """Each item's savepoint has a rollback journal; on disk it was a temporary file made,
+    written page by page and deleted in every delivery's transaction."""
+    assert service.db.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+    assert post(payloads.of_messages(payloads.text("STOP", wa_id="14155550103"))).status_code == 200
+
+
+def _statements_of(service, post, delivery) -> list[str]:
+    """What one delivery said to the database, each statement by its verb and table."""
+    statements: list[str] = []
+    service.db.conn.set_trace_callback(statements.append)
+    try:
+        assert post(delivery).status_code == 200
+    finally:
+        service.db.conn.set_trace_callback(None)
+    shapes = []
+    for statement in statements:
+        words = statement.replace('"', "").split()
+        if words[:2] == ["SELECT", "version"]:
+            continue  # the staff-edit poll, at most every OPTOUT_CONFIG_POLL_SECONDS
+        into = words.index("INTO") + 2 if "INTO" in words else (words.index("FROM") + 2 if "FROM" in words else len(words))
+        shapes.append(" ".join(words[:into]))
+    return shapes
+
+
+@pytest.mark.sqlite_only
+def test_an_ordinary_message_costs_two_writes(service, post):
+    delivery = payloads.of_messages(payloads.text("Where is my order #4411?", wa_id="14155550104"))
+    assert _statements_of(service, post, delivery) == [
+        "PRAGMA synchronous = NORMAL", "BEGIN IMMEDIATE", "SAVEPOINT item",
+        "INSERT OR IGNORE INTO processed", "INSERT OR REPLACE INTO inbound_messages",
+        "RELEASE item", "COMMIT", "PRAGMA synchronous = FULL"]
+
+
+@pytest.mark.sqlite_only
+def test_an_opt_out_from_a_new_number_reads_its_person_once(service, post):
+    """Its dedupe key and words, the reply language's last use, one read of who the sender
+    is (id or canonical key) with their state, the new id and its key, the event, the
+    state, the reply and the language: one transaction, fsynced once."""
+    delivery = payloads.of_messages(payloads.text("STOP", wa_id="14155550105"))
+    assert _statements_of(service, post, delivery) == [
+        "BEGIN IMMEDIATE", "SAVEPOINT item",
+        "INSERT OR IGNORE INTO processed", "INSERT OR REPLACE INTO inbound_messages",
+        "SELECT language FROM contacts",
+        "SELECT 1 AS stored, i.person, s.* FROM identities",
+        "INSERT INTO identities", "INSERT INTO identity_keys",
+        "INSERT INTO consent_events", "INSERT INTO suppressions",
+        "INSERT OR IGNORE INTO outbox", "INSERT INTO contacts",
+        "RELEASE item", "COMMIT"]
+
+
+@pytest.mark.sqlite_only
+def test_a_reply_in_the_language_already_remembered_writes_no_contact_row(service, post, read_db):
+    wa_id, now = "14155550106", int(time.time())
+
+    def said(text, seconds_ago):
+        return payloads.of_messages(payloads.text(text, wa_id=wa_id, timestamp=now - seconds_ago))
+
+    assert "INSERT INTO contacts" in _statements_of(service, post, said("STOP", 20))
+    again = _statements_of(service, post, said("START", 10))
+    assert "SELECT language FROM contacts" in again and "INSERT INTO contacts" not in again
+    assert read_db("SELECT language FROM contacts WHERE wa_id = ?", [wa_id]) == [{"language": "en"}]
+    assert "INSERT INTO contacts" in _statements_of(service, post, said("Quiero darme de baja", 0))  # another language
+    assert read_db("SELECT language FROM contacts WHERE wa_id = ?", [wa_id]) == [{"language": "es"}]
+
+
+@pytest.mark.sqlite_only
 def test_statuses_that_matter_are_fsynced(service, post):
     failed = payloads.status("wamid.OUT9", "failed", recipient="5215512345678",
                              errors=[{"code": 131050, "title": "User stopped marketing"}])

@@ -133,6 +133,24 @@ def test_reply_whose_sender_died_mid_send_is_taken_over_after_its_lease(post, se
     assert len(cloud_api.received) == 1
 
 
+def test_a_sender_with_nothing_due_takes_no_write_lock(post, service, monkeypatch):
+    """The webhook's deliveries queue on the write lock; a sender looks for work after every
+    send and every poll, and mostly finds none: it reads that without the lock."""
+    from handlers.delivery import outbox
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    taken = []
+    real_transaction = outbox.transaction
+
+    def counted(db, durable=True):
+        taken.append(durable)
+        return real_transaction(db, durable)
+
+    monkeypatch.setattr(outbox, "transaction", counted)
+    assert outbox.claim_next(service.db) is not None          # one due: claimed under the lock
+    assert outbox.claim_next(service.db) is None              # leased: nothing else due
+    assert taken == [False]
+
+
 def test_status_callback_confirms_a_reply_whose_sender_died_after_sending(post, service, drain, cloud_api, read_db):
     from handlers.delivery import outbox
     post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from handlers.delivery.sender import OutboxWorker
-from handlers.storage.db import DELIVERY_WAL_AUTOCHECKPOINT, connect, transaction
+from handlers.storage.db import DELIVERY_WAL_AUTOCHECKPOINT, Checkpointer, connect, transaction
 from handlers.testing import payloads
 
 
@@ -50,6 +50,38 @@ def test_checkpoints_run_in_the_sender_not_in_a_delivery(settings, service):
         assert os.path.getsize(settings.db_path) > size  # the WAL's pages copied into the database file
     finally:
         writer.close()
+
+
+def _wal_generation(settings) -> bytes:
+    """The WAL header's checkpoint sequence and salts: they change whenever the WAL starts over."""
+    with open(settings.db_path + "-wal", "rb") as wal:
+        return wal.read(32)[12:24]
+
+
+@pytest.mark.sqlite_only
+def test_the_checkpointer_not_the_next_delivery_starts_the_wal_over(settings, service, post):
+    """The first write after a complete checkpoint starts the WAL over, and SQLite fsyncs
+    its new header first: a second fsync for an opt-out, one for ordinary chat. The
+    sender's checkpointer makes that write itself."""
+    def stop(wa_id):
+        assert post(payloads.of_messages(payloads.text("STOP", wa_id=wa_id))).status_code == 200
+
+    stop("14155550601")
+    db = connect(settings.db_path)
+    try:
+        checkpointer = Checkpointer(db)
+        checkpointer.run()
+        started_over = _wal_generation(settings)
+        stop("14155550602")
+        assert _wal_generation(settings) == started_over   # appended: the restart was done already
+        checkpointer.run()
+        assert _wal_generation(settings) != started_over   # copied, and started over again
+        started_over = _wal_generation(settings)
+        checkpointer.run()                                  # nothing new: copies nothing, restarts nothing
+        stop("14155550603")
+        assert _wal_generation(settings) == started_over
+    finally:
+        db.close()
 
 
 def test_the_sender_process_migrates_a_new_database_as_every_process_does(settings, tmp_path):

@@ -1,6 +1,8 @@
 """A bad character costs only its item; every answer is logged and counted; Meta's `errors` are kept."""
+import io
 import json
 import logging
+import re
 from dataclasses import replace
 
 import pytest
@@ -104,3 +106,40 @@ def test_meta_errors_in_a_delivery_are_logged_and_counted(client, post, caplog):
                               {"level": "message", "code": 131051, "title": "Message type unknown"}]
     assert count("account", "130429") - before[0] == 1
     assert count("message", "131051") - before[1] == 1
+
+
+def test_the_delivery_line_written_directly_is_the_line_logging_writes(post, monkeypatch):
+    """With logging as the service sets it up (one stream handler, nothing else on the way),
+    the line per delivery goes straight to the stream, without a LogRecord; with anything
+    else listening (here pytest's capture) it goes through logging. Same line either way."""
+    service_logger = logging.getLogger("optout")
+    (handler,) = service_logger.handlers
+    stream = io.StringIO()
+    previous, previous_level = handler.setStream(stream), service_logger.level
+    service_logger.setLevel(logging.INFO)   # as the service sets it (`flask replay` lowers it)
+    handled: list[str] = []
+    original_handle = logging.Logger.handle
+
+    def counting_handle(self, record):
+        handled.append(record.name)
+        return original_handle(self, record)
+
+    monkeypatch.setattr(logging.Logger, "handle", counting_handle)
+    try:
+        delivery = payloads.of_messages(payloads.text("STOP", wa_id="14155550310", id="wamid.LINE1"))
+        with monkeypatch.context() as quiet:
+            quiet.setattr(logging.getLogger(), "handlers", [])   # pytest's capture handlers
+            assert post(delivery).status_code == 200
+        assert "optout.webhook" not in handled                   # no LogRecord: written directly
+        assert post(delivery).status_code == 200                 # a redelivery, through logging
+        assert "optout.webhook" in handled
+    finally:
+        handler.setStream(previous)
+        service_logger.setLevel(previous_level)
+    direct, through_logging = [line for line in stream.getvalue().splitlines() if " optout.webhook {" in line]
+    pattern = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO optout\.webhook (\{.*\})$")
+    first, second = json.loads(pattern.match(direct)[1]), json.loads(pattern.match(through_logging)[1])
+    assert first["event"] == second["event"] == "delivery" and first["status"] == second["status"] == 200
+    assert first["consent"] == [{"wa_id": "1415*****10", "change": "opt_out", "source": "keyword", "lang": "en"}]
+    assert second["duplicates"] == 1
+    assert sorted(first) == sorted(second)

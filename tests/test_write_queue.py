@@ -141,3 +141,49 @@ def test_a_writer_gives_up_with_database_is_locked_when_the_lock_file_stays_held
         assert time.monotonic() - started < 5
     with transaction(db):  # released: goes through
         db.execute("INSERT INTO processed (key, kind, received_at) VALUES ('later', 'test', 'now')")
+
+
+def test_a_connection_opens_its_lock_file_once_per_thread(two_connections, monkeypatch):
+    """Opening the lock file cost more than locking it: a connection keeps one descriptor
+    per thread (each its own open file description, so threads still exclude each other)."""
+    import handlers.storage.db
+
+    db, _ = two_connections
+    opened: list[str] = []
+    real_open = os.open
+
+    def counting_open(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(handlers.storage.db.os, "open", counting_open)
+    for key in ("one", "two", "three"):
+        with transaction(db):
+            db.execute("INSERT INTO processed (key, kind, received_at) VALUES (?, 'test', 'now')", [key])
+    assert opened.count(db.write_lock_path) <= 1
+
+    inside, release, order = threading.Event(), threading.Event(), []
+
+    def hold():
+        with transaction(db, durable=False):
+            order.append("holder in")
+            inside.set()
+            release.wait(5)
+            order.append("holder out")
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    inside.wait(5)
+    other_thread = threading.Thread(target=lambda: _lock_only(db, order))
+    other_thread.start()
+    time.sleep(0.2)
+    release.set()
+    holder.join(5)
+    other_thread.join(5)
+    assert order == ["holder in", "holder out", "other in"]
+
+
+def _lock_only(db, order):
+    from handlers.storage.db import _write_lock
+    with _write_lock(db.write_lock_path, db):
+        order.append("other in")

@@ -108,16 +108,27 @@ def enroll(db: Database, wa_id: str, first_seen: str | None = None, *,
     starts a new one. Returns (the person, whether they were known before). `typed`: staff
     or an import file wrote it (so it may be a form only people type, as `8 916…`); else
     a delivery carried it."""
-    try:
-        found = readings(wa_id, delivered=not typed)
-    except Unreadable:  # nothing readable in it, yet a delivery sent it: it is its own key
-        found = Readings(wa_id, Kind.OTHER, wa_id)
+    found = reading_of(wa_id, typed=typed)
     row = db.execute("SELECT person FROM identity_keys WHERE key = ? AND exact = 1", [found.canonical]).fetchone()
     person = row[0] if row else found.canonical
+    add(db, wa_id, found, person, first_seen)
+    return person, row is not None
+
+
+def reading_of(wa_id: str, *, typed: bool = False) -> Readings:
+    """How enroll() reads an id (see there)."""
+    try:
+        return readings(wa_id, delivered=not typed)
+    except Unreadable:  # nothing readable in it, yet a delivery sent it: it is its own key
+        return Readings(wa_id, Kind.OTHER, wa_id)
+
+
+def add(db: Database, wa_id: str, found: Readings, person: str, first_seen: str | None = None) -> None:
+    """Record a new id, read as `found`, as one of `person`'s: the person whose exact key is
+    `found.canonical`, or a new person named by it (enroll() finds which)."""
     db.execute("INSERT INTO identities (wa_id, person, canonical, first_seen) VALUES (?, ?, ?, ?)",
                [wa_id, person, found.canonical, first_seen or clock.now_iso()])
     _add_keys(db, person, [(found.canonical, 1)] + [(key, 0) for key in found.alternatives])
-    return person, row is not None
 
 
 def enroll_all(db: Database, ids: Sequence[tuple[str, str]]) -> None:

@@ -290,15 +290,29 @@ def _locked_person_and_state(db: Database, wa_id: str, typed: bool = False) -> t
     return person, state
 
 
+# The person an id is stored under, with their state; failing that (a new id), the person
+# whose exact canonical key the id has (identity.enroll's rule), with theirs. One statement
+# whether the id, only its key, or neither is known; the stored id's row first.
+_PERSON_AND_STATE = (
+    "SELECT 1 AS stored, i.person, s.* FROM identities i LEFT JOIN suppressions s ON s.wa_id = i.person "
+    "WHERE i.wa_id = ? "
+    "UNION ALL SELECT 0 AS stored, k.person, s.* FROM identity_keys k LEFT JOIN suppressions s ON s.wa_id = k.person "
+    "WHERE k.key = ? AND k.exact = 1 "
+    "ORDER BY 1 DESC LIMIT 1")
+
+
 def _person_and_state(db: Database, wa_id: str, typed: bool = False) -> tuple[str, State | None]:
-    """One statement for a known id (the usual case); a new id is recorded first."""
-    cursor = db.execute("SELECT i.person, s.* FROM identities i LEFT JOIN suppressions s ON s.wa_id = i.person "
-                        "WHERE i.wa_id = ?", [wa_id])
+    """One statement for a known id, or a new id of a known key; a new id is recorded
+    (as identity.enroll records it) with one or two more."""
+    found = identity.reading_of(wa_id, typed=typed)
+    cursor = db.execute(_PERSON_AND_STATE, [wa_id, found.canonical])
     row = cursor.fetchone()
-    if row is None:
-        person, known = identity.enroll(db, wa_id, typed=typed)
-        return person, state_of_person(db, person) if known else None
+    if row is None:  # a new person, named by the id's canonical key
+        identity.add(db, wa_id, found, found.canonical)
+        return found.canonical, None
     values = dict(zip([column[0] for column in cursor.description], row, strict=True))
+    if not values["stored"]:
+        identity.add(db, wa_id, found, values["person"])
     return values["person"], State.from_row(values) if values["wa_id"] is not None else None
 
 

@@ -58,23 +58,29 @@ def claim_next(db: Database, lease_seconds: float = LEASE_SECONDS) -> dict | Non
     On PostgreSQL the row is taken FOR UPDATE SKIP LOCKED: senders on other hosts pass
     over it instead of waiting, and none can take it until its lease runs out."""
     now = clock.now_iso()
+    if db.execute(f"SELECT 1 FROM outbox WHERE {_DUE} LIMIT 1", {"now": now}).fetchone() is None:
+        return None  # nothing due: no write lock taken (the webhook's deliveries wait for it)
     with transaction(db, durable=False):
         rows = list(
             db.query(
                 f"""UPDATE outbox
                    SET state = 'sending', lease_until = :lease, attempts = attempts + 1
                    WHERE id = (
-                       SELECT id FROM outbox
-                       WHERE ((state = 'pending' AND next_attempt_at <= :now)
-                              OR (state = 'sending' AND lease_until <= :now))
-                         AND phone_number_id NOT IN
-                             (SELECT phone_number_id FROM send_pauses WHERE until > :now)
+                       SELECT id FROM outbox WHERE {_DUE}
                        ORDER BY next_attempt_at, id LIMIT 1{skip_locked(db)})
                    RETURNING *""",
                 {"now": now, "lease": clock.later(lease_seconds)},
             )
         )
     return rows[0] if rows else None
+
+
+# Rows a sender may take at :now: due, or held by a sender whose lease ran out, of a number
+# not paused. claim_next reads whether there is one before it takes the write lock: a sender
+# looks after every send and every poll, and mostly finds none.
+_DUE = """((state = 'pending' AND next_attempt_at <= :now)
+           OR (state = 'sending' AND lease_until <= :now))
+          AND phone_number_id NOT IN (SELECT phone_number_id FROM send_pauses WHERE until > :now)"""
 
 
 def mark_sent(db: Database, row_id: int, provider_message_id: str | None) -> None:

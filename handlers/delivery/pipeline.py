@@ -30,7 +30,7 @@ from handlers.detection.intents import Intent
 from handlers.settings import Settings
 from handlers.staff import impact
 from handlers.storage import clock
-from handlers.storage.db import Database, OperationalError, fsync_wal, insert_row, transaction
+from handlers.storage.db import Database, OperationalError, fsync_wal, insert_row, savepoint, transaction
 from handlers.whatsapp.parse import (
     Delivery,
     ErrorReport,
@@ -186,7 +186,7 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
             for work in pending:
                 linked_before = len(ctx.linked)
                 try:
-                    with ctx.db.atomic():
+                    with savepoint(ctx.db):
                         outcome = handle(ctx, work)
                 except OperationalError:
                     raise  # the database, not the item: refuse the delivery so Meta retries it
@@ -273,7 +273,7 @@ def handle_message(ctx: Context, classified: ClassifiedMessage) -> Outcome:
         changed = recorded.changed
         _note(outcome, recorded, action, source)
     if changed:
-        outcome.reply = _queue_reply(ctx, message, classification.intent, language)
+        outcome.reply = _queue_reply(ctx, message, classification.intent, language, last_language)
     else:
         outcome.reply = Confirmation.NO_CHANGE
     return outcome
@@ -388,7 +388,8 @@ def handle_malformed(ctx: Context, item: Malformed) -> Outcome:
     return Outcome(item.kind, error=item.reason)
 
 
-def _queue_reply(ctx: Context, message: Message, intent: Intent, language: str) -> Confirmation:
+def _queue_reply(ctx: Context, message: Message, intent: Intent, language: str,
+                 last_language: str | None) -> Confirmation:
     if not message.business.phone_number_id:
         return Confirmation.NO_BUSINESS_NUMBER
     now = clock.utcnow()
@@ -403,7 +404,8 @@ def _queue_reply(ctx: Context, message: Message, intent: Intent, language: str) 
     skip_reason = None if fate is Confirmation.QUEUED else fate.value.removeprefix("skipped: ")
     if not outbox.enqueue(ctx.db, reply, skip_reason):
         return Confirmation.ALREADY_QUEUED
-    contacts.remember_language(ctx.db, message.sender, language)
+    if language != last_language:  # read in this transaction: the same language needs no write
+        contacts.remember_language(ctx.db, message.sender, language)
     return fate
 
 

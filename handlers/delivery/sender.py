@@ -30,9 +30,9 @@ from collections.abc import Callable
 from handlers.consent.identity import mask
 from handlers.consent.schema import migrate
 from handlers.delivery import outbox
-from handlers.ops import metrics
+from handlers.ops import loglines, metrics
 from handlers.settings import Settings, sqlite_file
-from handlers.storage.db import checkpoint, connect, shown
+from handlers.storage.db import Checkpointer, connect, shown
 from handlers.whatsapp import cloud_api
 from handlers.whatsapp.cloud_api import Disposition, SendResult
 
@@ -86,13 +86,14 @@ class OutboxWorker:
         listener = _listen(wake_address(self.settings.database))
         log.info("outbox sender serving %s (pid %d)%s", shown(self.settings.database), os.getpid(),
                  "" if listener else "; another sender holds this host's wake socket, polling only")
+        checkpointer = Checkpointer(db)
         checkpointed = time.monotonic()
         try:
             while not self._stop.is_set():
                 try:
                     worked = self.send_due(db, limit=SEND_BATCH)
                     if time.monotonic() - checkpointed >= CHECKPOINT_SECONDS:
-                        checkpoint(db)
+                        checkpointer.run()
                         checkpointed = time.monotonic()
                 except Exception:
                     log.exception("outbox sender error; retrying shortly")
@@ -241,12 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Send due outbox confirmations (started by gunicorn.conf.py)")
     parser.add_argument("--parent", type=int, help="stop when this process (gunicorn's master) is gone")
     args = parser.parse_args(argv)
-    logger = logging.getLogger("optout")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+    loglines.install("optout")   # the workers' line format, without a stack walk per line
     OutboxWorker(Settings.from_env()).serve(parent_pid=args.parent)
     return 0
 

@@ -76,10 +76,16 @@ class _Pending:
             self._counts[(counter, labels)] += n
         self._ensure_flusher()
 
-    def observe(self, seconds: float) -> None:
+    def add_request(self, status: int, seconds: float, counts: list[tuple[Counter, tuple[str, ...]]]) -> None:
+        """One answered delivery: its status, its time and `counts` (one each), under one lock."""
         with self._lock:
+            tally = self._counts
+            tally[(REQUESTS, (str(status),))] += 1
+            for key in counts:
+                tally[key] += 1
             self._latency[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
             self._latency_sum += seconds
+        self._ensure_flusher()
 
     def flush(self) -> None:
         with self._lock:
@@ -121,23 +127,18 @@ def flush() -> None:
     _pending.flush()
 
 
-def count_request(status: int, seconds: float) -> None:
-    _pending.add(REQUESTS, (str(status),))
-    _pending.observe(seconds)
-
-
-def count_outcomes(outcomes: Iterable) -> None:
-    """Count one delivery's pipeline outcomes (handlers.delivery.pipeline.Outcome)."""
+def count_request(status: int, seconds: float, outcomes: Iterable = (), errors: Iterable = ()) -> None:
+    """Count one answered delivery: its status and time, its pipeline outcomes
+    (handlers.delivery.pipeline.Outcome) and the `errors` Meta reported in it
+    (handlers.whatsapp.parse.ErrorReport), under one lock."""
+    counts: list[tuple[Counter, tuple[str, ...]]] = []
     for outcome in outcomes:
-        _pending.add(ITEMS, (outcome.kind, "true" if outcome.duplicate else "false"))
+        counts.append((ITEMS, (outcome.kind, "true" if outcome.duplicate else "false")))
         if outcome.consent:
-            _pending.add(CONSENT_CHANGES, (outcome.consent, outcome.source or "unknown", outcome.language or "unknown"))
-
-
-def count_delivery_errors(errors: Iterable) -> None:
-    """Count the `errors` entries of one delivery (handlers.whatsapp.parse.ErrorReport)."""
+            counts.append((CONSENT_CHANGES, (outcome.consent, outcome.source or "unknown", outcome.language or "unknown")))
     for error in errors:
-        _pending.add(DELIVERY_ERRORS, (error.level, "unknown" if error.code is None else str(error.code)))
+        counts.append((DELIVERY_ERRORS, (error.level, "unknown" if error.code is None else str(error.code))))
+    _pending.add_request(status, seconds, counts)
 
 
 def count_reply(result: str, intent: str | None) -> None:

@@ -12,7 +12,8 @@ def utcnow() -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(_FORMAT)
+    """`_FORMAT`, written by isoformat (a delivery stamps several rows: strftime cost more)."""
+    return f"{moment.astimezone(UTC).isoformat(timespec='microseconds')[:26]}Z"
 
 
 def now_iso() -> str:

@@ -14,8 +14,8 @@ PostgreSQL: the same queries, translated (postgres.py); synchronous commits, and
 Code above this floor sees `Database` (connect(), Opener.connect()) and uses only:
 execute/query with SQLite-dialect SQL (`?` or `:name` placeholders, INSERT OR IGNORE,
 INSERT OR REPLACE, lastrowid), table(name).insert/upsert, atomic() (a savepoint), and
-this module's transaction(), lock(), skip_locked(), insert_row(), upsert_row() and
-fsync_wal(). Catch OperationalError / Error / IntegrityError from here, not sqlite3's.
+this module's transaction(), savepoint(), lock(), skip_locked(), insert_row(), upsert_row()
+and fsync_wal(). Catch OperationalError / Error / IntegrityError from here, not sqlite3's.
 """
 from __future__ import annotations
 
@@ -365,6 +365,30 @@ class Store(sqlite_utils.Database):
         super().__init__(conn)
         self.write_lock_path = path + "-writelock"
         self.wal_path = path + "-wal"
+        self._lock_files = threading.local()   # this thread's (pid, descriptor) of the lock file
+        self._lock_fds: list[int] = []
+        self._lock_fds_guard = threading.Lock()
+
+    def lock_file(self) -> int:
+        """This thread's descriptor of the write-lock file, opened once per thread and process
+        (see _write_lock): each has an open file description of its own, as flock needs to
+        exclude them from each other; a process forked from this one opens its own."""
+        held = getattr(self._lock_files, "held", None)
+        if held is not None and held[0] == os.getpid():
+            return held[1]
+        fd = os.open(self.write_lock_path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._lock_files.held = (os.getpid(), fd)
+        with self._lock_fds_guard:
+            self._lock_fds.append(fd)
+        return fd
+
+    def close(self) -> None:
+        super().close()
+        with self._lock_fds_guard:
+            fds, self._lock_fds = self._lock_fds, []
+        for fd in fds:
+            with contextlib.suppress(OSError):  # a descriptor inherited across a fork is another's
+                os.close(fd)
 
 
 def shown(target: str) -> str:
@@ -394,6 +418,11 @@ def connect_sqlite(path: str) -> Store:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # A delivery runs each item in a savepoint (sqlite-utils' atomic()), whose rollback
+    # journal (the sub-journal) is a temporary file by default: created, written page by
+    # page and deleted in every delivery's transaction. In memory it costs no system call;
+    # it only ever serves a rollback within the open transaction, so nothing durable moves.
+    conn.execute("PRAGMA temp_store = MEMORY")
     return Store(conn, os.path.abspath(path))
 
 
@@ -440,12 +469,60 @@ def defer_checkpoints(db: Database) -> None:
         db.execute(f"PRAGMA wal_autocheckpoint = {DELIVERY_WAL_AUTOCHECKPOINT}")
 
 
-def checkpoint(db: Database) -> None:
+def checkpoint(db: Database) -> tuple[int, int, int] | None:
     """Copy what the WAL holds into the database file without waiting for, or blocking,
-    any writer (PASSIVE): what a writer appends meanwhile waits for the next one.
-    SQLite only: PostgreSQL's server checkpoints by itself."""
-    if not isinstance(db, PostgresStore):
-        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    any writer (PASSIVE): what a writer appends meanwhile waits for the next one. Returns
+    SQLite's (busy, frames in the WAL, frames copied). SQLite only: PostgreSQL's server
+    checkpoints by itself."""
+    if isinstance(db, PostgresStore):
+        return None
+    busy, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return busy, frames, copied
+
+
+class Checkpointer:
+    """The sender process's checkpoints (checkpoint()), which also start the WAL over.
+
+    Once a checkpoint has copied every frame, the next write starts the WAL from its
+    beginning, and SQLite fsyncs the new WAL header before it writes anything else,
+    whatever the synchronous level: the next delivery would pay that fsync, an opt-out
+    two instead of one, ordinary chat one instead of none. With a checkpoint every second,
+    at a quiet hour that is nearly every delivery. So when a checkpoint copied everything,
+    the checkpointer makes that first write itself (the schema version, rewritten as it
+    is: one page, not fsynced beyond the header); and while no other connection has
+    written to the WAL since (its modification time and size), it copies nothing, which
+    would only leave the restart to the next delivery again."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._after_own_write: tuple[int, int] | None = None   # the WAL file's (mtime, size) then
+
+    def run(self) -> None:
+        db = self.db
+        if isinstance(db, PostgresStore):
+            return
+        wal_path = getattr(db, "wal_path", None)
+        if self._after_own_write is not None and wal_path and _file_stamp(wal_path) == self._after_own_write:
+            return  # nobody wrote since the restart: nothing to copy but our own page
+        result = checkpoint(db)
+        self._after_own_write = None
+        if result is None or wal_path is None:
+            return
+        busy, frames, copied = result
+        if busy or frames <= 0 or copied != frames:
+            return  # a writer is on, or a reader holds old frames: the WAL is not restarted next
+        with transaction(db, durable=False):
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            db.execute(f"PRAGMA user_version = {version}")
+        self._after_own_write = _file_stamp(wal_path)
+
+
+def _file_stamp(path: str) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_mtime_ns, status.st_size
 
 
 MIGRATE_TIMEOUT_SECONDS = 30.0
@@ -566,6 +643,35 @@ def transaction(db: Database, durable: bool = True) -> contextlib.AbstractContex
     return _sqlite_transaction(cast(sqlite_utils.Database, db), durable)
 
 
+def savepoint(db: Database) -> contextlib.AbstractContextManager[Any]:
+    """Inside a write transaction: a savepoint, whose work alone is undone if the block
+    raises (as db.atomic() inside a transaction). SQLite: under one fixed name, so its
+    three statements are prepared once per connection (sqlite-utils' atomic() names each
+    savepoint afresh, from the system's random source); nested ones are fine (a name
+    refers to the innermost). PostgreSQL: the store's atomic()."""
+    if isinstance(db, PostgresStore):
+        return db.atomic()
+    return _sqlite_savepoint(cast(sqlite_utils.Database, db).conn)
+
+
+@contextlib.contextmanager
+def _sqlite_savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+    if not conn.in_transaction:
+        raise RuntimeError("savepoint() outside a transaction: open one with transaction()")
+    conn.execute("SAVEPOINT item")
+    try:
+        yield
+    except BaseException:
+        # An error that ended the whole transaction (a RAISE(ROLLBACK) trigger) took the
+        # savepoint with it: undoing it again would hide the error behind "no such savepoint".
+        if conn.in_transaction:
+            conn.execute("ROLLBACK TO item")
+            conn.execute("RELEASE item")
+        raise
+    else:
+        conn.execute("RELEASE item")
+
+
 def lock(db: Database, *keys: str) -> None:
     """Inside a write transaction: serialise with every other transaction, on every host,
     that locks one of the same keys (e.g. `consent:<wa_id>`), until this one ends. Call
@@ -628,7 +734,7 @@ def _sqlite_transaction(db: sqlite_utils.Database, durable: bool = True) -> Iter
     if db.conn.in_transaction:
         # Waiting for our own lock would never end; nested work belongs in db.atomic().
         raise RuntimeError("transaction() inside a transaction: use db.atomic() (a savepoint) instead")
-    with _write_lock(getattr(db, "write_lock_path", None)):
+    with _write_lock(getattr(db, "write_lock_path", None), db if isinstance(db, Store) else None):
         with _immediate(db, durable):
             yield db
 
@@ -656,17 +762,22 @@ LOCK_POLL_SECONDS = (0.00005, 0.0005)  # first and longest pause between tries f
 
 
 @contextlib.contextmanager
-def _write_lock(path: str | None) -> Iterator[None]:
+def _write_lock(path: str | None, store: Store | None = None) -> Iterator[None]:
     """An exclusive flock on `path` for the length of one write transaction.
 
-    Opened per transaction, so every thread and process has its own open file
-    description (flock excludes between them), and the lock goes with the file
-    descriptor when its holder closes it or is killed. Read-only and world-readable,
-    so a file created by one user (the CLI run as root) does not lock another out."""
+    Every thread and process has its own open file description of the file (flock
+    excludes between them), and the lock goes with it when its holder unlocks it, closes
+    it or is killed. A Store keeps one per thread and process (Store.lock_file: opening
+    the file cost more than the flock itself), unlocked after each transaction; without
+    one, the file is opened for the transaction. Read-only and world-readable, so a file
+    created by one user (the CLI run as root) does not lock another out. (Should someone
+    delete the file while the service runs, processes holding the old one and processes
+    opening a new one no longer queue on the same file; SQLite's own lock still keeps
+    them to one writer at a time, with its busy timeout.)"""
     if path is None:
         yield
         return
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    fd = store.lock_file() if store is not None else os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
     try:
         timeout = BUSY_TIMEOUT_MS / 1000
         pause, deadline = LOCK_POLL_SECONDS[0], time.monotonic() + timeout
@@ -680,9 +791,14 @@ def _write_lock(path: str | None) -> Iterator[None]:
                         f"database is locked: another writer held {path} for {timeout:.0f} s") from None
                 time.sleep(pause)
                 pause = min(pause * 2, LOCK_POLL_SECONDS[1])
-        yield
+        try:
+            yield
+        finally:
+            if store is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        os.close(fd)
+        if store is None:
+            os.close(fd)
 
 
 def fsync_wal(db: Database) -> None:

@@ -26,6 +26,7 @@ import orjson
 from handlers.consent.identity import mask
 from handlers.delivery.service import Service
 from handlers.ops import metrics, recording
+from handlers.ops.loglines import write_info
 from handlers.storage.db import OperationalError
 from handlers.web import security
 from handlers.whatsapp import signature
@@ -102,8 +103,6 @@ class Webhook:
             return _respond_json(start_response, 500, {
                 "error": "internal error while handling the delivery; it was not stored, retry later"})
         outcomes = [vars(outcome) for outcome in result.outcomes]
-        metrics.count_outcomes(result.outcomes)
-        metrics.count_delivery_errors(result.errors)
         _log_line(200, started, outcomes=result.outcomes, errors=result.errors)
         return _respond_json(start_response, 200, {
             "received": len(outcomes),
@@ -271,9 +270,10 @@ def _respond(start_response: StartResponse, status: int, body: bytes, content_ty
 
 
 def _log_line(status: int, started: float, reason: str | None = None, outcomes=(), errors=()) -> None:
-    """One structured line per delivery; numbers masked, no bodies, no secrets. Also counts it."""
+    """One structured line per delivery; numbers masked, no bodies, no secrets. Also counts it
+    (status, time, outcomes and Meta's errors)."""
     seconds = time.perf_counter() - started
-    metrics.count_request(status, seconds)
+    metrics.count_request(status, seconds, outcomes, errors)
     line: dict[str, object] = {"event": "delivery", "status": status, "ms": round(seconds * 1000, 2)}
     if reason:
         line["reason"] = reason
@@ -303,4 +303,4 @@ def _log_line(status: int, started: float, reason: str | None = None, outcomes=(
         text = orjson.dumps(line).decode()
     except TypeError:  # a lone surrogate in a masked id: the standard library escapes it
         text = json.dumps(line)
-    log.info(text)
+    write_info(log, text)

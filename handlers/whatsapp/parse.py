@@ -26,6 +26,8 @@ def _list(value: Any) -> list:
 
 def _text(value: Any) -> str | None:
     """A non-empty string, or a number written as one; anything else is None."""
+    if type(value) is str:  # nearly every value Meta sends: ids, numbers, times, words
+        return storable(value) if value and not value.isspace() else None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -44,6 +46,8 @@ def storable(text: str) -> str:
     """Text SQLite can store. A lone surrogate (a cut emoji, "\\ud83d": a JSON escape Meta can
     send) cannot be stored or encoded: it becomes its backslash escape, so distinct ids stay
     distinct (the pipeline stores a dead letter's error text the same way)."""
+    if text.isascii():
+        return text  # no surrogate in it (the usual case, checked without encoding it)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
