@@ -361,7 +361,8 @@ class Classifier:
         negates = guards.negated_positions(bound, verbs, clauses)
         matches = self._frames.match(classes + negations + keyword_parts, sentences, clauses, bound)
         if any(m.language in self._romanised for m in matches):
-            matches = [m for m in matches if not self._romanised_elsewhere(m, tokens)]
+            support = self._language_support(tokens)
+            matches = [m for m in matches if not self._romanised_elsewhere(m, tokens, support)]
         # "I already said STOP", "how many times do I have to say stop": a request repeated, not mentioned
         repeated = {o.start: sentences[o.start] for o in classes if o.name == guards.SAID_BEFORE}
         matches = [m for m in matches if m.kind != QUOTING or not guards.said_before(m.start, repeated, sentences)]
@@ -396,6 +397,7 @@ class Classifier:
         hows = [o for o in classes if o.name == guards.HOW_QUESTION and not any(
             r.name == guards.SAID_BEFORE and r.start <= o.start < r.end for r in classes)]
         reading.evidence.extend(self._stop_words_heading(normalized, keyword_parts, classes))
+        doubting = {sentences[o.start] for o in classes if o.name in OPT_IN_DOUBTS}
         for evidence in reading.evidence:
             if evidence.guard is not None:
                 continue
@@ -420,8 +422,7 @@ class Classifier:
                     sentences[evidence.start] in normalized.questions):
                 evidence.guard = "question"      # "STOP?" asks; "Why do you send these every day? STOP" does not
             elif evidence.intent is Intent.OPT_IN and evidence.kind == "frame" and sentences[evidence.start] in (
-                    normalized.questions) and any(o.name in OPT_IN_DOUBTS and sentences[o.start] == sentences[
-                    evidence.start] for o in classes):
+                    normalized.questions) and sentences[evidence.start] in doubting:
                 evidence.guard = "question"      # "Why do you keep sending these?" complains, it asks for nothing
             if evidence.guard is None and evidence.intent is not Intent.HELP:
                 languages = {evidence.rule_language, *self._mixing.get(evidence.rule_language, ())}
@@ -476,22 +477,26 @@ class Classifier:
                 evidence.asked = sentences[evidence.start] in asking
         return reading
 
-    def _romanised_elsewhere(self, match: FrameMatch, tokens: tuple[str, ...]) -> bool:
+    def _romanised_elsewhere(self, match: FrameMatch, tokens: tuple[str, ...], support: dict[str, int]) -> bool:
         """Whether a frame of a language written in another script, found in Latin letters
         only, sits in a message that is more another language's, written in Latin letters:
         "Por favor me envíe la factura por email" holds the Arabizi "la" (no) and "email",
-        but it is Spanish. Counted in words each language knows; a tie keeps the frame
-        ("la tb3tli rasayel", "mujhe message mat bhejo")."""
+        but it is Spanish. Counted in words each language knows (`support`); a tie keeps the
+        frame ("la tb3tli rasayel", "mujhe message mat bhejo")."""
         if match.language not in self._romanised or not all(
                 _mostly_latin(tokens[i]) for p in match.parts for i in range(p.start, p.end)):
             return False
+        own = support.get(match.language, 0)
+        return any(count > own for language, count in support.items() if language not in self._romanised)
+
+    def _language_support(self, tokens: tuple[str, ...]) -> dict[str, int]:
+        """For each language, how many of the message's distinct Latin-letter words it knows."""
         support: dict[str, int] = {}
         for token in set(tokens):
             if _mostly_latin(token):
                 for language in self._joined.languages_of(token):
                     support[language] = support.get(language, 0) + 1
-        own = support.get(match.language, 0)
-        return any(count > own for language, count in support.items() if language not in self._romanised)
+        return support
 
     def _says_no_more(self, parts: tuple[Occurrence, ...]) -> bool:
         """Whether a request is negative itself: a negation or `no-more` part, or a keyword

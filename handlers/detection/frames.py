@@ -18,6 +18,7 @@ frames in the locales.
 """
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import re
@@ -309,7 +310,7 @@ class FrameIndex:
         if not self._by_pair:
             return []
         self._verb_starts = {o.start for o in occurrences if is_verb(o.name)}
-        self._stop_starts = {o.start for o in occurrences if o.name == STOP_VERB}
+        self._stop_starts = sorted({o.start for o in occurrences if o.name == STOP_VERB})
         by_start: dict[int, list[Occurrence]] = {}
         # A word is often in one class in many languages ("stop"): pairs are first tried by
         # class (and span), and only pairs some pattern has are tried language by language.
@@ -385,13 +386,19 @@ class FrameIndex:
                 target = bound.get(before)
                 if target is not None and before.end <= target < last.start:
                     return False      # the negation negates another verb, in between
-            if STOP_VERB not in compiled.sequence and any(before.end <= p < last.start for p in self._stop_starts):
+            if STOP_VERB not in compiled.sequence and _any_between(self._stop_starts, before.end, last.start):
                 return False          # "ما ابي اوقف الرسايل", "sitaki kuacha kupokea ofa": a frame
                 #                       without a stop verb passes over one, which turns it around
             if last.name == NEGATION and is_verb(before.name) and \
                     any(before.end <= p < last.start for p in self._verb_starts):
                 return False          # "পাঠানো বন্ধ করবেন না": the negation follows "stop", not "send"
         return True
+
+
+def _any_between(starts: list[int], low: int, high: int) -> bool:
+    """Whether the sorted `starts` hold a position in [low, high)."""
+    index = bisect.bisect_left(starts, low)
+    return index < len(starts) and starts[index] < high
 
 
 def _append(table: dict[str, list[Label]], key: str, label: Label) -> None:
