@@ -6,6 +6,7 @@ leaves it out (a second web host whose outbox another host's sender drains).
 """
 import glob
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -47,13 +48,63 @@ def on_starting(server):
         os.remove(stale)
 
 
+class _Child:
+    """A child process started by fork and exec, with the part of Popen's interface the
+    supervisor uses. Popen is not used: it waits on a pipe until the child has exec'd, and a
+    worker the master forks meanwhile inherits that pipe and keeps it open, so Popen (in
+    the supervisor's thread) never returned and a dead sender was never restarted."""
+
+    def __init__(self, argv: list[str], cwd: str):
+        self.returncode: int | None = None
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: nothing but exec
+            try:
+                os.chdir(cwd)
+                os.execv(argv[0], argv)
+            finally:
+                os._exit(127)
+
+    def poll(self) -> int | None:
+        if self.returncode is not None:
+            return self.returncode
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            self.returncode = 0  # the master's SIGCHLD handler (it waits for any pid) reaped it
+            return self.returncode
+        if pid == 0:
+            return None
+        self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("handlers.delivery.sender", timeout)
+            time.sleep(0.05)
+        return self.returncode  # type: ignore[return-value]
+
+    def _signal(self, number: int) -> None:
+        try:
+            os.kill(self.pid, number)
+        except ProcessLookupError:
+            pass
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+
 class SenderProcess:
     """The outbox sender as a child of the master, restarted (after 1 s, backing off to 30 s
     while it keeps dying young) whenever it exits until the master stops."""
 
     def __init__(self, log):
         self.log = log
-        self.process: subprocess.Popen | None = None
+        self.process: _Child | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._supervise, name="outbox-sender-supervisor", daemon=True)
@@ -68,11 +119,9 @@ class SenderProcess:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                self.process = subprocess.Popen(
-                    [sys.executable, "-m", "handlers.delivery.sender", "--parent", str(os.getpid())], cwd=PROJECT)
+                self.process = _Child(
+                    [sys.executable, "-m", "handlers.delivery.sender", "--parent", str(os.getpid())], PROJECT)
             self.log.info("outbox sender started (pid %s)", self.process.pid)
-            # poll(): the master may reap the child first (its SIGCHLD handler waits for any pid);
-            # poll() then reports it gone all the same.
             while self.process.poll() is None and not self._stopping.wait(0.5):
                 pass
             if self._stopping.is_set():
@@ -93,7 +142,7 @@ class SenderProcess:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
+            process.wait(timeout)
 
 
 _sender = None
