@@ -153,6 +153,18 @@ def test_questions_hold_back_only_their_own_sentence(classifier, text, intent, c
     assert (result.intent, result.certain) == (intent, certain)
 
 
+@pytest.mark.parametrize("text, intent", [
+    # polite requests in the past tense
+    ("I would appreciate it if you stopped contacting me", Intent.OPT_OUT),
+    ("I would be grateful if you took me off your list", Intent.OPT_OUT),
+    ("Agradecería si dejan de enviarme mensajes", Intent.OPT_OUT),   # "si" is "if" here, not "sí"
+    ("I would appreciate it if you took a look at my complaint", Intent.NONE),
+    ("I would appreciate it if you stopped the delivery until Monday", Intent.NONE),
+])
+def test_polite_requests_in_the_past_tense(classifier, text, intent):
+    assert classifier.classify(text).intent is intent
+
+
 def test_the_greek_question_mark_asks(classifier):
     result = classifier.classify("αν στείλω STOP θα σταματήσουν και οι λογαριασμοί\u037e")
     assert (result.intent, result.rule) == (Intent.HELP, "quoted:el:stop")
