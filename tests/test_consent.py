@@ -64,16 +64,21 @@ def test_opt_out_is_committed_to_disk_before_the_answer(post, db_path):
         conn.close()
 
 
-def _commits_seen(service, post, delivery) -> list[str]:
-    """The synchronous level each write transaction of one delivery committed with."""
+def _traced(service, post, delivery) -> list[str]:
+    """Every statement one delivery sent to the database, as SQLite ran it."""
     statements: list[str] = []
     service.db.conn.set_trace_callback(statements.append)
     try:
         assert post(delivery).status_code == 200
     finally:
         service.db.conn.set_trace_callback(None)
+    return statements
+
+
+def _commits_seen(service, post, delivery) -> list[str]:
+    """The synchronous level each write transaction of one delivery committed with."""
     level, levels = "FULL", []
-    for statement in statements:
+    for statement in _traced(service, post, delivery):
         if statement.startswith("PRAGMA synchronous"):
             level = statement.split("=")[1].strip()
         elif statement == "BEGIN IMMEDIATE":
@@ -111,14 +116,8 @@ def test_a_delivery_keeps_its_savepoint_journals_in_memory(service, post):
 
 def _statements_of(service, post, delivery) -> list[str]:
     """What one delivery said to the database, each statement by its verb and table."""
-    statements: list[str] = []
-    service.db.conn.set_trace_callback(statements.append)
-    try:
-        assert post(delivery).status_code == 200
-    finally:
-        service.db.conn.set_trace_callback(None)
     shapes = []
-    for statement in statements:
+    for statement in _traced(service, post, delivery):
         words = statement.replace('"', "").split()
         if words[:2] == ["SELECT", "version"]:
             continue  # the staff-edit poll, at most every OPTOUT_CONFIG_POLL_SECONDS
