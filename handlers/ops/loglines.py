@@ -12,6 +12,7 @@ log capture) goes through `logger.info` as before, so what it sees does not chan
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import cast
@@ -65,7 +66,7 @@ def write_info(logger: logging.Logger, text: str) -> None:
     formatter = handler.formatter
     assert isinstance(formatter, LineFormatter)  # checked by _only_handler
     line = f"{formatter.stamp(time.time())} INFO {logger.name} {text}{handler.terminator}"
-    with handler.lock or _NO_LOCK:
+    with handler.lock or contextlib.nullcontext():
         try:
             handler.stream.write(line)
             handler.flush()
@@ -73,17 +74,6 @@ def write_info(logger: logging.Logger, text: str) -> None:
             raise
         except Exception:
             handler.handleError(logger.makeRecord(logger.name, logging.INFO, "", 0, text, (), None))
-
-
-class _NoLock:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-_NO_LOCK = _NoLock()
 
 
 def _only_handler(logger: logging.Logger) -> logging.StreamHandler | None:
