@@ -153,6 +153,20 @@ def test_questions_hold_back_only_their_own_sentence(classifier, text, intent, c
     assert (result.intent, result.certain) == (intent, certain)
 
 
+@pytest.mark.parametrize("text, intent, certain", [
+    # a polite word closing a sentence belongs to the clause before it, as it would alone
+    ("Como assim todo dia isso? Para, por favor", Intent.OPT_OUT, True),
+    ("Franchement, un message par jour... stop, merci", Intent.OPT_OUT, True),
+    ("Para, por favor", Intent.OPT_OUT, True),
+    # one opening a sentence stays apart: its "no" does not negate what follows
+    ("No gracias, prefiero no recibir estas promociones", Intent.OPT_OUT, True),
+    ("Hola, para el pedido 123, por favor", Intent.NONE, True),
+])
+def test_a_closing_filler_joins_the_clause_before_it(classifier, text, intent, certain):
+    result = classifier.classify(text)
+    assert (result.intent, result.certain) == (intent, certain)
+
+
 @pytest.mark.parametrize("text, intent", [
     # polite requests in the past tense
     ("I would appreciate it if you stopped contacting me", Intent.OPT_OUT),

@@ -325,10 +325,13 @@ class Classifier:
         return self._decide(self._read(normalized))
 
     def _filler_clauses_joined(self, normalized: Normalized) -> Normalized:
-        """A clause of nothing but fillers joins its neighbours: in "Удалите, пожалуйста,
-        мой номер" the commas around "please" do not part the verb from its object."""
+        """A clause of nothing but fillers joins the clause before it in its sentence (and the
+        one after): in "Удалите, пожалуйста, мой номер" the commas around "please" do not
+        part the verb from its object, and "Para, por favor" after a complaint is one
+        request, as it is alone. A filler opening a sentence ("No gracias, prefiero no
+        recibir...") stays apart: its "no" would negate what follows."""
         clauses = list(normalized.clauses)
-        if len(set(clauses)) < 3:
+        if len(set(clauses)) < 2:
             return normalized
         tokens, sentences = normalized.tokens, normalized.sentences
         i = 0
@@ -336,9 +339,10 @@ class Classifier:
             j = i
             while j < len(tokens) and clauses[j] == clauses[i]:
                 j += 1
-            if 0 < i and j < len(tokens) and sentences[i - 1] == sentences[i] == sentences[j] \
-                    and " ".join(tokens[i:j]) in self._fillers:
-                joined, following = clauses[i - 1], clauses[j]
+            before = 0 < i and sentences[i - 1] == sentences[i]
+            after = j < len(tokens) and sentences[j] == sentences[i]
+            if before and " ".join(tokens[i:j]) in self._fillers:
+                joined, following = clauses[i - 1], clauses[j] if after else clauses[i]
                 k = i
                 while k < len(tokens) and clauses[k] in (clauses[i], following):
                     clauses[k] = joined
