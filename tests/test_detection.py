@@ -153,6 +153,16 @@ def test_questions_hold_back_only_their_own_sentence(classifier, text, intent, c
     assert (result.intent, result.certain) == (intent, certain)
 
 
+@pytest.mark.parametrize("text, intent", [
+    # a code-mixed frame needs a message at least as much its own language's
+    ("What happens if I reply STOP? Will it cancel my account too?", Intent.HELP),   # not Polish "to" (it)
+    ("Proszę unsubscribe mnie", Intent.OPT_OUT),
+    ("please remove mera number", Intent.OPT_OUT),
+])
+def test_a_code_mixed_frame_in_a_message_of_the_other_language(classifier, text, intent):
+    assert classifier.classify(text).intent is intent
+
+
 @pytest.mark.parametrize("text, intent, certain", [
     # a polite word closing a sentence belongs to the clause before it, as it would alone
     ("Como assim todo dia isso? Para, por favor", Intent.OPT_OUT, True),

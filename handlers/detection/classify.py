@@ -364,9 +364,10 @@ class Classifier:
         bound = guards.bind(negations, verbs, clauses)
         negates = guards.negated_positions(bound, verbs, clauses)
         matches = self._frames.match(classes + negations + keyword_parts, sentences, clauses, bound)
-        if any(m.language in self._romanised for m in matches):
+        if any(m.language in self._romanised or self._mixed(m) for m in matches):
             support = self._language_support(tokens)
-            matches = [m for m in matches if not self._romanised_elsewhere(m, tokens, support)]
+            matches = [m for m in matches if not self._romanised_elsewhere(m, tokens, support)
+                       and not self._mixed_into_the_other(m, tokens, support)]
         # "I already said STOP", "how many times do I have to say stop": a request repeated, not mentioned
         repeated = {o.start: sentences[o.start] for o in classes if o.name == guards.SAID_BEFORE}
         matches = [m for m in matches if m.kind != QUOTING or not guards.said_before(m.start, repeated, sentences)]
@@ -492,6 +493,22 @@ class Classifier:
             return False
         own = support.get(match.language, 0)
         return any(count > own for language, count in support.items() if language not in self._romanised)
+
+    @staticmethod
+    def _mixed(match: FrameMatch) -> bool:
+        return any(p.language not in (match.language, "*") for p in match.parts)
+
+    def _mixed_into_the_other(self, match: FrameMatch, tokens: tuple[str, ...], support: dict[str, int]) -> bool:
+        """Whether a code-mixed frame (some of its words from a language its locale lets
+        mix in) sits in a message that is more that other language's, in Latin letters:
+        in "Will it cancel my account too?" the English "cancel" and the Polish "to" (it)
+        make no Polish request. A mixed frame in a message at least as much its own
+        language's stays ("Proszę unsubscribe mnie", "cancel mera number")."""
+        if not self._mixed(match) or not all(
+                _mostly_latin(tokens[i]) for p in match.parts for i in range(p.start, p.end)):
+            return False
+        own = support.get(match.language, 0)
+        return any(support.get(p.language, 0) > own for p in match.parts if p.language not in (match.language, "*"))
 
     def _language_support(self, tokens: tuple[str, ...]) -> dict[str, int]:
         """For each language, how many of the message's distinct Latin-letter words it knows."""
