@@ -171,6 +171,9 @@ def test_a_code_mixed_frame_in_a_message_of_the_other_language(classifier, text,
     # one opening a sentence stays apart: its "no" does not negate what follows
     ("No gracias, prefiero no recibir estas promociones", Intent.OPT_OUT, True),
     ("Hola, para el pedido 123, por favor", Intent.NONE, True),
+    # a keyword clause before words that are no request waits for a person; a typo-like
+    # word ("precio", not "preciso") makes no request
+    ("Basta, qué precio jaja 😂 ¿es real?", Intent.NONE, False),
 ])
 def test_a_closing_filler_joins_the_clause_before_it(classifier, text, intent, certain):
     result = classifier.classify(text)

@@ -571,9 +571,10 @@ class Classifier:
     def _about_requests(self, classes: list[Occurrence], start: int) -> bool:
         """Whether the words from `start` on speak of messages, lists, the customer or
         sending: what makes "Stop, I never signed up for your list" a request and
-        "Arrête, il est trop beau ce manteau" not."""
-        return any(o.start >= start and (o.name in self._ours or (o.language, o.name) in self._request_words)
-                   for o in classes)
+        "Arrête, il est trop beau ce manteau" not. A word read as a typo does not count
+        ("Basta, qué precio": "precio" is no misspelt "preciso", I need)."""
+        return any(o.start >= start and not o.typo
+                   and (o.name in self._ours or (o.language, o.name) in self._request_words) for o in classes)
 
     def _stop_words_heading(self, normalized: Normalized, keyword_parts: list[Occurrence],
                             classes: list[Occurrence]) -> list[_Evidence]:
