@@ -438,7 +438,7 @@ class Classifier:
                     (o.name in self._ours and clauses[o.start] == clauses[evidence.start])
                     or (o.name in guards.SENDING and evidence.start <= o.start < evidence.end) for o in nearby)
                 other = guards.other_object(evidence.start, evidence.end, nearby, self._ours, sentences, clauses,
-                                            about)
+                                            about, tokens)
                 if other is not None:
                     evidence.guard, evidence.guard_word = guards.OTHER_OBJECT, other.word
             if evidence.guard is None and evidence.kind == "partial":

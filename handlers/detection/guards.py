@@ -140,9 +140,12 @@ def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]
     return False
 
 
+CONNECTOR_LENGTH = 3     # "de", "of", "von", "do": a word this short may join an other-object to the messages
+
+
 def other_object(start: int, end: int, occurrences: list[Occurrence], ours: set[str],
                  sentences: tuple[int, ...], clauses: tuple[int, ...] | None = None,
-                 about_messages: bool = False) -> Occurrence | None:
+                 about_messages: bool = False, tokens: tuple[str, ...] | None = None) -> Occurrence | None:
     """An `other-object` word near the request [start, end) with nothing of ours in between;
     for a request `about_messages` (it names messages or sending), not in a clause before it."""
     sentence = sentences[start]
@@ -150,8 +153,10 @@ def other_object(start: int, end: int, occurrences: list[Occurrence], ours: set[
     for other in occurrences:
         if other.name != OTHER_OBJECT or sentences[other.start] != sentence:
             continue
-        if other.end in messages_at:
-            continue          # it names what the messages are about: "stop sending me loan offers", "car deals"
+        if other.end in messages_at or (tokens is not None and other.end + 1 in messages_at
+                                         and len(tokens[other.end]) <= CONNECTOR_LENGTH):
+            continue          # it names the messages or what they are about: "stop sending me loan offers",
+            #                   "car deals", "cesen el envío de publicidad" (the sending of ads)
         if clauses is not None and about_messages and other.end <= start and clauses[other.start] != clauses[start]:
             continue          # "I cancelled my account, stop sending me messages": a clause before
         if start <= other.start < end:
