@@ -154,6 +154,17 @@ def test_questions_hold_back_only_their_own_sentence(classifier, text, intent, c
 
 
 @pytest.mark.parametrize("text, intent", [
+    # Arabic and Hebrew write "and", "so", "with", "to" onto the next word
+    ("فاحذفوا رقمي لو سمحتم", Intent.OPT_OUT),
+    ("ותפסיקו לשלוח לי הודעות", Intent.OPT_OUT),
+    ("ולהסיר את המספר שלי", Intent.OPT_OUT),
+    ("ولدي يحب العروض", Intent.NONE),
+])
+def test_a_proclitic_letter_does_not_hide_a_word(classifier, text, intent):
+    assert classifier.classify(text).intent is intent
+
+
+@pytest.mark.parametrize("text, intent", [
     # an other-object joined to the messages by a short word names them ("the sending of ads")
     ("Solicito que cesen el envío de publicidad a este número", Intent.OPT_OUT),
     ("Cancelen el envío de mi pedido", Intent.NONE),

@@ -41,6 +41,13 @@ MAX_PARTS = 4
 MIN_STEM = 3
 MIN_HANGUL_STEM = 2      # a Hangul syllable is a consonant-vowel block: "보내*" is a stem
 WORD_MEMO_SIZE = 100_000
+# One- and two-letter words Arabic and Hebrew write onto the next word (and, so, with, for,
+# like; the, from, that), longest first; the rest must be this long to be looked up.
+PROCLITICS = {
+    "ar": ("وب", "ول", "فب", "فل", "و", "ف", "ب", "ل", "ك"),
+    "he": ("וה", "וב", "ול", "ומ", "וש", "שה", "מה", "של", "שב", "כש", "ו", "ה", "ב", "ל", "מ", "ש", "כ"),
+}
+MIN_PROCLITIC_REST = 3
 MIN_TYPO_WORD = 7        # class words this long are found with one typo ("пререстаньте")
 
 
@@ -198,12 +205,29 @@ class WordIndex:
         found = self._memo.get(token)
         if found is None:
             found = tuple(dict.fromkeys([*self._exact.get(token, ()), *self._stem_labels(token)]))
+            if not found:
+                found = self._proclitic_labels(token)
             if not found and len(token) >= MIN_TYPO_WORD - 1 and token not in self._not_typos:
                 found = self._typo_labels(token)
             if len(self._memo) >= WORD_MEMO_SIZE:
                 self._memo.clear()
             self._memo[token] = found
         return found
+
+    def _proclitic_labels(self, token: str) -> tuple[Label, ...]:
+        """The classes a word has in Arabic or Hebrew behind a one- or two-letter proclitic
+        written onto it ("واحذفوا" and, "بالرسائل" with, "ולהסיר" and to): a locale lists
+        the word once, not with every letter that may join it."""
+        for language, prefixes in PROCLITICS.items():
+            for prefix in prefixes:
+                if token.startswith(prefix) and len(token) - len(prefix) >= MIN_PROCLITIC_REST:
+                    rest = token[len(prefix):]
+                    found = tuple(dict.fromkeys(label for label in [*self._exact.get(rest, ()),
+                                                                    *self._stem_labels(rest)]
+                                                if label.language == language))
+                    if found:
+                        return found
+        return ()
 
     def _typo_labels(self, token: str) -> tuple[Label, ...]:
         """The classes of a long class word one edit from `token`, marked as a typo."""
