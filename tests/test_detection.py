@@ -487,3 +487,16 @@ def test_typo_lookups_are_remembered_without_changing_answers(monkeypatch):
     assert [shared.classify(text) for text in texts] == [fresh().classify(text) for text in texts]
     assert [shared.classify(text).rule for text in texts[:3]] == [
         "typo:en:stop", "typo:en:stop", "typo:en:unsubscribe"]
+
+
+def test_a_spelling_of_a_whole_phrase_is_kept_however_many_its_words_have():
+    # a phrase's spelled forms are capped (MAX_VARIANTS); forms with one spelling come before
+    # forms with two, so many spellings of frequent words never crowd out the joined one
+    from handlers.detection.spelling import MAX_VARIANTS, Spellings
+    table = {"jgn": "jangan", "gk": "jangan", "ga": "jangan", "gausah": "jangan", "kirm": "kirim", "krm": "kirim",
+             "kirimin": "kirim", "ngirim": "kirim", "lg": "lagi", "lgi": "lagi", "agi": "lagi", "deui": "lagi",
+             "malih": "lagi", "jangankirimlagi": "jangan kirim lagi"}
+    variants = Spellings({"id": table}).variants("id", ("jangan", "kirim", "lagi"))
+    assert variants[0] == ("jangan", "kirim", "lagi")
+    assert len(variants) == MAX_VARIANTS
+    assert ("jangankirimlagi",) in variants and ("jgn", "krm", "lagi") in variants

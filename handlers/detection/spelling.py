@@ -14,6 +14,7 @@ rule naming the keyword as the locale writes it. Lookups stay one dict access pe
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 
 from handlers.detection.normalize import normalize_text
@@ -36,26 +37,30 @@ class Spellings:
             self._typed[language] = by_meaning
 
     def variants(self, language: str, tokens: tuple[str, ...]) -> list[tuple[str, ...]]:
-        """`tokens` (normalised words of `language`) and the ways people may type them,
-        the written form first."""
+        """`tokens` (normalised words of `language`) and the ways people may type them: the
+        written form first, then every form with one spelling, then with two, and so on up to
+        MAX_VARIANTS, so that a spelling of a frequent word never crowds out another one
+        ("jangankirimlagi" for the whole of "jangan kirim lagi")."""
         table = self._typed.get(language)
         if not table or not tokens:
             return [tokens]
-        out: list[tuple[str, ...]] = []
-
-        def walk(i: int, done: tuple[str, ...]) -> None:
-            if len(out) >= MAX_VARIANTS:
-                return
-            if i == len(tokens):
-                out.append(done)
-                return
-            walk(i + 1, done + (tokens[i],))
-            for size in range(1, min(MAX_MEANT_WORDS, len(tokens) - i) + 1):
-                for typed in table.get(tokens[i:i + size], ()):
-                    walk(i + size, done + typed)
-
-        walk(0, ())
-        return list(dict.fromkeys(out))
+        options = [(i, size, typed) for i in range(len(tokens))
+                   for size in range(1, min(MAX_MEANT_WORDS, len(tokens) - i) + 1)
+                   for typed in table.get(tokens[i:i + size], ())]
+        out: dict[tuple[str, ...], None] = {tokens: None}
+        for count in range(1, len(tokens) + 1):
+            for chosen in itertools.combinations(options, count):
+                if len(out) >= MAX_VARIANTS:
+                    return list(out)
+                if any(a[0] + a[1] > b[0] for a, b in itertools.pairwise(chosen)):
+                    continue          # two spellings of overlapping words
+                variant: tuple[str, ...] = ()
+                at = 0
+                for i, size, typed in chosen:
+                    variant += tokens[at:i] + typed
+                    at = i + size
+                out[variant + tokens[at:]] = None
+        return list(out)
 
     def single_words(self, language: str) -> Iterable[tuple[str, str]]:
         """(typed, meant) pairs where both are one word: stems of the language apply to them."""
