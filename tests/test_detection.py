@@ -195,6 +195,9 @@ def test_a_code_mixed_frame_in_a_message_of_the_other_language(classifier, text,
     # a keyword clause before words that are no request waits for a person; a typo-like
     # word ("precio", not "preciso") makes no request
     ("Basta, qué precio jaja 😂 ¿es real?", Intent.NONE, False),
+    # nor does a "this" in a question after it: this price, not these messages
+    ("¡Para! ¿Es real este precio?", Intent.NONE, False),
+    ("STOP! Why do you keep sending this?", Intent.OPT_OUT, True),
 ])
 def test_a_closing_filler_joins_the_clause_before_it(classifier, text, intent, certain):
     result = classifier.classify(text)

@@ -562,19 +562,22 @@ class Classifier:
                     keyword_part = Occurrence(start, end, "*", KEYWORD, whole.keyword)
                     evidence = _Evidence(whole.intent, "clause", whole.keyword, whole.keyword, whole.language,
                                          language, start, end, (keyword_part,))
-                    if end < len(tokens) and not self._about_requests(classes, end):
+                    if end < len(tokens) and not self._about_requests(classes, end, normalized):
                         evidence.guard = "partial"   # "Arrête, il est trop beau ce manteau": a person looks
                     found.append(evidence)
             start = end
         return found
 
-    def _about_requests(self, classes: list[Occurrence], start: int) -> bool:
+    def _about_requests(self, classes: list[Occurrence], start: int, normalized: Normalized) -> bool:
         """Whether the words from `start` on speak of messages, lists, the customer or
         sending: what makes "Stop, I never signed up for your list" a request and
         "Arrête, il est trop beau ce manteau" not. A word read as a typo does not count
-        ("Basta, qué precio": "precio" is no misspelt "preciso", I need)."""
+        ("Basta, qué precio": "precio" is no misspelt "preciso", I need), nor a "this" in a
+        question ("¡Para! ¿Es real este precio?": this price, not these messages)."""
+        sentences, questions = normalized.sentences, normalized.questions
         return any(o.start >= start and not o.typo
-                   and (o.name in self._ours or (o.language, o.name) in self._request_words) for o in classes)
+                   and (o.name in self._ours or (o.language, o.name) in self._request_words)
+                   and not (o.name == guards.THIS and sentences[o.start] in questions) for o in classes)
 
     def _stop_words_heading(self, normalized: Normalized, keyword_parts: list[Occurrence],
                             classes: list[Occurrence]) -> list[_Evidence]:

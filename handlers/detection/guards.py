@@ -30,6 +30,7 @@ HOW_QUESTION = "how-question"
 QUESTION_WORD = "question-word"   # a question particle, for languages that need no "?" ("ไหม", "か")
 NO_MORE = "no-more"
 MESSAGES = "messages"          # the class of what is sent: "offers", "deals", "ads"
+THIS = "this"                  # "this", "these": the messages, when nothing else is named
 REPORTED = "reported"         # "says", "told me to": someone else's words
 REPORTED_WINDOW = 4           # words between a reported-speech word and the request it reports
 SENDING = frozenset({"send-verb", "receive-verb"})   # a request naming these is about messages
