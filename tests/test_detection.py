@@ -147,6 +147,9 @@ def test_a_romanised_frame_needs_a_message_of_its_language(classifier, text, int
     # "why do you keep sending" complains; "can you start sending again?" asks to resume
     ("why do you keep sending these?", Intent.NONE, False),
     ("Can you start sending me offers again?", Intent.OPT_IN, True),
+    # only a why/who word of the request's own language doubts it ("j'ai" is no Vietnamese "ai")
+    ("J'ai envoyé STOP par erreur, vous pouvez me réinscrire ?", Intent.OPT_IN, True),
+    ("Per ongeluk STOP gestuurd, kunnen jullie me weer aanmelden?", Intent.OPT_IN, True),
 ])
 def test_questions_hold_back_only_their_own_sentence(classifier, text, intent, certain):
     result = classifier.classify(text)

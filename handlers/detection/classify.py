@@ -402,7 +402,10 @@ class Classifier:
         hows = [o for o in classes if o.name == guards.HOW_QUESTION and not any(
             r.name == guards.SAID_BEFORE and r.start <= o.start < r.end for r in classes)]
         reading.evidence.extend(self._stop_words_heading(normalized, keyword_parts, classes))
-        doubting = {sentences[o.start] for o in classes if o.name in OPT_IN_DOUBTS}
+        doubting: dict[int, set[str]] = {}      # sentence -> languages of its why/who words
+        for o in classes:
+            if o.name in OPT_IN_DOUBTS:
+                doubting.setdefault(sentences[o.start], set()).add(o.language)
         for evidence in reading.evidence:
             if evidence.guard is not None:
                 continue
@@ -427,8 +430,11 @@ class Classifier:
                     sentences[evidence.start] in normalized.questions):
                 evidence.guard = "question"      # "STOP?" asks; "Why do you send these every day? STOP" does not
             elif evidence.intent is Intent.OPT_IN and evidence.kind == "frame" and sentences[evidence.start] in (
-                    normalized.questions) and sentences[evidence.start] in doubting:
-                evidence.guard = "question"      # "Why do you keep sending these?" complains, it asks for nothing
+                    normalized.questions) and doubting.get(sentences[evidence.start], set()) & {
+                    evidence.rule_language, *self._mixing.get(evidence.rule_language, ())}:
+                # "Why do you keep sending these?" complains, it asks for nothing; a why/who word
+                # of another language does not ("j'ai" is no Vietnamese "ai", who)
+                evidence.guard = "question"
             if evidence.guard is None and evidence.intent is not Intent.HELP:
                 languages = {evidence.rule_language, *self._mixing.get(evidence.rule_language, ())}
                 low = bisect.bisect_left(class_starts, evidence.start - guards.OTHER_OBJECT_WINDOW - MAX_NGRAM)
