@@ -201,6 +201,9 @@ def test_a_code_mixed_frame_in_a_message_of_the_other_language(classifier, text,
     # nor does a "this" in a question after it: this price, not these messages
     ("¡Para! ¿Es real este precio?", Intent.NONE, False),
     ("STOP! Why do you keep sending this?", Intent.OPT_OUT, True),
+    # only words of the keyword's language, or of languages mixing with it, name the messages
+    ("Para! Esse preço é real?", Intent.NONE, False),      # the folded "é" is no Vietnamese "me"
+    ("stop, reklama ne nuzhna", Intent.OPT_OUT, True),     # Russian mixes English in
 ])
 def test_a_closing_filler_joins_the_clause_before_it(classifier, text, intent, certain):
     result = classifier.classify(text)

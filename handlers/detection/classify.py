@@ -151,6 +151,10 @@ class Classifier:
         self._frames = FrameIndex()
         self._ours: set[str] = set()                   # classes that are a request's own objects
         self._mixing = {code: tuple(locale.code_mixing) for code, locale in locales.items()}
+        self._mixed_into: dict[str, set[str]] = {}      # language -> the languages that mix it in
+        for code, mixed in self._mixing.items():
+            for other in mixed:
+                self._mixed_into.setdefault(other, set()).add(code)
         # Languages where a negation may follow the verb it negates ("sluta inte"): the file
         # says, or the engine's default for the language.
         self._after_verb = frozenset(code for code, locale in locales.items() if (
@@ -568,20 +572,24 @@ class Classifier:
                     keyword_part = Occurrence(start, end, "*", KEYWORD, whole.keyword)
                     evidence = _Evidence(whole.intent, "clause", whole.keyword, whole.keyword, whole.language,
                                          language, start, end, (keyword_part,))
-                    if end < len(tokens) and not self._about_requests(classes, end, normalized):
+                    if end < len(tokens) and not self._about_requests(classes, end, normalized, language):
                         evidence.guard = "partial"   # "Arrête, il est trop beau ce manteau": a person looks
                     found.append(evidence)
             start = end
         return found
 
-    def _about_requests(self, classes: list[Occurrence], start: int, normalized: Normalized) -> bool:
+    def _about_requests(self, classes: list[Occurrence], start: int, normalized: Normalized, language: str) -> bool:
         """Whether the words from `start` on speak of messages, lists, the customer or
         sending: what makes "Stop, I never signed up for your list" a request and
         "Arrête, il est trop beau ce manteau" not. A word read as a typo does not count
         ("Basta, qué precio": "precio" is no misspelt "preciso", I need), nor a "this" in a
-        question ("¡Para! ¿Es real este precio?": this price, not these messages)."""
+        question ("¡Para! ¿Es real este precio?": this price, not these messages). Only words
+        of the keyword's language, those it mixes with and those that mix it in count: in
+        "Para! Esse preço é real?" the folded "é" is no Vietnamese "me"; in "stop, reklama ne
+        nuzhna" the Russian words do (Russian mixes English in)."""
         sentences, questions = normalized.sentences, normalized.questions
-        return any(o.start >= start and not o.typo
+        languages = {language, *self._mixing.get(language, ()), *self._mixed_into.get(language, ())}
+        return any(o.start >= start and not o.typo and o.language in languages
                    and (o.name in self._ours or (o.language, o.name) in self._request_words)
                    and not (o.name == guards.THIS and sentences[o.start] in questions) for o in classes)
 
