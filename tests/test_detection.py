@@ -203,6 +203,10 @@ def test_a_code_mixed_frame_in_a_message_of_the_other_language(classifier, text,
     ("STOP! Why do you keep sending this?", Intent.OPT_OUT, True),
     # only words of the keyword's language, or of languages mixing with it, name the messages
     ("Para! Esse preço é real?", Intent.NONE, False),      # the folded "é" is no Vietnamese "me"
+    # in a question after it only the messages, a list, the number or sending make a request
+    ("Arrête!! c'est vraiment ce prix là ?? 😱", Intent.NONE, False),
+    ("Хватит! Это правда такая цена?", Intent.NONE, False),   # "это" (this), listed as messages too
+    ("Stop! Is this real?", Intent.NONE, False),
     ("stop, reklama ne nuzhna", Intent.OPT_OUT, True),     # Russian mixes English in
 ])
 def test_a_closing_filler_joins_the_clause_before_it(classifier, text, intent, certain):

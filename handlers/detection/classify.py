@@ -583,15 +583,19 @@ class Classifier:
         sending: what makes "Stop, I never signed up for your list" a request and
         "Arrête, il est trop beau ce manteau" not. A word read as a typo does not count
         ("Basta, qué precio": "precio" is no misspelt "preciso", I need), nor a "this" in a
-        question ("¡Para! ¿Es real este precio?": this price, not these messages). Only words
+        question ("¡Para! ¿Es real este precio?": this price, not these messages): in a
+        question only the messages, a list, the number or sending count ("Arrête!! c'est
+        vraiment ce prix là ??": "la" is no "them"; "STOP! Why do you keep sending
+        this?" is a request). Only words
         of the keyword's language, those it mixes with and those that mix it in count: in
         "Para! Esse preço é real?" the folded "é" is no Vietnamese "me"; in "stop, reklama ne
         nuzhna" the Russian words do (Russian mixes English in)."""
         sentences, questions = normalized.sentences, normalized.questions
         languages = {language, *self._mixing.get(language, ()), *self._mixed_into.get(language, ())}
-        return any(o.start >= start and not o.typo and o.language in languages
-                   and (o.name in self._ours or (o.language, o.name) in self._request_words)
-                   and not (o.name == guards.THIS and sentences[o.start] in questions) for o in classes)
+        pointing = {o.start for o in classes if o.name == guards.THIS}    # "this", also where a locale lists it as messages
+        return any(o.start >= start and not o.typo and o.language in languages and (
+            (o.name in self._ours or (o.language, o.name) in self._request_words) if sentences[o.start] not in questions
+            else (o.name in self._ours and o.start not in pointing) or o.name in guards.SENDING) for o in classes)
 
     def _stop_words_heading(self, normalized: Normalized, keyword_parts: list[Occurrence],
                             classes: list[Occurrence]) -> list[_Evidence]:
