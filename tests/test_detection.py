@@ -157,6 +157,17 @@ def test_questions_hold_back_only_their_own_sentence(classifier, text, intent, c
 
 
 @pytest.mark.parametrize("text, intent", [
+    # a negated request that is the condition of a threat asks to stop
+    ("Si no dejan de mandarme mensajes los voy a denunciar", Intent.OPT_OUT),
+    ("Si vous ne m'enlevez pas de votre liste je porte plainte", Intent.OPT_OUT),
+    # a negation opening its clause forbids, and a negated report verb threatens nothing
+    ("I will not report you, but please don't stop the deals", Intent.NONE),
+])
+def test_a_negated_request_as_the_condition_of_a_threat(classifier, text, intent):
+    assert classifier.classify(text).intent is intent
+
+
+@pytest.mark.parametrize("text, intent", [
     # Arabic and Hebrew write "and", "so", "with", "to" onto the next word
     ("فاحذفوا رقمي لو سمحتم", Intent.OPT_OUT),
     ("ותפסיקו לשלוח לי הודעות", Intent.OPT_OUT),

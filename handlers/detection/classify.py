@@ -410,6 +410,7 @@ class Classifier:
         for o in classes:
             if o.name in OPT_IN_DOUBTS:
                 doubting.setdefault(sentences[o.start], set()).add(o.language)
+        negated_at = set().union(*negates.values())
         for evidence in reading.evidence:
             if evidence.guard is not None:
                 continue
@@ -425,6 +426,11 @@ class Classifier:
                     and guards.fronted_and_negated(evidence.start, evidence.end, wants, negations, clauses,
                                                    evidence.rule_language):
                 evidence.guard = "negated"      # "abmelden will ich mich nicht": the request fronted
+            if evidence.guard == "negated" and evidence.intent is Intent.OPT_OUT and self._threatened(
+                    evidence, classes, tokens, clauses, sentences, negated_at, list(near)):
+                evidence.guard = None           # "Si no dejan de mandarme mensajes los voy a denunciar"
+            if evidence.guard is not None:
+                pass
             elif evidence.intent is Intent.OPT_OUT and any(
                     start < evidence.end and evidence.start < end and (evidence.kind != "frame" or any(
                         p.start < end and start < p.end and is_verb(p.name) for p in evidence.parts))
@@ -503,6 +509,29 @@ class Classifier:
             return False
         own = support.get(match.language, 0)
         return any(count > own for language, count in support.items() if language not in self._romanised)
+
+    def _threatened(self, evidence: _Evidence, classes: list[Occurrence], tokens: tuple[str, ...],
+                    clauses: tuple[int, ...], sentences: tuple[int, ...], negated_at: set[int],
+                    negations: list[Occurrence]) -> bool:
+        """Whether a negated request is the condition of a threat: "if you don't stop sending
+        me messages I'll report you", "Si no dejan de mandarme mensajes los voy a denunciar".
+        The negation does not open its clause (a condition has words before it: "if you",
+        "si", "wenn Sie"; "Don't stop the deals, I'd report you if you did" forbids), and a
+        report verb of the request's language (or one it mixes with) stands in its sentence,
+        outside it and not negated itself ("I won't report you, but don't stop the deals")."""
+        clause = clauses[evidence.start]
+        own = [n.start for n in negations if clauses[n.start] == clause]
+        if not own:
+            return False
+        first = min(own)
+        opening = next((i for i in range(first) if clauses[i] == clause), first)
+        if all(token in self._skippable for token in tokens[opening:first]):
+            return False
+        languages = {evidence.rule_language, *self._mixing.get(evidence.rule_language, ())}
+        sentence = sentences[evidence.start]
+        return any(o.name == guards.REPORT_VERB and o.language in languages and sentences[o.start] == sentence
+                   and not evidence.start <= o.start < evidence.end and o.start not in negated_at and not o.typo
+                   for o in classes)
 
     @staticmethod
     def _mixed(match: FrameMatch) -> bool:

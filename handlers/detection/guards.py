@@ -32,6 +32,7 @@ NO_MORE = "no-more"
 MESSAGES = "messages"          # the class of what is sent: "offers", "deals", "ads"
 THIS = "this"                  # "this", "these": the messages, when nothing else is named
 REPORTED = "reported"         # "says", "told me to": someone else's words
+REPORT_VERB = "report-verb"   # "report", "denunciar", "signaler": a threat that makes a negation a condition
 REPORTED_WINDOW = 4           # words between a reported-speech word and the request it reports
 SENDING = frozenset({"send-verb", "receive-verb"})   # a request naming these is about messages
 SAID_BEFORE = "said-before"       # "already", "how many times": a keyword said again is used, not quoted
