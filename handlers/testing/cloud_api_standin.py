@@ -85,6 +85,9 @@ class CloudApiStandIn:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             timeout = idle_timeout  # socketserver: the connection's timeout; idle past it, it is closed
+            # The answer goes out in two writes (head, body): with Nagle's algorithm the body would
+            # wait for the client's delayed ACK of the head (40 ms) on a kept-alive connection.
+            disable_nagle_algorithm = True
 
             def setup(self):
                 super().setup()

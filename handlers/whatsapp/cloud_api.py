@@ -203,6 +203,18 @@ class _Tracked:
         self._answer = None
         super().request(*args, **kwargs)  # type: ignore[misc]
 
+    def _send_output(self, message_body=None, encode_chunked=False) -> None:
+        """The head and a bytes body in one write (http.client makes two): one TCP segment
+        and TLS record, one system call."""
+        if not isinstance(message_body, bytes) or encode_chunked:
+            super()._send_output(message_body, encode_chunked)  # type: ignore[misc]
+            return
+        buffer = self._buffer  # type: ignore[attr-defined]
+        buffer.extend((b"", message_body))
+        message = b"\r\n".join(buffer)
+        del buffer[:]
+        self.send(message)  # type: ignore[attr-defined]
+
 
 class _Connection(_Tracked, http.client.HTTPConnection):
     def __init__(self, *args, **kwargs):
