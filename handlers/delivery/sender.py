@@ -31,6 +31,7 @@ from handlers.consent.identity import mask
 from handlers.consent.schema import migrate
 from handlers.delivery import outbox
 from handlers.ops import loglines, metrics
+from handlers.ops.loglines import write_info
 from handlers.settings import Settings, sqlite_file
 from handlers.storage.db import Checkpointer, connect, shown
 from handlers.whatsapp.cloud_api import CloudApiClient, Disposition, SendResult
@@ -139,11 +140,9 @@ class OutboxWorker:
                                         callback_data=f"outbox:{row['id']}")
         outcome = self._record(db, row, result)
         metrics.count_reply(outcome, row["intent"])
-        log.info(
-            "reply %s to=%s intent=%s lang=%s attempt=%d -> %s",
-            row["id"], mask(row["wa_id"]), row["intent"], row["language"], row["attempts"],
-            outcome if result.disposition is Disposition.SENT else f"{outcome} ({result.reason})",
-        )
+        shown = outcome if result.disposition is Disposition.SENT else f"{outcome} ({result.reason})"
+        write_info(log, f"reply {row['id']} to={mask(row['wa_id'])} intent={row['intent']} lang={row['language']} "
+                        f"attempt={row['attempts']:d} -> {shown}")  # log.info's line, without its record
         if self._on_result:
             self._on_result(row, result)
 
