@@ -304,3 +304,33 @@ def test_dedupe_keys_older_than_a_month_are_pruned(service, monkeypatch):
     assert "message:old" not in keys and "message:new9" in keys
     with transaction(service.db):
         assert not dedupe.claim(service.db, "message:new0", "message")
+
+
+@pytest.mark.sqlite_only
+def test_an_opt_out_from_a_new_person_with_a_number_and_a_user_id_enrolls_both_under_one_person(service, post, read_db):
+    """The shape of most opt-outs from 2026 on: the number and the business-scoped user id
+    arrive together, both new. Each id joins the person of its canonical key (none yet), and
+    both go straight to one new person: no second person made, then merged and moved."""
+    delivery = payloads.of_messages(payloads.text("STOP", wa_id="14155550107"))
+    delivery["entry"][0]["changes"][0]["value"]["contacts"] = [
+        {"profile": {"name": "Ana"}, "wa_id": "14155550107", "user_id": "US.13491208655302741918"}]
+    assert _statements_of(service, post, delivery) == [
+        "BEGIN IMMEDIATE", "SAVEPOINT item",
+        "INSERT OR IGNORE INTO processed",
+        "SELECT wa_id, person FROM identities",
+        "SELECT person FROM identity_keys", "SELECT person FROM identity_keys",
+        "INSERT INTO identities", "INSERT INTO identity_keys", "INSERT INTO identities", "INSERT INTO identity_keys",
+        "INSERT INTO identity_links",
+        "INSERT OR REPLACE INTO inbound_messages",
+        "SELECT language FROM contacts",
+        "SELECT 1 AS stored, i.person, s.* FROM identities",
+        "INSERT INTO consent_events", "INSERT INTO suppressions",
+        "INSERT OR IGNORE INTO outbox", "INSERT INTO contacts",
+        "RELEASE item", "COMMIT"]
+    assert read_db("SELECT wa_id, person, canonical FROM identities ORDER BY wa_id") == [
+        {"wa_id": "14155550107", "person": "14155550107", "canonical": "14155550107"},
+        {"wa_id": "US.13491208655302741918", "person": "14155550107", "canonical": "US.13491208655302741918"}]
+    assert read_db("SELECT key, person, exact FROM identity_keys ORDER BY key") == [
+        {"key": "14155550107", "person": "14155550107", "exact": 1},
+        {"key": "US.13491208655302741918", "person": "14155550107", "exact": 1}]
+    assert read_db("SELECT wa_id, suppressed FROM suppressions") == [{"wa_id": "14155550107", "suppressed": 1}]

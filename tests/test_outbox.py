@@ -193,3 +193,12 @@ def test_credential_errors_keep_the_reply_queued_without_spending_attempts(post,
     assert (row["state"], row["attempts"]) == ("pending", 0)
     assert "190" in row["last_error"]
     assert "code 190" in read_db("SELECT reason FROM send_pauses")[0]["reason"]
+
+
+def test_the_sender_keeps_one_connection_to_the_cloud_api_across_sends(post, drain, cloud_api):
+    post(payloads.of_messages(*(payloads.text("STOP", wa_id=f"1415555012{n}") for n in range(3))))
+    assert drain() == 3
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550130")))
+    assert drain() == 1
+    assert len(cloud_api.received) == 4
+    assert cloud_api.connections == 1

@@ -108,11 +108,18 @@ def enroll(db: Database, wa_id: str, first_seen: str | None = None, *,
     starts a new one. Returns (the person, whether they were known before). `typed`: staff
     or an import file wrote it (so it may be a form only people type, as `8 916…`); else
     a delivery carried it."""
+    found, known = joining(db, wa_id, typed=typed)
+    person = known or found.canonical
+    add(db, wa_id, found, person, first_seen)
+    return person, known is not None
+
+
+def joining(db: Database, wa_id: str, *, typed: bool = False) -> tuple[Readings, str | None]:
+    """How enroll() reads a new id, and the person whose exact canonical key it has (None:
+    the id would start a new person, named by its canonical key). Records nothing."""
     found = reading_of(wa_id, typed=typed)
     row = db.execute("SELECT person FROM identity_keys WHERE key = ? AND exact = 1", [found.canonical]).fetchone()
-    person = row[0] if row else found.canonical
-    add(db, wa_id, found, person, first_seen)
-    return person, row is not None
+    return found, row[0] if row else None
 
 
 def reading_of(wa_id: str, *, typed: bool = False) -> Readings:

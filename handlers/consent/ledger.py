@@ -342,12 +342,21 @@ def link(db: Database, wa_ids: Iterable[str], reason: str) -> str | None:
         return known[ids[0]]
     if needs_locks(db):
         known = _lock_persons(db, ids)
-    persons = {wa_id: known.get(wa_id) or identity.enroll(db, wa_id)[0] for wa_id in ids}
+    # A new id joins the person with its canonical key, or starts a new person named by that
+    # key (as identity.enroll has it); the persons then become one, the first by name.
+    joins = {wa_id: identity.joining(db, wa_id) for wa_id in ids if not known.get(wa_id)}
+    started = {found.canonical for found, person in joins.values() if person is None}
+    persons = {wa_id: known.get(wa_id) or joins[wa_id][1] or joins[wa_id][0].canonical for wa_id in ids}
     distinct = sorted(set(persons.values()))
     winner = distinct[0]
+    for wa_id, (found, person) in joins.items():
+        # An id that would start a person goes straight to the winner: a person it started would
+        # have no state to merge, and only its own id and keys to move (four statements).
+        identity.add(db, wa_id, found, person or winner)
     for loser in distinct[1:]:
-        _merge_states(db, winner, loser)
-        identity.move(db, loser, winner)
+        if loser not in started:
+            _merge_states(db, winner, loser)
+            identity.move(db, loser, winner)
     first = ids[0]
     for other in ids[1:]:
         if known.get(first) is None or known.get(other) != known.get(first):

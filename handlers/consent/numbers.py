@@ -19,6 +19,7 @@ No database, no Flask: `identity.py` stores what this computes, `ledger.py` answ
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -90,6 +91,23 @@ def readings(value: object, *, delivered: bool = False) -> Readings:
     """Everything `value` may denote: see the module docstring. Raises Unreadable only for
     what is no key at all (not text, or empty). `delivered`: the id a WhatsApp delivery
     came from, which no rule for forms people type (`typed_only`) applies to."""
+    if type(value) is str and len(value) <= CACHED_LENGTH:
+        return _readings_of_text(value, delivered)
+    return _readings(value, delivered)
+
+
+CACHED_LENGTH = 160  # any number or user id (at most 128 characters after the country); longer text is read afresh
+
+
+@functools.lru_cache(maxsize=4096)
+def _readings_of_text(value: str, delivered: bool) -> Readings:
+    """A delivery reads its sender's id several times (the link between their ids, the
+    person whose consent changes), each reading some 30 us, a phone-number parse among
+    them; the readings of an id never change (Readings is frozen, RULES fixed)."""
+    return _readings(value, delivered)
+
+
+def _readings(value: object, delivered: bool) -> Readings:
     written, kind = reduce(value)
     if kind is Kind.USER_ID:
         match = USER_ID.match(written)

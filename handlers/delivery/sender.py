@@ -31,10 +31,10 @@ from handlers.consent.identity import mask
 from handlers.consent.schema import migrate
 from handlers.delivery import outbox
 from handlers.ops import loglines, metrics
+from handlers.ops.loglines import write_info
 from handlers.settings import Settings, sqlite_file
 from handlers.storage.db import Checkpointer, connect, shown
-from handlers.whatsapp import cloud_api
-from handlers.whatsapp.cloud_api import Disposition, SendResult
+from handlers.whatsapp.cloud_api import CloudApiClient, Disposition, SendResult
 
 log = logging.getLogger("optout.sender")
 
@@ -44,14 +44,13 @@ SEND_BATCH = 50                   # rows sent between two looks at the checkpoin
 NUMBER_RATE_PAUSE_SECONDS = 60
 PAIR_RATE_DELAY_SECONDS = 7
 
-SendFunction = Callable[..., SendResult]
-
-
 class OutboxWorker:
-    def __init__(self, settings: Settings, send: SendFunction = cloud_api.send_text,
+    def __init__(self, settings: Settings, client: CloudApiClient | None = None,
                  on_result: Callable[[dict, SendResult], None] | None = None):
         self.settings = settings
-        self._send = send
+        # its one keep-alive connection to the Cloud API (opened at the first send)
+        self._client = client or CloudApiClient(settings.api_url, settings.access_token,
+                                                settings.send_timeout_seconds)
         self._on_result = on_result
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -69,6 +68,7 @@ class OutboxWorker:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout)
+        self._client.close()
 
     def wake(self) -> None:
         """Called after a delivery queued a reply, so it goes out without waiting for the poll."""
@@ -105,6 +105,7 @@ class OutboxWorker:
                     _sleep(listener, min(self.settings.outbox_poll_seconds, CHECKPOINT_SECONDS))
         finally:
             db.close()
+            self._client.close()
             if listener is not None:
                 listener.close()
 
@@ -135,17 +136,13 @@ class OutboxWorker:
         return count
 
     def _deliver(self, db, row: dict) -> None:
-        result = self._send(
-            self.settings.api_url, self.settings.access_token, row["phone_number_id"], row["wa_id"],
-            row["body"], callback_data=f"outbox:{row['id']}", timeout=self.settings.send_timeout_seconds,
-        )
+        result = self._client.send_text(row["phone_number_id"], row["wa_id"], row["body"],
+                                        callback_data=f"outbox:{row['id']}")
         outcome = self._record(db, row, result)
         metrics.count_reply(outcome, row["intent"])
-        log.info(
-            "reply %s to=%s intent=%s lang=%s attempt=%d -> %s",
-            row["id"], mask(row["wa_id"]), row["intent"], row["language"], row["attempts"],
-            outcome if result.disposition is Disposition.SENT else f"{outcome} ({result.reason})",
-        )
+        shown = outcome if result.disposition is Disposition.SENT else f"{outcome} ({result.reason})"
+        write_info(log, f"reply {row['id']} to={mask(row['wa_id'])} intent={row['intent']} lang={row['language']} "
+                        f"attempt={row['attempts']:d} -> {shown}")  # log.info's line, without its record
         if self._on_result:
             self._on_result(row, result)
 

@@ -2,7 +2,9 @@
 
 It records every `POST /{phone_number_id}/messages` and answers from a script:
 by default 200 with a message id, or scripted errors (HTTP status + Meta error
-code), delays ("hangs") and a fixed mode for outage tests. Run it alone with
+code), delays ("hangs"), `Connection: close`, a connection closed or reset without an
+answer, and a fixed mode for outage tests; it keeps connections alive between requests
+(HTTP/1.1), counts them, and may close idle ones or speak TLS. Run it alone with
 `python -m handlers.testing.cloud_api_standin --port 9999` for benchmarks and manual replay.
 """
 from __future__ import annotations
@@ -13,6 +15,9 @@ import hmac
 import itertools
 import json
 import queue
+import socket
+import ssl
+import struct
 import threading
 import time
 import urllib.error
@@ -28,6 +33,9 @@ class Answer:
     error_code: int | None = None
     delay: float = 0.0
     retry_after: str | None = None
+    close: bool = False          # answer with `Connection: close`, then close the connection
+    drop: str | None = None      # "close" or "reset": read the request, then end the connection unanswered;
+                                 # "reset_after_status": its status line, then a reset
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,14 @@ class CloudApiStandIn:
     next one, as through a load balancer."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, callback_url: str | None = None,
-                 callback_secret: str | None = None):
+                 callback_secret: str | None = None, idle_timeout: float | None = None,
+                 tls: tuple[str, str] | None = None):
+        """idle_timeout: close a kept-alive connection idle this long (as a server's
+        keep-alive timeout does); tls: (certificate file, key file) to answer https."""
         self.received: list[Received] = []
+        self.connections = 0                          # connections accepted
+        self.requests = 0                             # POSTs read, answered or not
+        self._open: set[socket.socket] = set()        # kept-alive connections, ended by stop()
         self._script: deque[Answer] = deque()
         self.default = Answer()
         self.by_recipient: dict[str, Answer] = {}   # answers for one recipient, ahead of script and default
@@ -70,10 +84,27 @@ class CloudApiStandIn:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = idle_timeout  # socketserver: the connection's timeout; idle past it, it is closed
+            # The answer goes out in two writes (head, body): with Nagle's algorithm the body would
+            # wait for the client's delayed ACK of the head (40 ms) on a kept-alive connection.
+            disable_nagle_algorithm = True
+
+            def setup(self):
+                super().setup()
+                with stand_in._lock:
+                    stand_in.connections += 1
+                    stand_in._open.add(self.connection)
+
+            def finish(self):
+                with stand_in._lock:
+                    stand_in._open.discard(self.connection)
+                super().finish()
 
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                with stand_in._lock:
+                    stand_in.requests += 1
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError:
@@ -81,6 +112,14 @@ class CloudApiStandIn:
                 answer = stand_in._next_answer(body.get("to") if isinstance(body, dict) else None)
                 if answer.delay:
                     time.sleep(answer.delay)
+                if answer.drop:
+                    if answer.drop == "reset_after_status":
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                    if answer.drop.startswith("reset"):  # an RST rather than a FIN, as the last reference goes
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        self.connection.close()
+                    self.close_connection = True
+                    return
                 if answer.status == 200:
                     with stand_in._lock:
                         stand_in.received.append(
@@ -106,6 +145,9 @@ class CloudApiStandIn:
                 self.send_header("Content-Length", str(len(data)))
                 if answer.retry_after:
                     self.send_header("Retry-After", answer.retry_after)
+                if answer.close:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
                 self.end_headers()
                 try:
                     self.wfile.write(data)
@@ -117,12 +159,18 @@ class CloudApiStandIn:
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
+        self._scheme = "http"
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self._scheme}://{host!s}:{port}"
 
     def script(self, *answers: Answer) -> None:
         """Answer the next requests with these, then fall back to `default`."""
@@ -197,9 +245,17 @@ class CloudApiStandIn:
         return self
 
     def stop(self) -> None:
+        """Stop listening and end the open connections, as a server going away does."""
         self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
+        with self._lock:
+            open_connections, self._open = list(self._open), set()
+        for connection in open_connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def __enter__(self):
         return self.start()

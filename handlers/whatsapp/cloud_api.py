@@ -1,8 +1,17 @@
-"""The WhatsApp Cloud API as the sender sees it: send one text, classify the answer."""
+"""The WhatsApp Cloud API as the sender sees it: send one text, classify the answer.
+
+The sender sends through one CloudApiClient: a keep-alive HTTP(S) connection reused from
+one send to the next (urllib opened a connection, and with Meta a TLS session, per send).
+"""
 from __future__ import annotations
 
+import base64
+import http.client
 import json
-import urllib.error
+import select
+import ssl
+import threading
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from enum import StrEnum
@@ -48,30 +57,201 @@ class SendResult:
 
 def send_text(api_url: str, access_token: str, phone_number_id: str, to: str, body: str,
               callback_data: str | None = None, timeout: float = 10.0) -> SendResult:
-    payload = {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": to,
-        "type": "text",
-        "text": {"body": body[:WHATSAPP_TEXT_LIMIT], "preview_url": False},
-    }
-    if callback_data:
-        payload["biz_opaque_callback_data"] = callback_data
-    request = urllib.request.Request(
-        f"{api_url.rstrip('/')}/{phone_number_id}/messages",
-        data=json.dumps(payload).encode(),
-        headers={"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"},
-        method="POST",
-    )
+    """One send on a connection of its own (tools, one-off use); the sender keeps a CloudApiClient."""
+    client = CloudApiClient(api_url, access_token, timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = _json(response.read())
-            message_id = (answer.get("messages") or [{}])[0].get("id") if isinstance(answer, dict) else None
-            return SendResult(Disposition.SENT, message_id=message_id, http_status=response.status)
-    except urllib.error.HTTPError as error:
-        return classify_error(error.code, _json(error.read()), error.headers.get("Retry-After"))
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
-        return SendResult(Disposition.RETRY, detail=f"{type(error).__name__}: {error}")
+        return client.send_text(phone_number_id, to, body, callback_data)
+    finally:
+        client.close()
+
+
+class CloudApiClient:
+    """One keep-alive connection to the Cloud API, reused across sends and opened again
+    when the server closes it (`Connection: close`, an idle timeout) or after any error.
+    https verifies the certificate and host name (the system's CAs), as urllib did; the
+    proxy settings urllib honoured (`https_proxy`, `no_proxy`...) apply too.
+
+    A send on a reused connection that fails before any of the answer came (the server
+    closed the connection as we sent, or before its status line: RemoteDisconnected,
+    ConnectionResetError, BrokenPipeError) never reached a request handler, and is sent
+    once more at once on a new connection. Any other failure (a timeout, a reset after
+    the status line, a new connection refused) is a RETRY: the outbox backs off.
+    One per sender; sends are serialised."""
+
+    def __init__(self, api_url: str, access_token: str, timeout: float = 10.0,
+                 context: ssl.SSLContext | None = None):
+        parts = urllib.parse.urlsplit(api_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"the Cloud API URL must be http(s)://host[:port][/path], got {api_url!r}")
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if self._https else 80)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._prefix = parts.path.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {access_token}", "Content-Type": "application/json",
+                         "User-Agent": USER_AGENT}
+        self._timeout = timeout
+        self._context = context
+        self._proxy = _proxy_for(parts.scheme, self._host)
+        self._connection: _Connection | _TlsConnection | None = None
+        self._lock = threading.Lock()
+
+    def send_text(self, phone_number_id: str, to: str, body: str, callback_data: str | None = None) -> SendResult:
+        payload = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "text",
+            "text": {"body": body[:WHATSAPP_TEXT_LIMIT], "preview_url": False},
+        }
+        if callback_data:
+            payload["biz_opaque_callback_data"] = callback_data
+        try:
+            with self._lock:
+                status, retry_after, raw = self._post(f"{self._prefix}/{phone_number_id}/messages",
+                                                      json.dumps(payload).encode())
+        except (OSError, http.client.HTTPException) as error:  # TimeoutError, ssl.SSLError are OSErrors
+            return SendResult(Disposition.RETRY, detail=f"{type(error).__name__}: {error}")
+        if not 200 <= status < 300:
+            return classify_error(status, _json(raw), retry_after)
+        answer = _json(raw)
+        message_id = (answer.get("messages") or [{}])[0].get("id") if isinstance(answer, dict) else None
+        return SendResult(Disposition.SENT, message_id=message_id, http_status=status)
+
+    def close(self) -> None:
+        """Close the connection (after the send in progress, if any); a later send opens one again."""
+        with self._lock:
+            self._disconnect()
+
+    def _disconnect(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _post(self, path: str, data: bytes) -> tuple[int, str | None, bytes]:
+        """POST on the kept connection: (status, Retry-After, body). Sent once more on a new
+        connection when a reused one fails before the answer began (see the class)."""
+        if self._proxy and not self._https:
+            path = self._origin + path  # to a plain-HTTP proxy, the absolute URL
+        while True:
+            connection = self._connection
+            reused = connection is not None and connection.sock is not None and not _dropped(connection.sock)
+            if connection is None or not reused:
+                self._disconnect()
+                connection = self._connection = self._connect()
+            try:
+                connection.request("POST", path, body=data, headers=self._headers)
+                response = connection.getresponse()
+                raw = response.read()
+            except (BrokenPipeError, ConnectionResetError):  # RemoteDisconnected is a ConnectionResetError
+                self._disconnect()
+                if reused and not connection.answer_began:
+                    continue  # closed under us before it took the request: once more, on a new connection
+                raise
+            except BaseException:
+                self._disconnect()
+                raise
+            if response.will_close:
+                self._disconnect()  # `Connection: close` (http.client has let the socket go already)
+            return response.status, response.getheader("Retry-After"), raw
+
+    def _connect(self) -> _Connection | _TlsConnection:
+        host, port = (self._proxy[0], self._proxy[1]) if self._proxy else (self._host, self._port)
+        connection: _Connection | _TlsConnection
+        if self._https:
+            if self._context is None:
+                self._context = ssl.create_default_context()  # urllib's default: CAs, host name checked
+            connection = _TlsConnection(host, port, timeout=self._timeout, context=self._context)
+            if self._proxy:
+                connection.set_tunnel(self._host, self._port, headers=self._proxy[2])
+        else:
+            connection = _Connection(host, port, timeout=self._timeout)
+            if self._proxy:
+                self._headers.update(self._proxy[2])
+        return connection
+
+
+USER_AGENT = "optout-webhook"
+
+
+class _Answer(http.client.HTTPResponse):
+    """A response that tells whether its status line came (see _Tracked)."""
+
+    began = False
+
+    def _read_status(self):
+        status = super()._read_status()
+        self.began = True
+        return status
+
+
+class _Tracked:
+    """http.client's connection, remembering the answer being read: after a failure, whether
+    any of it had come (the status line), or the server never answered this request."""
+
+    _answer: _Answer | None = None
+
+    def _new_answer(self, sock, *args, **kwargs) -> _Answer:
+        self._answer = _Answer(sock, *args, **kwargs)
+        return self._answer
+
+    @property
+    def answer_began(self) -> bool:
+        return self._answer is not None and self._answer.began
+
+    def request(self, *args, **kwargs) -> None:
+        self._answer = None
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def _send_output(self, message_body=None, encode_chunked=False) -> None:
+        """The head and a bytes body in one write (http.client makes two): one TCP segment
+        and TLS record, one system call."""
+        if not isinstance(message_body, bytes) or encode_chunked:
+            super()._send_output(message_body, encode_chunked)  # type: ignore[misc]
+            return
+        buffer = self._buffer  # type: ignore[attr-defined]
+        buffer.extend((b"", message_body))
+        message = b"\r\n".join(buffer)
+        del buffer[:]
+        self.send(message)  # type: ignore[attr-defined]
+
+
+class _Connection(_Tracked, http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.response_class = self._new_answer  # http.client's factory hook
+
+
+class _TlsConnection(_Tracked, http.client.HTTPSConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.response_class = self._new_answer
+
+
+def _dropped(sock) -> bool:
+    """An idle kept connection that has something to read has been closed by the server (or
+    is out of step): open a new one rather than send on it."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def _proxy_for(scheme: str, host: str) -> tuple[str, int, dict[str, str]] | None:
+    """The proxy urllib would use for this host (the environment's `<scheme>_proxy`, unless
+    `no_proxy` names it): (host, port, the headers it needs: credentials from its URL)."""
+    proxy = urllib.request.getproxies().get(scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if not parts.hostname:
+        return None
+    headers = {}
+    if parts.username is not None:
+        credentials = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+    return parts.hostname, parts.port or 80, headers
 
 
 def classify_error(http_status: int, answer: object, retry_after: str | None = None) -> SendResult:

@@ -1,0 +1,190 @@
+"""The sender's client: one keep-alive connection to the Cloud API, against the stand-in on loopback."""
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from handlers.testing.cloud_api_standin import Answer, CloudApiStandIn
+from handlers.whatsapp.cloud_api import CloudApiClient, Disposition
+
+PHONE_NUMBER_ID = "106540352242922"
+
+
+@pytest.fixture
+def client(cloud_api):
+    client = CloudApiClient(cloud_api.url, "test-access-token", timeout=2.0)
+    yield client
+    client.close()
+
+
+def send(client, to="14155550123", body="You are unsubscribed."):
+    return client.send_text(PHONE_NUMBER_ID, to, body, callback_data="outbox:1")
+
+
+def test_sends_share_one_connection(client, cloud_api):
+    results = [send(client, to=f"1415555010{n}") for n in range(5)]
+    assert [r.disposition for r in results] == [Disposition.SENT] * 5
+    assert len({r.message_id for r in results}) == 5
+    assert cloud_api.connections == 1
+    (first, *_) = cloud_api.received
+    assert first.path == f"/{PHONE_NUMBER_ID}/messages"
+    assert first.authorization == "Bearer test-access-token"
+    assert first.body == {"messaging_product": "whatsapp", "recipient_type": "individual", "to": "14155550100",
+                          "type": "text", "text": {"body": "You are unsubscribed.", "preview_url": False},
+                          "biz_opaque_callback_data": "outbox:1"}
+
+
+def test_the_api_url_path_prefixes_every_send(cloud_api):
+    client = CloudApiClient(cloud_api.url + "/v26.0/", "token")
+    try:
+        assert send(client).disposition is Disposition.SENT
+    finally:
+        client.close()
+    assert cloud_api.received[0].path == f"/v26.0/{PHONE_NUMBER_ID}/messages"
+
+
+def test_a_connection_the_server_closed_while_idle_loses_no_send():
+    with CloudApiStandIn(idle_timeout=0.2) as stand_in:
+        client = CloudApiClient(stand_in.url, "token", timeout=2.0)
+        try:
+            assert send(client).disposition is Disposition.SENT
+            time.sleep(0.6)  # the server's keep-alive timeout closes the connection
+            assert send(client).disposition is Disposition.SENT
+            assert send(client).disposition is Disposition.SENT
+        finally:
+            client.close()
+        assert len(stand_in.received) == 3
+        assert stand_in.connections == 2
+
+
+@pytest.mark.parametrize("drop", ["close", "reset"])
+def test_a_reused_connection_closed_before_any_answer_is_sent_again_at_once(client, cloud_api, drop):
+    assert send(client).disposition is Disposition.SENT
+    cloud_api.script(Answer(drop=drop))  # the server ends the kept connection as the request arrives
+    result = send(client, to="14155550999")
+    assert result.disposition is Disposition.SENT
+    assert cloud_api.requests == 3 and cloud_api.connections == 2
+    assert [r.to for r in cloud_api.received] == ["14155550123", "14155550999"]
+
+
+def test_a_new_connection_closed_before_any_answer_is_not_sent_again(client, cloud_api):
+    cloud_api.script(Answer(drop="close"))
+    result = send(client)
+    assert result.disposition is Disposition.RETRY
+    assert "RemoteDisconnected" in result.detail and result.reason.startswith("no response")
+    assert cloud_api.requests == 1 and cloud_api.received == []
+    assert send(client).disposition is Disposition.SENT  # and the next send opens another
+
+
+def test_a_reused_connection_is_sent_on_again_only_once(client, cloud_api):
+    assert send(client).disposition is Disposition.SENT
+    cloud_api.script(Answer(drop="close"), Answer(drop="close"))
+    assert send(client).disposition is Disposition.RETRY
+    assert cloud_api.requests == 3  # the first send, the dropped one and its one resend
+
+
+def test_a_reused_connection_reset_after_the_status_line_is_not_sent_again(client, cloud_api):
+    """The server had the request and began answering: it may have sent the message."""
+    assert send(client).disposition is Disposition.SENT
+    cloud_api.script(Answer(drop="reset_after_status"))
+    result = send(client)
+    assert result.disposition is Disposition.RETRY and "ConnectionResetError" in result.detail
+    assert cloud_api.requests == 2
+
+
+def test_a_timeout_on_a_reused_connection_is_a_retry_not_a_resend(cloud_api):
+    client = CloudApiClient(cloud_api.url, "token", timeout=0.3)
+    try:
+        assert send(client).disposition is Disposition.SENT
+        cloud_api.script(Answer(delay=1.0))  # the server may well act on it: we must not send it twice
+        result = send(client, to="14155550999")
+        assert result.disposition is Disposition.RETRY and "timed out" in result.detail
+        assert send(client).disposition is Disposition.SENT  # on a new connection
+    finally:
+        client.close()
+    cloud_api.wait_for(3, timeout=3)
+    assert cloud_api.requests == 3
+    assert cloud_api.connections == 2
+
+
+def test_connection_close_from_the_server_is_honoured(client, cloud_api):
+    cloud_api.script(Answer(close=True))
+    assert send(client).disposition is Disposition.SENT
+    assert send(client).disposition is Disposition.SENT
+    assert send(client).disposition is Disposition.SENT
+    assert cloud_api.connections == 2
+
+
+def test_errors_classify_as_before_on_a_kept_connection(client, cloud_api):
+    cloud_api.script(Answer(500), Answer(503), Answer(429, error_code=130429, retry_after="30"),
+                     Answer(400, error_code=131026), Answer(400, error_code=131056), Answer(401, error_code=190),
+                     Answer(400, error_code=131049), Answer(404), Answer(200))
+    results = [send(client) for _ in range(9)]
+    assert [(r.disposition, r.http_status, r.error_code) for r in results] == [
+        (Disposition.RETRY, 500, None), (Disposition.RETRY, 503, None),
+        (Disposition.NUMBER_RATE_LIMIT, 429, 130429), (Disposition.PERMANENT, 400, 131026),
+        (Disposition.PAIR_RATE_LIMIT, 400, 131056), (Disposition.OPERATOR, 401, 190),
+        (Disposition.RETRY, 400, 131049), (Disposition.PERMANENT, 404, None), (Disposition.SENT, 200, None),
+    ]
+    assert results[2].retry_after == 30.0
+    assert results[6].retry_after == 24 * 3600
+    assert results[3].reason == "HTTP 400: code 131026: stand-in error 131026 / scripted by the test"
+    assert cloud_api.connections == 1  # an error answer leaves the connection usable
+
+
+def test_an_api_gone_away_is_a_retry(client, cloud_api):
+    assert send(client).disposition is Disposition.SENT
+    cloud_api.stop()  # its kept connection ends with it
+    result = send(client)
+    assert result.disposition is Disposition.RETRY
+    assert result.reason.startswith("no response: ConnectionRefusedError")
+
+
+@pytest.fixture
+def certificate(tmp_path):
+    """A self-signed certificate for 127.0.0.1 (made with the openssl command line)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+def test_https_verifies_the_certificate_by_default(certificate):
+    with CloudApiStandIn(tls=certificate) as stand_in:
+        assert stand_in.url.startswith("https://")
+        client = CloudApiClient(stand_in.url, "token", timeout=2.0)
+        try:
+            result = send(client)
+        finally:
+            client.close()
+        assert result.disposition is Disposition.RETRY
+        assert "CERTIFICATE_VERIFY_FAILED" in result.detail
+        assert stand_in.requests == 0
+
+
+def test_https_keeps_one_connection(certificate):
+    import ssl
+    context = ssl.create_default_context(cafile=certificate[0])
+    with CloudApiStandIn(tls=certificate) as stand_in:
+        client = CloudApiClient(stand_in.url, "token", timeout=2.0, context=context)
+        try:
+            assert [send(client).disposition for _ in range(3)] == [Disposition.SENT] * 3
+        finally:
+            client.close()
+        assert stand_in.connections == 1
+
+
+def test_a_plain_http_proxy_from_the_environment_is_used_as_urllib_did(cloud_api, monkeypatch):
+    monkeypatch.setenv("http_proxy", cloud_api.url)  # the stand-in plays the proxy: it sees the absolute URL
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    client = CloudApiClient("http://graph.example.invalid/v26.0", "token", timeout=2.0)
+    try:
+        assert send(client).disposition is Disposition.SENT
+    finally:
+        client.close()
+    assert cloud_api.received[0].path == f"http://graph.example.invalid/v26.0/{PHONE_NUMBER_ID}/messages"
