@@ -162,39 +162,21 @@ def test_questions_hold_back_only_their_own_sentence(classifier, text, intent, c
     ("Si vous ne m'enlevez pas de votre liste je porte plainte", Intent.OPT_OUT),
     # a negation opening its clause forbids, and a negated report verb threatens nothing
     ("I will not report you, but please don't stop the deals", Intent.NONE),
-])
-def test_a_negated_request_as_the_condition_of_a_threat(classifier, text, intent):
-    assert classifier.classify(text).intent is intent
-
-
-@pytest.mark.parametrize("text, intent", [
     # Arabic and Hebrew write "and", "so", "with", "to" onto the next word
     ("فاحذفوا رقمي لو سمحتم", Intent.OPT_OUT),
     ("ותפסיקו לשלוח לי הודעות", Intent.OPT_OUT),
     ("ולהסיר את המספר שלי", Intent.OPT_OUT),
     ("ولدي يحب العروض", Intent.NONE),
-])
-def test_a_proclitic_letter_does_not_hide_a_word(classifier, text, intent):
-    assert classifier.classify(text).intent is intent
-
-
-@pytest.mark.parametrize("text, intent", [
     # an other-object joined to the messages by a short word names them ("the sending of ads")
     ("Solicito que cesen el envío de publicidad a este número", Intent.OPT_OUT),
     ("Cancelen el envío de mi pedido", Intent.NONE),
     ("stop the delivery of my order", Intent.NONE),
-])
-def test_an_other_object_of_the_messages_does_not_guard(classifier, text, intent):
-    assert classifier.classify(text).intent is intent
-
-
-@pytest.mark.parametrize("text, intent", [
     # a code-mixed frame needs a message at least as much its own language's
     ("What happens if I reply STOP? Will it cancel my account too?", Intent.HELP),   # not Polish "to" (it)
     ("Proszę unsubscribe mnie", Intent.OPT_OUT),
     ("please remove mera number", Intent.OPT_OUT),
 ])
-def test_a_code_mixed_frame_in_a_message_of_the_other_language(classifier, text, intent):
+def test_threats_proclitics_objects_of_the_messages_and_code_mixing(classifier, text, intent):
     assert classifier.classify(text).intent is intent
 
 
