@@ -188,3 +188,114 @@ def test_a_plain_http_proxy_from_the_environment_is_used_as_urllib_did(cloud_api
     finally:
         client.close()
     assert cloud_api.received[0].path == f"http://graph.example.invalid/v26.0/{PHONE_NUMBER_ID}/messages"
+
+
+class RawServer:
+    """A loopback server that answers every request with the same raw bytes, optionally a
+    chunk at a time (a hostile or broken Cloud API), and counts the requests it read."""
+
+    def __init__(self, answer: bytes, chunk: int = 0, interval: float = 0.0):
+        import socket
+        import threading
+        self.answer, self.chunk, self.interval = answer, chunk, interval
+        self.requests = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        self._stopping = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import threading
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn):
+        with conn:
+            try:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length"))
+                while len(body) < length:
+                    body += conn.recv(65536)
+                self.requests += 1
+                if not self.chunk:
+                    conn.sendall(self.answer)
+                else:
+                    for at in range(0, len(self.answer), self.chunk):
+                        if self._stopping.is_set():
+                            return
+                        conn.sendall(self.answer[at:at + self.chunk])
+                        time.sleep(self.interval)
+                time.sleep(0.5)
+            except OSError:
+                pass
+
+    def close(self):
+        self._stopping.set()
+        self._server.close()
+
+
+def _raw_send(answer: bytes, timeout: float = 2.0, **server):
+    raw = RawServer(answer, **server)
+    client = CloudApiClient(raw.url, "token", timeout=timeout)
+    try:
+        started = time.monotonic()
+        result = send(client)
+        return result, time.monotonic() - started, raw.requests
+    finally:
+        client.close()
+        raw.close()
+
+
+def _ok(body: bytes, extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s" % (
+        len(body), extra, body)
+
+
+@pytest.mark.parametrize("body", [b'{"messages": [5]}', b'{"messages": 5}', b'{"messages": [{"id": 7}]}',
+                                  b"[" * 200_000, b"not json"])
+def test_an_accepted_send_with_an_odd_body_is_sent_without_a_message_id(body):
+    result, _, requests = _raw_send(_ok(body))
+    assert (result.disposition, result.message_id, requests) == (Disposition.SENT, None, 1)
+
+
+def test_a_trickled_answer_ends_at_the_send_timeout_and_is_not_sent_again():
+    answer = _ok(b'{"messages": [{"id": "wamid.1"}]}')
+    result, seconds, requests = _raw_send(answer, timeout=0.5, chunk=1, interval=0.1)
+    assert result.disposition is Disposition.RETRY and "timed out" in result.detail
+    assert seconds < 2.0 and requests == 1
+
+
+def test_an_answer_body_is_read_up_to_a_limit():
+    from handlers.whatsapp.cloud_api import MAX_ANSWER_BYTES
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n"
+    result, seconds, requests = _raw_send(head + b"x" * (MAX_ANSWER_BYTES * 2))
+    assert (result.disposition, requests) == (Disposition.SENT, 1)
+    assert seconds < 1.5
+
+
+def test_an_accepted_send_whose_body_is_cut_short_is_not_sent_again():
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"messa"
+    result, _, requests = _raw_send(answer + b"")
+    assert (result.disposition, requests) == (Disposition.SENT, 1)
+
+
+@pytest.mark.parametrize("retry_after, seconds", [("1000000000", 3600.0), ("1e400", 3600.0), ("-5", 0.0),
+                                                  ("nan", None), ("Wed, 21 Oct 2026 07:28:00 GMT", None)])
+def test_retry_after_is_capped_at_an_hour(client, cloud_api, retry_after, seconds):
+    cloud_api.script(Answer(429, error_code=130429, retry_after=retry_after))
+    result = send(client)
+    assert (result.disposition, result.retry_after) == (Disposition.NUMBER_RATE_LIMIT, seconds)
+
+
+def test_a_redirect_is_retried_not_failed(client, cloud_api):
+    cloud_api.script(Answer(307))
+    result = send(client)
+    assert (result.disposition, result.http_status) == (Disposition.RETRY, 307)

@@ -202,3 +202,18 @@ def test_the_sender_keeps_one_connection_to_the_cloud_api_across_sends(post, dra
     assert drain() == 1
     assert len(cloud_api.received) == 4
     assert cloud_api.connections == 1
+
+
+def test_a_reply_claimed_past_its_attempts_without_an_outcome_is_given_up_unsent(post, service, drain, cloud_api,
+                                                                                 read_db):
+    """A row whose sender died (or failed) while sending it, lease after lease, is not sent
+    on every lease forever: past the attempt limit it is failed without another send."""
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    limit = service.settings.outbox_max_attempts
+    service.db.execute("UPDATE outbox SET state = 'sending', attempts = ?, lease_until = '2000-01-01T00:00:00.000000Z'",
+                       [limit])
+    assert drain() == 1
+    assert cloud_api.received == []
+    row = read_db("SELECT state, attempts, last_error FROM outbox")[0]
+    assert row["state"] == "failed" and row["attempts"] == limit + 1
+    assert "no outcome recorded" in row["last_error"]

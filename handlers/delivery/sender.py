@@ -132,6 +132,12 @@ class OutboxWorker:
             if row is None:
                 break
             count += 1
+            if row["attempts"] > self.settings.outbox_max_attempts:
+                # claimed again and again without an outcome recorded (a sender died or failed
+                # while sending it each time): give up rather than send it on every lease
+                outbox.mark_failed(db, row, f"gave up after {row['attempts'] - 1} attempts with no outcome recorded")
+                metrics.count_reply("failed", row["intent"])
+                continue
             self._deliver(db, row)
         return count
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import math
 import select
+import socket
 import ssl
 import threading
 import urllib.parse
@@ -110,13 +112,13 @@ class CloudApiClient:
             with self._lock:
                 status, retry_after, raw = self._post(f"{self._prefix}/{phone_number_id}/messages",
                                                       json.dumps(payload).encode())
-        except (OSError, http.client.HTTPException) as error:  # TimeoutError, ssl.SSLError are OSErrors
-            return SendResult(Disposition.RETRY, detail=f"{type(error).__name__}: {error}")
-        if not 200 <= status < 300:
-            return classify_error(status, _json(raw), retry_after)
-        answer = _json(raw)
-        message_id = (answer.get("messages") or [{}])[0].get("id") if isinstance(answer, dict) else None
-        return SendResult(Disposition.SENT, message_id=message_id, http_status=status)
+            if not 200 <= status < 300:
+                return classify_error(status, _json(raw), retry_after)
+            return SendResult(Disposition.SENT, message_id=_message_id(_json(raw)), http_status=status)
+        except Exception as error:  # noqa: BLE001 - whatever an answer does, the outbox gets an outcome to record
+            # OSError (timeouts, resets, TLS), HTTPException (a bad status line), and anything a
+            # hostile answer may raise: the row is retried with back-off, never left unrecorded
+            return SendResult(Disposition.RETRY, detail=f"{type(error).__name__}: {str(error)[:200]}")
 
     def close(self) -> None:
         """Close the connection (after the send in progress, if any); a later send opens one again."""
@@ -139,21 +141,39 @@ class CloudApiClient:
             if connection is None or not reused:
                 self._disconnect()
                 connection = self._connection = self._connect()
+            deadline = _Deadline(connection, self._timeout)  # the socket timeout bounds each read, not the send
             try:
-                connection.request("POST", path, body=data, headers=self._headers)
-                response = connection.getresponse()
-                raw = response.read()
-            except (BrokenPipeError, ConnectionResetError):  # RemoteDisconnected is a ConnectionResetError
-                self._disconnect()
-                if reused and not connection.answer_began:
-                    continue  # closed under us before it took the request: once more, on a new connection
-                raise
-            except BaseException:
-                self._disconnect()
-                raise
-            if response.will_close:
-                self._disconnect()  # `Connection: close` (http.client has let the socket go already)
-            return response.status, response.getheader("Retry-After"), raw
+                try:
+                    connection.request("POST", path, body=data, headers=self._headers)
+                    response = connection.getresponse()
+                except (BrokenPipeError, ConnectionResetError) as error:  # RemoteDisconnected is one
+                    self._disconnect()
+                    if deadline.passed:
+                        raise deadline.error() from error
+                    if reused and not connection.answer_began:
+                        continue  # closed under us before it took the request: once more, on a new connection
+                    raise
+                except BaseException as error:
+                    self._disconnect()
+                    if deadline.passed:
+                        raise deadline.error() from error
+                    raise
+                if deadline.passed:
+                    self._disconnect()
+                    raise deadline.error()
+                status, retry_after = response.status, response.getheader("Retry-After")
+                try:
+                    raw = response.read(MAX_ANSWER_BYTES + 1)
+                except BaseException:
+                    self._disconnect()
+                    if 200 <= status < 300:
+                        return status, retry_after, b""  # the status line says accepted: sending again would repeat it
+                    raise
+            finally:
+                deadline.cancel()
+            if deadline.passed or response.will_close or not response.isclosed():
+                self._disconnect()  # `Connection: close`, or an answer longer than we read, or cut off
+            return status, retry_after, raw[:MAX_ANSWER_BYTES]
 
     def _connect(self) -> _Connection | _TlsConnection:
         host, port = (self._proxy[0], self._proxy[1]) if self._proxy else (self._host, self._port)
@@ -172,6 +192,36 @@ class CloudApiClient:
 
 
 USER_AGENT = "optout-webhook"
+MAX_ANSWER_BYTES = 64 * 1024         # of an answer's body we read; Meta's are a few hundred bytes
+MAX_RETRY_AFTER_SECONDS = 3600.0     # a Retry-After longer than this is read as this
+
+
+class _Deadline:
+    """The whole send's time limit: a server trickling its answer a byte at a time never
+    trips the socket's per-read timeout, so when the limit passes the socket is shut down,
+    which ends whatever read is waiting on it."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float):
+        self.passed = False
+        self._connection = connection
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        self.passed = True
+        sock = self._connection.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def error(self) -> TimeoutError:
+        return TimeoutError(f"timed out: no complete answer within {self._timer.interval:g} s")
 
 
 class _Answer(http.client.HTTPResponse):
@@ -271,22 +321,34 @@ def classify_error(http_status: int, answer: object, retry_after: str | None = N
         disposition, wait = Disposition.RETRY, wait or 24 * 3600
     elif code in OPERATOR_CODES or http_status in (401, 403):
         disposition = Disposition.OPERATOR
-    elif http_status >= 500 or http_status == 408:
-        disposition = Disposition.RETRY
-    else:
+    elif 400 <= http_status < 500 and http_status != 408:
         disposition = Disposition.PERMANENT  # any other 4xx: the request itself is wrong
+    else:
+        disposition = Disposition.RETRY      # 5xx, 408, and a redirect or any other status we do not follow
     return SendResult(disposition, http_status=http_status, error_code=code, detail=detail, retry_after=wait)
 
 
 def _json(raw: bytes) -> object:
     try:
         return json.loads(raw or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):   # not JSON, or nested past the parser's depth
         return {}
 
 
+def _message_id(answer: object) -> str | None:
+    """`messages[0].id` of a send's answer, if the answer has that shape."""
+    messages = answer.get("messages") if isinstance(answer, dict) else None
+    first = messages[0] if isinstance(messages, list) and messages else None
+    message_id = first.get("id") if isinstance(first, dict) else None
+    return message_id if isinstance(message_id, str) else None
+
+
 def _seconds(value: str | None) -> float | None:
+    """A Retry-After in seconds, at most MAX_RETRY_AFTER_SECONDS (a date or nonsense: None)."""
     try:
-        return max(0.0, float(value)) if value else None
+        seconds = float(value) if value else None
     except ValueError:
         return None
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(MAX_RETRY_AFTER_SECONDS, max(0.0, seconds))
