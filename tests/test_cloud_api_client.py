@@ -84,12 +84,12 @@ def test_a_reused_connection_is_sent_on_again_only_once(client, cloud_api):
     assert cloud_api.requests == 3  # the first send, the dropped one and its one resend
 
 
-def test_a_reused_connection_reset_after_the_status_line_is_not_sent_again(client, cloud_api):
-    """The server had the request and began answering: it may have sent the message."""
+def test_a_reused_connection_reset_after_a_200_status_line_is_sent_not_sent_again(client, cloud_api):
+    """The server had the request and said 200 before the reset: the message went out."""
     assert send(client).disposition is Disposition.SENT
     cloud_api.script(Answer(drop="reset_after_status"))
     result = send(client)
-    assert result.disposition is Disposition.RETRY and "ConnectionResetError" in result.detail
+    assert (result.disposition, result.message_id) == (Disposition.SENT, None)
     assert cloud_api.requests == 2
 
 
@@ -299,3 +299,26 @@ def test_a_redirect_is_retried_not_failed(client, cloud_api):
     cloud_api.script(Answer(307))
     result = send(client)
     assert (result.disposition, result.http_status) == (Disposition.RETRY, 307)
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\n",                                                   # then nothing: the headers never end
+    b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: v\r\n" % n for n in range(150)) + b"\r\n",   # too many headers
+])
+def test_an_accepted_status_line_whose_headers_fail_is_sent_not_sent_again(answer):
+    result, seconds, requests = _raw_send(answer, timeout=0.5)
+    assert (result.disposition, requests) == (Disposition.SENT, 1)
+    assert seconds < 1.5
+
+
+def test_the_send_timeout_bounds_a_resend_on_a_new_connection_too(cloud_api):
+    client = CloudApiClient(cloud_api.url, "token", timeout=0.6)
+    try:
+        assert send(client).disposition is Disposition.SENT
+        cloud_api.script(Answer(delay=0.45, drop="close"), Answer(delay=0.45, drop="close"))
+        started = time.monotonic()
+        result = send(client)
+        assert result.disposition is Disposition.RETRY and "timed out" in result.detail
+        assert time.monotonic() - started < 0.9
+    finally:
+        client.close()

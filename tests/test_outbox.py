@@ -217,3 +217,13 @@ def test_a_reply_claimed_past_its_attempts_without_an_outcome_is_given_up_unsent
     row = read_db("SELECT state, attempts, last_error FROM outbox")[0]
     assert row["state"] == "failed" and row["attempts"] == limit + 1
     assert "no outcome recorded" in row["last_error"]
+
+
+def test_a_retry_after_of_zero_does_not_shorten_the_back_off(post, drain, cloud_api, read_db):
+    cloud_api.script(Answer(503, retry_after="0"))
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    drain()
+    row = read_db("SELECT state, attempts, next_attempt_at, created_at FROM outbox")[0]
+    assert (row["state"], row["attempts"]) == ("pending", 1)
+    assert row["next_attempt_at"] > row["created_at"]
+    assert drain() == 0 and cloud_api.requests == 1   # not due again at once

@@ -175,7 +175,10 @@ class OutboxWorker:
                 return outbox.retry_later(db, row, result.reason, OPERATOR_PAUSE_SECONDS, max_attempts,
                                           count_attempt=False)
             case _:
-                return outbox.retry_later(db, row, result.reason, result.retry_after, max_attempts)
+                # a Retry-After may lengthen the back-off, never shorten it ("Retry-After: 0" from a
+                # load balancer would spend every attempt in a few milliseconds)
+                delay = max(outbox.backoff_seconds(row["attempts"]), result.retry_after or 0.0)
+                return outbox.retry_later(db, row, result.reason, delay, max_attempts)
 
 
 def wake_address(database: str) -> str:

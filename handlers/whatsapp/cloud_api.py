@@ -135,33 +135,32 @@ class CloudApiClient:
         connection when a reused one fails before the answer began (see the class)."""
         if self._proxy and not self._https:
             path = self._origin + path  # to a plain-HTTP proxy, the absolute URL
-        while True:
-            connection = self._connection
-            reused = connection is not None and connection.sock is not None and not _dropped(connection.sock)
-            if connection is None or not reused:
-                self._disconnect()
-                connection = self._connection = self._connect()
-            deadline = _Deadline(connection, self._timeout)  # the socket timeout bounds each read, not the send
-            try:
+        deadline = _Deadline(self._timeout)  # the socket timeout bounds each read; this, the whole send
+        try:
+            while True:
+                connection = self._connection
+                reused = connection is not None and connection.sock is not None and not _dropped(connection.sock)
+                if connection is None or not reused:
+                    self._disconnect()
+                    connection = self._connection = self._connect()
+                deadline.watch(connection)
                 try:
                     connection.request("POST", path, body=data, headers=self._headers)
                     response = connection.getresponse()
-                except (BrokenPipeError, ConnectionResetError) as error:  # RemoteDisconnected is one
-                    self._disconnect()
-                    if deadline.passed:
-                        raise deadline.error() from error
-                    if reused and not connection.answer_began:
-                        continue  # closed under us before it took the request: once more, on a new connection
-                    raise
                 except BaseException as error:
                     self._disconnect()
+                    if connection.accepted:
+                        return 200, None, b""  # a 2xx status line came, then the rest failed: sent, not again
                     if deadline.passed:
                         raise deadline.error() from error
+                    if isinstance(error, (BrokenPipeError, ConnectionResetError)) and reused \
+                            and not connection.answer_began:  # RemoteDisconnected is a ConnectionResetError
+                        continue  # closed under us before it took the request: once more, on a new connection
                     raise
-                if deadline.passed:
+                status, retry_after = response.status, response.getheader("Retry-After")
+                if deadline.passed and not 200 <= status < 300:
                     self._disconnect()
                     raise deadline.error()
-                status, retry_after = response.status, response.getheader("Retry-After")
                 try:
                     raw = response.read(MAX_ANSWER_BYTES + 1)
                 except BaseException:
@@ -169,11 +168,11 @@ class CloudApiClient:
                     if 200 <= status < 300:
                         return status, retry_after, b""  # the status line says accepted: sending again would repeat it
                     raise
-            finally:
-                deadline.cancel()
-            if deadline.passed or response.will_close or not response.isclosed():
-                self._disconnect()  # `Connection: close`, or an answer longer than we read, or cut off
-            return status, retry_after, raw[:MAX_ANSWER_BYTES]
+                if deadline.passed or response.will_close or not response.isclosed():
+                    self._disconnect()  # `Connection: close`, or an answer longer than we read, or cut off
+                return status, retry_after, raw[:MAX_ANSWER_BYTES]
+        finally:
+            deadline.cancel()
 
     def _connect(self) -> _Connection | _TlsConnection:
         host, port = (self._proxy[0], self._proxy[1]) if self._proxy else (self._host, self._port)
@@ -197,20 +196,26 @@ MAX_RETRY_AFTER_SECONDS = 3600.0     # a Retry-After longer than this is read as
 
 
 class _Deadline:
-    """The whole send's time limit: a server trickling its answer a byte at a time never
-    trips the socket's per-read timeout, so when the limit passes the socket is shut down,
-    which ends whatever read is waiting on it."""
+    """The whole send's time limit, across a resend on a new connection: a server trickling
+    its answer a byte at a time never trips the socket's per-read timeout, so when the limit
+    passes the socket being used is shut down, which ends whatever read is waiting on it."""
 
-    def __init__(self, connection: http.client.HTTPConnection, seconds: float):
+    def __init__(self, seconds: float):
         self.passed = False
-        self._connection = connection
+        self._seconds = seconds
+        self._connection: http.client.HTTPConnection | None = None
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
         self._timer.start()
 
+    def watch(self, connection: http.client.HTTPConnection) -> None:
+        self._connection = connection
+        if self.passed:
+            self._expire()
+
     def _expire(self) -> None:
         self.passed = True
-        sock = self._connection.sock
+        sock = self._connection.sock if self._connection is not None else None
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -221,18 +226,20 @@ class _Deadline:
         self._timer.cancel()
 
     def error(self) -> TimeoutError:
-        return TimeoutError(f"timed out: no complete answer within {self._timer.interval:g} s")
+        return TimeoutError(f"timed out: no complete answer within {self._seconds:g} s")
 
 
 class _Answer(http.client.HTTPResponse):
     """A response that tells whether its status line came (see _Tracked)."""
 
     began = False
+    accepted = False     # its (last) status line said 2xx
 
     def _read_status(self):
-        status = super()._read_status()
+        version, status, reason = super()._read_status()
         self.began = True
-        return status
+        self.accepted = 200 <= status < 300
+        return version, status, reason
 
 
 class _Tracked:
@@ -248,6 +255,11 @@ class _Tracked:
     @property
     def answer_began(self) -> bool:
         return self._answer is not None and self._answer.began
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the answer being read said 2xx before anything failed: the message is sent."""
+        return self._answer is not None and self._answer.accepted
 
     def request(self, *args, **kwargs) -> None:
         self._answer = None
