@@ -430,7 +430,7 @@ class Classifier:
                     evidence, classes, tokens, clauses, sentences, negated_at, list(near)):
                 evidence.guard = None           # "Si no dejan de mandarme mensajes los voy a denunciar"
             if evidence.guard is not None:
-                pass
+                pass                            # negated: the checks below are for a request not negated
             elif evidence.intent is Intent.OPT_OUT and any(
                     start < evidence.end and evidence.start < end and (evidence.kind != "frame" or any(
                         p.start < end and start < p.end and is_verb(p.name) for p in evidence.parts))
@@ -614,11 +614,10 @@ class Classifier:
         ("Basta, qué precio": "precio" is no misspelt "preciso", I need), nor a "this" in a
         question ("¡Para! ¿Es real este precio?": this price, not these messages): in a
         question only the messages, a list, the number or sending count ("Arrête!! c'est
-        vraiment ce prix là ??": "la" is no "them"; "STOP! Why do you keep sending
-        this?" is a request). Only words
-        of the keyword's language, those it mixes with and those that mix it in count: in
-        "Para! Esse preço é real?" the folded "é" is no Vietnamese "me"; in "stop, reklama ne
-        nuzhna" the Russian words do (Russian mixes English in)."""
+        vraiment ce prix là ??": "la" is no "them"; "STOP! Why do you keep sending this?" is
+        a request). Only words of the keyword's language, those it mixes with and those that
+        mix it in count: in "Para! Esse preço é real?" the folded "é" is no Vietnamese "me";
+        in "stop, reklama ne nuzhna" the Russian words do (Russian mixes English in)."""
         sentences, questions = normalized.sentences, normalized.questions
         languages = {language, *self._mixing.get(language, ()), *self._mixed_into.get(language, ())}
         pointing = {o.start for o in classes if o.name == guards.THIS}    # "this", also where a locale lists it as messages
