@@ -76,9 +76,10 @@ class CloudApiClient:
     A send on a reused connection that fails before any of the answer came (the server
     closed the connection as we sent, or before its status line: RemoteDisconnected,
     ConnectionResetError, BrokenPipeError) never reached a request handler, and is sent
-    once more at once on a new connection. Any other failure (a timeout, a reset after
-    the status line, a new connection refused) is a RETRY: the outbox backs off.
-    One per sender; sends are serialised."""
+    once more at once on a new connection. A 2xx status line counts as sent, whatever
+    follows it. Any other failure (the send's deadline passing, a reset after another
+    status line, a new connection refused, an answer that cannot be read) is a RETRY:
+    the outbox backs off. One per sender; sends are serialised."""
 
     def __init__(self, api_url: str, access_token: str, timeout: float = 10.0,
                  context: ssl.SSLContext | None = None):
