@@ -175,6 +175,14 @@ def test_questions_hold_back_only_their_own_sentence(classifier, text, intent, c
     ("What happens if I reply STOP? Will it cancel my account too?", Intent.HELP),   # not Polish "to" (it)
     ("Proszę unsubscribe mnie", Intent.OPT_OUT),
     ("please remove mera number", Intent.OPT_OUT),
+    # another language's frame meets the other objects of the language the message is more of
+    ("me cancelan la cuenta también?", Intent.NONE),          # a Portuguese frame, a Spanish account
+    ("Qué pasa si respondo BAJA? me cancelan la cuenta también?", Intent.HELP),
+    ("LINEの配信を解除したい", Intent.OPT_OUT),                # counted in Latin-letter words only
+    # a negation after a verb negates it only in its clause: "नहीं चाहिए" (not wanted) says more
+    ("भाई साहब, रोज़ के मैसेज बंद कर दो, नहीं चाहिए", Intent.OPT_OUT),
+    ("रोज़ के मैसेज बंद मत करो", Intent.NONE),
+    ("stop niet met sturen", Intent.NONE),
 ])
 def test_threats_proclitics_objects_of_the_messages_and_code_mixing(classifier, text, intent):
     assert classifier.classify(text).intent is intent

@@ -368,6 +368,7 @@ class Classifier:
         bound = guards.bind(negations, verbs, clauses)
         negates = guards.negated_positions(bound, verbs, clauses)
         matches = self._frames.match(classes + negations + keyword_parts, sentences, clauses, bound)
+        support: dict[str, int] | None = None
         if any(m.language in self._romanised or self._mixed(m) for m in matches):
             support = self._language_support(tokens)
             matches = [m for m in matches if not self._romanised_elsewhere(m, tokens, support)
@@ -420,7 +421,7 @@ class Classifier:
             high = bisect.bisect_right(negation_starts, evidence.end)
             near = {n: negates[n] for n in negations[low:high]}
             if evidence.kind != "clause" and guards.is_negated(evidence.parts, near, languages, self._after_verb,
-                                                               self._says_no_more(evidence.parts)):
+                                                               self._says_no_more(evidence.parts), clauses):
                 evidence.guard = "negated"
             elif evidence.rule_language in self._after_verb and not self._says_no_more(evidence.parts) \
                     and guards.fronted_and_negated(evidence.start, evidence.end, wants, negations, clauses,
@@ -450,6 +451,16 @@ class Classifier:
                 low = bisect.bisect_left(class_starts, evidence.start - guards.OTHER_OBJECT_WINDOW - MAX_NGRAM)
                 high = bisect.bisect_right(class_starts, evidence.end + guards.OTHER_OBJECT_WINDOW)
                 nearby = [o for o in classes[low:high] if o.language in languages or evidence.language is None]
+                if evidence.language is not None and any(
+                        o.name == guards.OTHER_OBJECT and o.language not in languages for o in classes[low:high]) \
+                        and all(_mostly_latin(tokens[i]) for p in evidence.parts for i in range(p.start, p.end)):
+                    # "me cancelan la cuenta": a Portuguese frame in a Spanish message meets the
+                    # other objects of the language the message is more of (counted in Latin-letter
+                    # words, as for code-mixed frames)
+                    support = support if support is not None else self._language_support(tokens)
+                    own = support.get(evidence.rule_language, 0)
+                    nearby += [o for o in classes[low:high] if o.language not in languages
+                               and support.get(o.language, 0) > own]
                 about = any(p.name in self._ours or p.name in guards.SENDING for p in evidence.parts) or any(
                     (o.name in self._ours and clauses[o.start] == clauses[evidence.start])
                     or (o.name in guards.SENDING and evidence.start <= o.start < evidence.end) for o in nearby)

@@ -119,11 +119,12 @@ def _span_of(position: int, verbs: list[Occurrence]) -> set[int]:
 
 def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]],
                languages: set[str] | None = None, after_verb: frozenset[str] | set[str] = NEGATION_AFTER_VERB,
-               negative: bool = False) -> bool:
+               negative: bool = False, clauses: tuple[int, ...] | None = None) -> bool:
     """A request (its parts) is negated by a negation that is not one of its parts: one
     that negates a verb of it, stands between its parts ("hört bloß nicht auf"), or, in a
-    language of `after_verb`, follows one of its verbs at once ("sluta inte", "stop niet",
-    "बंद मत करना"). A `negative` request (one that says "no more" itself: "ne me contactez
+    language of `after_verb`, follows one of its verbs at once in its clause ("sluta inte",
+    "stop niet", "बंद मत करना"; not "मैसेज बंद कर दो, नहीं चाहिए", whose "नहीं" opens a
+    clause of its own). A `negative` request (one that says "no more" itself: "ne me contactez
     plus", "stuur niks meer") is reinforced, not negated, by a negation after it ("... jamais")."""
     verb_starts = {p.start for p in parts if is_verb(p.name)} or {min(p.start for p in parts)}
     start, end = min(p.start for p in parts), max(p.end for p in parts)
@@ -137,7 +138,8 @@ def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]
         if languages is not None and negation.language not in languages:
             continue          # a negation of another language ("mai" is "never" in Italian only)
         if positions & verb_starts or start < negation.start < end or (
-                negation.start in verb_ends and negation.language in after_verb):
+                negation.start in verb_ends and negation.language in after_verb
+                and (clauses is None or clauses[negation.start] == clauses[negation.start - 1])):
             return True
     return False
 
