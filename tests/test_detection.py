@@ -183,6 +183,9 @@ def test_questions_hold_back_only_their_own_sentence(classifier, text, intent, c
     ("भाई साहब, रोज़ के मैसेज बंद कर दो, नहीं चाहिए", Intent.OPT_OUT),
     ("रोज़ के मैसेज बंद मत करो", Intent.NONE),
     ("stop niet met sturen", Intent.NONE),
+    # an English frame in a message that is more Dutch is negated in Dutch
+    ("Stop niet met die deals hoor, ik kijk er elke week naar uit", Intent.NONE),
+    ("stop sending me promos, no quiero nada", Intent.OPT_OUT),
 ])
 def test_threats_proclitics_objects_of_the_messages_and_code_mixing(classifier, text, intent):
     assert classifier.classify(text).intent is intent

@@ -420,6 +420,13 @@ class Classifier:
             low = bisect.bisect_left(negation_starts, evidence.start - guards.NEGATION_REACH)
             high = bisect.bisect_right(negation_starts, evidence.end)
             near = {n: negates[n] for n in negations[low:high]}
+            if languages is not None and any(n.language not in languages for n in near) and all(
+                    _mostly_latin(tokens[i]) for p in evidence.parts for i in range(p.start, p.end)):
+                # "Stop niet met die deals hoor": an English frame in a Dutch message is negated
+                # in Dutch (the languages the message is more of, in Latin-letter words)
+                support = support if support is not None else self._language_support(tokens)
+                own = support.get(evidence.rule_language, 0)
+                languages |= {n.language for n in near if support.get(n.language, 0) > own}
             if evidence.kind != "clause" and guards.is_negated(evidence.parts, near, languages, self._after_verb,
                                                                self._says_no_more(evidence.parts), clauses):
                 evidence.guard = "negated"
