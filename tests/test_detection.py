@@ -186,6 +186,13 @@ def test_questions_hold_back_only_their_own_sentence(classifier, text, intent, c
     # an English frame in a message that is more Dutch is negated in Dutch
     ("Stop niet met die deals hoor, ik kijk er elke week naar uit", Intent.NONE),
     ("stop sending me promos, no quiero nada", Intent.OPT_OUT),
+    # a keyword several languages share meets the other objects of the languages the message is
+    # as much of: not the German "*karte" (card) in Hinglish "karte"
+    ("aap log roz msg karte ho, pls band kro", Intent.OPT_OUT),
+    ("Stop, meine Karte ist gesperrt", Intent.NONE),
+    ("stop mi pedido", Intent.NONE),
+    # the messages in the next sentence do not name the other object of this one
+    ("كيف ألغي اشتراك البريميوم؟ الرسائل خلوها توصل", Intent.NONE),
 ])
 def test_threats_proclitics_objects_of_the_messages_and_code_mixing(classifier, text, intent):
     assert classifier.classify(text).intent is intent

@@ -457,17 +457,23 @@ class Classifier:
                 languages = {evidence.rule_language, *self._mixing.get(evidence.rule_language, ())}
                 low = bisect.bisect_left(class_starts, evidence.start - guards.OTHER_OBJECT_WINDOW - MAX_NGRAM)
                 high = bisect.bisect_right(class_starts, evidence.end + guards.OTHER_OBJECT_WINDOW)
-                nearby = [o for o in classes[low:high] if o.language in languages or evidence.language is None]
-                if evidence.language is not None and any(
-                        o.name == guards.OTHER_OBJECT and o.language not in languages for o in classes[low:high]) \
-                        and all(_mostly_latin(tokens[i]) for p in evidence.parts for i in range(p.start, p.end)):
-                    # "me cancelan la cuenta": a Portuguese frame in a Spanish message meets the
-                    # other objects of the language the message is more of (counted in Latin-letter
-                    # words, as for code-mixed frames)
-                    support = support if support is not None else self._language_support(tokens)
-                    own = support.get(evidence.rule_language, 0)
-                    nearby += [o for o in classes[low:high] if o.language not in languages
-                               and support.get(o.language, 0) > own]
+                window = classes[low:high]
+                latin = all(_mostly_latin(tokens[i]) for p in evidence.parts for i in range(p.start, p.end))
+                if evidence.language is None and not latin:
+                    nearby = list(window)     # a keyword several languages share: the other objects of each
+                else:
+                    nearby = [o for o in window if o.language in languages]
+                    if latin and any(o.name == guards.OTHER_OBJECT and o.language not in languages for o in window):
+                        # "me cancelan la cuenta": a Portuguese frame in a Spanish message meets the
+                        # other objects of the language the message is more of, and a keyword several
+                        # languages share those of each language the message is as much of (not the
+                        # German "*karte" in Hinglish "msg karte ho, band kro"); counted in
+                        # Latin-letter words, as for code-mixed frames
+                        support = support if support is not None else self._language_support(tokens)
+                        own = support.get(evidence.rule_language, 0)
+                        shared = evidence.language is None
+                        nearby += [o for o in window if o.language not in languages and (
+                            support.get(o.language, 0) > own or (shared and support.get(o.language, 0) == own))]
                 about = any(p.name in self._ours or p.name in guards.SENDING for p in evidence.parts) or any(
                     (o.name in self._ours and clauses[o.start] == clauses[evidence.start])
                     or (o.name in guards.SENDING and evidence.start <= o.start < evidence.end) for o in nearby)

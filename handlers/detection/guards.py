@@ -157,8 +157,9 @@ def other_object(start: int, end: int, occurrences: list[Occurrence], ours: set[
     for other in occurrences:
         if other.name != OTHER_OBJECT or sentences[other.start] != sentence:
             continue
-        if other.end in messages_at or (tokens is not None and other.end + 1 in messages_at
-                                         and len(tokens[other.end]) <= CONNECTOR_LENGTH):
+        if (other.end in messages_at and sentences[other.end] == sentence) or (
+                tokens is not None and other.end + 1 in messages_at and sentences[other.end + 1] == sentence
+                and len(tokens[other.end]) <= CONNECTOR_LENGTH):
             continue          # it names the messages or what they are about: "stop sending me loan offers",
             #                   "car deals", "cesen el envío de publicidad" (the sending of ads)
         if clauses is not None and about_messages and other.end <= start and clauses[other.start] != clauses[start]:
