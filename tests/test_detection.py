@@ -191,6 +191,13 @@ def test_questions_hold_back_only_their_own_sentence(classifier, text, intent, c
     ("aap log roz msg karte ho, pls band kro", Intent.OPT_OUT),
     ("Stop, meine Karte ist gesperrt", Intent.NONE),
     ("stop mi pedido", Intent.NONE),
+    # a word the request's own language reads as a verb is no other language's object, nor is
+    # an accent-folded word of a language the message is less of (Vietnamese "món")
+    ("Non mandate più niente a questo numero", Intent.OPT_OUT),
+    ("Annulez mon inscription", Intent.OPT_OUT),
+    ("I want to cancel my subscription to the gym", Intent.NONE),
+    # a reported-speech word of a language the message is less of reports nothing (Bengali "bole")
+    ("bole tak jangan hantar lagi", Intent.OPT_OUT),
     # the messages in the next sentence do not name the other object of this one
     ("كيف ألغي اشتراك البريميوم؟ الرسائل خلوها توصل", Intent.NONE),
 ])

@@ -113,6 +113,7 @@ class _Evidence:
     parts: tuple[Occurrence, ...]
     guard: str | None = None    # negated, other-object, quoted, question, how, reported
     guard_word: str | None = None
+    guard_at: Occurrence | None = None   # the other object that guards it
     uncertain: bool = False
     asked: bool = False         # quoted in a question: "what happens if I reply STOP?"
 
@@ -458,35 +459,31 @@ class Classifier:
                 low = bisect.bisect_left(class_starts, evidence.start - guards.OTHER_OBJECT_WINDOW - MAX_NGRAM)
                 high = bisect.bisect_right(class_starts, evidence.end + guards.OTHER_OBJECT_WINDOW)
                 window = classes[low:high]
-                latin = all(_mostly_latin(tokens[i]) for p in evidence.parts for i in range(p.start, p.end))
-                if evidence.language is None and not latin:
-                    nearby = list(window)     # a keyword several languages share: the other objects of each
+                if any(o.name == guards.OTHER_OBJECT and o.language not in languages for o in window):
+                    if support is None and self._latin(evidence, tokens):
+                        support = self._language_support(tokens)
+                    nearby = self._own_kind(evidence, window, tokens, support)
                 else:
-                    nearby = [o for o in window if o.language in languages]
-                    if latin and any(o.name == guards.OTHER_OBJECT and o.language not in languages for o in window):
-                        # "me cancelan la cuenta": a Portuguese frame in a Spanish message meets the
-                        # other objects of the language the message is more of, and a keyword several
-                        # languages share those of each language the message is as much of (not the
-                        # German "*karte" in Hinglish "msg karte ho, band kro"); counted in
-                        # Latin-letter words, as for code-mixed frames
-                        support = support if support is not None else self._language_support(tokens)
-                        own = support.get(evidence.rule_language, 0)
-                        shared = evidence.language is None
-                        nearby += [o for o in window if o.language not in languages and (
-                            support.get(o.language, 0) > own or (shared and support.get(o.language, 0) == own))]
+                    nearby = window if evidence.language is None else [o for o in window if o.language in languages]
+                # a word the request's own language reads otherwise is not another language's
+                # object: the Italian verb "mandate" is no English "mandate"
+                read = {o.start for o in window if o.language == evidence.rule_language and o.name != guards.OTHER_OBJECT}
+                nearby = [o for o in nearby if o.name != guards.OTHER_OBJECT or o.language == evidence.rule_language
+                          or o.start not in read]
                 about = any(p.name in self._ours or p.name in guards.SENDING for p in evidence.parts) or any(
                     (o.name in self._ours and clauses[o.start] == clauses[evidence.start])
                     or (o.name in guards.SENDING and evidence.start <= o.start < evidence.end) for o in nearby)
                 other = guards.other_object(evidence.start, evidence.end, nearby, self._ours, sentences, clauses,
                                             about, tokens)
                 if other is not None:
-                    evidence.guard, evidence.guard_word = guards.OTHER_OBJECT, other.word
+                    evidence.guard, evidence.guard_word, evidence.guard_at = guards.OTHER_OBJECT, other.word, other
             if evidence.guard is None and evidence.kind == "partial":
                 evidence.guard = "partial"
             if evidence.guard is None and evidence.intent is Intent.OPT_OUT:
                 low = bisect.bisect_left(class_starts, evidence.start - guards.REPORTED_WINDOW - MAX_NGRAM)
                 high = bisect.bisect_right(class_starts, evidence.end + guards.REPORTED_WINDOW)
-                said = guards.reported(evidence.start, evidence.end, classes[low:high], sentences, clauses)
+                said = guards.reported(evidence.start, evidence.end, self._own_kind(
+                    evidence, classes[low:high], tokens, support), sentences, clauses)
                 if said is not None:
                     evidence.guard, evidence.guard_word = guards.REPORTED, said.word
             if evidence.guard is None and evidence.intent is Intent.OPT_OUT:
@@ -507,20 +504,51 @@ class Classifier:
                 evidence.guard = "negated"
         # "I want to cancel my subscription to the gym": the other object one language sees
         # guards another language's frame on the same verb ("cancel" inside a Tagalog frame)
-        elsewhere = {(p.start, e.rule_language): e.guard_word for e in reading.evidence
-                     if e.guard == guards.OTHER_OBJECT for p in e.parts if is_verb(p.name)}
+        # (when it is an object this frame's language would meet: not the Vietnamese "món",
+        # folded to "mon", that a Romanian "anulez" meets in "Annulez mon inscription")
+        elsewhere = {(p.start, e.rule_language): e.guard_at for e in reading.evidence
+                     if e.guard == guards.OTHER_OBJECT and e.guard_at is not None for p in e.parts if is_verb(p.name)}
         for evidence in reading.evidence:
             if evidence.guard is None and evidence.intent is Intent.OPT_OUT and evidence.kind == "frame":
-                seen = [word for (start, language), word in elsewhere.items() if language != evidence.rule_language
+                seen = [other for (start, language), other in elsewhere.items() if language != evidence.rule_language
                         and any(p.start == start and is_verb(p.name) for p in evidence.parts)]
                 if seen:
-                    evidence.guard, evidence.guard_word = guards.OTHER_OBJECT, seen[0]
+                    if support is None and self._latin(evidence, tokens):
+                        support = self._language_support(tokens)
+                    met = self._own_kind(evidence, seen, tokens, support)
+                    if met:
+                        evidence.guard, evidence.guard_word, evidence.guard_at = guards.OTHER_OBJECT, met[0].word, met[0]
         quotes = [evidence for evidence in reading.evidence if evidence.guard == "quoted"]
         if quotes:
             asking = guards.asking_sentences(classes, sentences, normalized.questions)
             for evidence in quotes:
                 evidence.asked = sentences[evidence.start] in asking
         return reading
+
+    @staticmethod
+    def _latin(evidence: _Evidence, tokens: tuple[str, ...]) -> bool:
+        return all(_mostly_latin(tokens[i]) for p in evidence.parts for i in range(p.start, p.end))
+
+    def _own_kind(self, evidence: _Evidence, window: list[Occurrence], tokens: tuple[str, ...],
+                  support: dict[str, int] | None) -> list[Occurrence]:
+        """The class words near a request that may guard it: those of its language and the
+        languages it mixes with; in Latin letters also those of a language the message is more
+        of ("me cancelan la cuenta": a Portuguese frame in a Spanish message), and for a keyword
+        several languages share, of each language the message is as much of (not the German
+        "*karte" in Hinglish "msg karte ho, band kro", nor the Bengali "bole" in Malay "bole tak
+        jangan hantar lagi"). Counted in Latin-letter words (`support`), as for code-mixed frames;
+        a shared keyword in another script meets every language's words."""
+        languages = {evidence.rule_language, *self._mixing.get(evidence.rule_language, ())}
+        if not any(o.language not in languages for o in window):
+            return window
+        if not self._latin(evidence, tokens):
+            return window if evidence.language is None else [o for o in window if o.language in languages]
+        if support is None:
+            support = self._language_support(tokens)
+        own = support.get(evidence.rule_language, 0)
+        shared = evidence.language is None
+        return [o for o in window if o.language in languages or o.language == "*" or support.get(o.language, 0) > own
+                or (shared and support.get(o.language, 0) == own)]
 
     def _romanised_elsewhere(self, match: FrameMatch, tokens: tuple[str, ...], support: dict[str, int]) -> bool:
         """Whether a frame of a language written in another script, found in Latin letters
