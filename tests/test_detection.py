@@ -205,6 +205,19 @@ def test_threats_proclitics_objects_of_the_messages_and_code_mixing(classifier, 
     assert classifier.classify(text).intent is intent
 
 
+@pytest.mark.parametrize("text, certain", [
+    # someone else's advice, refused by the sender's own negation after it: no person need look
+    ("Suami suruh unsubscribe wkwk tapi gak deh", True),
+    ("Meri wife bolti hai unsubscribe kar do haha, par nahi karunga", True),
+    ("I typed stop in the search and nothing came up", True),
+    # not refused: a person decides
+    ("my wife keeps telling me to unsubscribe", False),
+])
+def test_a_reported_or_mentioned_request_the_sender_refuses_is_certainly_nothing(classifier, text, certain):
+    result = classifier.classify(text)
+    assert (result.intent, result.certain) == (Intent.NONE, certain)
+
+
 @pytest.mark.parametrize("text, intent, certain", [
     # a polite word closing a sentence belongs to the clause before it, as it would alone
     ("Como assim todo dia isso? Para, por favor", Intent.OPT_OUT, True),

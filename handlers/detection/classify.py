@@ -114,6 +114,7 @@ class _Evidence:
     guard: str | None = None    # negated, other-object, quoted, question, how, reported
     guard_word: str | None = None
     guard_at: Occurrence | None = None   # the other object that guards it
+    refused: bool = False       # reported, and a negation in a later clause refuses it ("..., but no")
     uncertain: bool = False
     asked: bool = False         # quoted in a question: "what happens if I reply STOP?"
 
@@ -518,6 +519,13 @@ class Classifier:
                     met = self._own_kind(evidence, seen, tokens, support)
                     if met:
                         evidence.guard, evidence.guard_word, evidence.guard_at = guards.OTHER_OBJECT, met[0].word, met[0]
+        # "my husband says I should unsubscribe lol, but no", "Suami suruh unsubscribe wkwk tapi
+        # gak deh": a request reported or mentioned, and a negation of the sender's own after it
+        # (not at once: "unsubscribe not" is no refusal) refuses it; a person need not look
+        for evidence in reading.evidence:
+            if evidence.guard in (guards.REPORTED, "quoted"):
+                later = [n for n in negations if n.start > evidence.end and not n.typo]
+                evidence.refused = bool(later) and bool(self._own_kind(evidence, later, tokens, support))
         quotes = [evidence for evidence in reading.evidence if evidence.guard == "quoted"]
         if quotes:
             asking = guards.asking_sentences(classes, sentences, normalized.questions)
@@ -740,8 +748,10 @@ class Classifier:
             held = [e for e in evidence if e.guard == guard]
             if held:
                 best = self._quote_named(held) if guard == "quoted" else _best_evidence(held)
+                # someone else's advice the sender refuses asks nothing: no person need look
+                certain = guard in (guards.REPORTED, "quoted") and all(e.refused for e in held)
                 return Classification(Intent.NONE, f"{guard}:{best.rule_language}:{best.name}", best.keyword,
-                                      best.language, text, certain=False)
+                                      best.language, text, certain=certain)
         held = [e for e in evidence if e.guard in ("negated", guards.OTHER_OBJECT)]
         if held:
             best = _best_evidence(held)
