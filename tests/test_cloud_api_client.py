@@ -358,3 +358,21 @@ def test_every_send_of_a_client_is_held_to_the_send_timeout():
     finally:
         client.close()
         raw.close()
+
+
+def test_an_answer_s_headers_are_read_without_the_email_parser():
+    """Retry-After, Content-Length and Connection come from the plain header reader: a
+    folded value continues, a line without a colon is left out, names are matched in any case."""
+    body = b'{"error": {"code": 130429}}'
+    answer = (b"HTTP/1.1 429 Too Many Requests\r\nnot a header\r\nretry-after:\r\n 30\r\n"
+              b"CONTENT-LENGTH: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+    result, _, requests = _raw_send(answer)
+    assert (result.disposition, result.error_code, result.retry_after, requests) == (
+        Disposition.NUMBER_RATE_LIMIT, 130429, 30.0, 1)
+
+
+def test_an_answer_with_too_many_headers_is_a_retry_not_a_resend():
+    answer = b"HTTP/1.1 500 Oops\r\n" + b"X-Filler: 1\r\n" * 150 + b"Content-Length: 0\r\n\r\n"
+    result, _, requests = _raw_send(answer)
+    assert (result.disposition, requests) == (Disposition.RETRY, 1)
+    assert "more than 100 headers" in result.detail

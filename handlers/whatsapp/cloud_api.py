@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from handlers.settings import WHATSAPP_TEXT_LIMIT
+from handlers.whatsapp.answer import Answer
 from handlers.whatsapp.deadline import Watchdog
 
 
@@ -199,27 +200,14 @@ MAX_ANSWER_BYTES = 64 * 1024         # of an answer's body we read; Meta's are a
 MAX_RETRY_AFTER_SECONDS = 3600.0     # a Retry-After longer than this is read as this
 
 
-class _Answer(http.client.HTTPResponse):
-    """A response that tells whether its status line came (see _Tracked)."""
-
-    began = False
-    accepted = False     # its (last) status line said 2xx
-
-    def _read_status(self):
-        version, status, reason = super()._read_status()
-        self.began = True
-        self.accepted = 200 <= status < 300
-        return version, status, reason
-
-
 class _Tracked:
     """http.client's connection, remembering the answer being read: after a failure, whether
     any of it had come (the status line), or the server never answered this request."""
 
-    _answer: _Answer | None = None
+    _answer: Answer | None = None
 
-    def _new_answer(self, sock, *args, **kwargs) -> _Answer:
-        self._answer = _Answer(sock, *args, **kwargs)
+    def _new_answer(self, sock, *args, **kwargs) -> Answer:
+        self._answer = Answer(sock, *args, **kwargs)
         return self._answer
 
     @property
