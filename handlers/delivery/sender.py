@@ -33,7 +33,7 @@ from handlers.delivery import outbox
 from handlers.ops import loglines, metrics
 from handlers.ops.loglines import write_info
 from handlers.settings import Settings, sqlite_file
-from handlers.storage.db import Checkpointer, connect, shown
+from handlers.storage.db import Checkpointer, connect, shown, wait_patiently
 from handlers.whatsapp.cloud_api import CloudApiClient, Disposition, SendResult
 
 log = logging.getLogger("optout.sender")
@@ -82,6 +82,7 @@ class OutboxWorker:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, lambda *_: self._stop.set())
         db = connect(self.settings.database)  # its own connection (PostgreSQL: a pool of one)
+        wait_patiently(db)  # for the write lock: the webhook's deliveries are the ones waited on
         migrate(db)  # a new database may not have been migrated by a worker yet
         listener = _listen(wake_address(self.settings.database))
         log.info("outbox sender serving %s (pid %d)%s", shown(self.settings.database), os.getpid(),
