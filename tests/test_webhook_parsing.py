@@ -260,35 +260,3 @@ def test_a_dead_letter_from_ordinary_chat_is_fsynced_before_the_answer(post, rea
     assert len(synced) == 1
     assert post(payloads.of_messages(payloads.text("Where is my parcel?", wa_id="14155550128"))).status_code == 200
     assert len(synced) == 1  # ordinary chat that went through is not fsynced
-
-
-@pytest.mark.sqlite_only
-def test_an_opt_out_is_fsynced_after_the_write_lock_is_released_and_before_the_answer(post, service, read_db,
-                                                                                     monkeypatch):
-    """The next delivery waits for this one's commit, not for its disk; the 200 still waits
-    for the disk. A redelivery found to be a duplicate fsyncs too: the commit it relied on
-    may be another worker's, not yet on disk."""
-    import fcntl
-    import os
-
-    from handlers.delivery import pipeline
-    real_fsync = pipeline.fsync_wal
-    seen = []
-
-    def fsync_wal(db):
-        fd = os.open(db.write_lock_path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if the lock were still held
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-        seen.append(len(read_db("SELECT wa_id FROM suppressions")))
-        real_fsync(db)
-
-    monkeypatch.setattr(pipeline, "fsync_wal", fsync_wal)
-    delivery = payloads.of_messages(payloads.text("STOP", wa_id="14155550129"))
-    response = post(delivery)
-    assert response.status_code == 200 and response.json["outcomes"][0]["consent"] == "opt_out"
-    assert seen == [1]  # committed, visible to other connections, then fsynced, then answered
-    assert post(delivery).json["outcomes"][0]["duplicate"]
-    assert seen == [1, 1]

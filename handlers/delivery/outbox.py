@@ -50,22 +50,18 @@ def claim_next(db: Database, lease_seconds: float = LEASE_SECONDS) -> dict | Non
     The lease must outlast a send (its timeout) plus the time Meta takes to post the
     `sent` status that confirms it (see confirm_by_callback); a shorter one resends.
 
-    Fsynced (SQLite: once the write lock is released) when it took a row, before the row
-    is sent: a webhook worker fsyncs its delivery after releasing the write lock (see
-    pipeline.process_delivery), so the opt-out a row confirms may not be on disk yet when
-    the sender sees the row; the claim's fsync carries it there, and a confirmation never
-    goes out for an opt-out a power cut could still take back. A claim lost to a power
-    cut leaves the row pending, sent as soon as the service is back.
+    Not fsynced: a claim lost to a power cut leaves the row pending, and it is sent
+    again as soon as the service is back rather than when its lease runs out; if the
+    first send had gone out, the user gets the confirmation twice (a durable claim
+    would only delay that duplicate, unless Meta's `sent` callback arrived first).
+    Recording the send (mark_sent) is fsynced and carries the claim to disk with it.
     On PostgreSQL the row is taken FOR UPDATE SKIP LOCKED: senders on other hosts pass
     over it instead of waiting, and none can take it until its lease runs out."""
     now = clock.now_iso()
     if db.execute(_ANY_DUE, {"now": now}).fetchone() is None:
         return None  # nothing due: no write lock taken (the webhook's deliveries wait for it)
     with transaction(db, durable=False):
-        row = _claim(db, now, lease_seconds)
-    if row is not None and not needs_locks(db):
-        fsync_wal(db)
-    return row
+        return _claim(db, now, lease_seconds)
 
 
 def _claim(db: Database, now: str, lease_seconds: float) -> dict | None:
@@ -106,9 +102,9 @@ def mark_sent(db: Database, row_id: int, provider_message_id: str | None,
 
     SQLite: committed without waiting for the disk, then fsynced once the write lock is
     released: the webhook's deliveries wait for that lock, and need not wait for the sender's
-    fsync. Durable before the sender goes on to the next row, as a durable commit would be,
-    and so is the next row's claim with it (and the delivery that queued the row, as with
-    claim_next). PostgreSQL has no such lock (writers run at once): one durable commit."""
+    fsync. Durable before the sender goes on to the next row, as a durable commit would be
+    (and the next row's claim with it). PostgreSQL has no such lock (writers run at once):
+    one durable commit."""
     one_writer = not needs_locks(db)
     now = clock.now_iso()
     with transaction(db, durable=not one_writer):

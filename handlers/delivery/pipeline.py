@@ -30,15 +30,7 @@ from handlers.detection.intents import Intent
 from handlers.settings import Settings
 from handlers.staff import impact
 from handlers.storage import clock
-from handlers.storage.db import (
-    Database,
-    OperationalError,
-    fsync_wal,
-    insert_row,
-    needs_locks,
-    savepoint,
-    transaction,
-)
+from handlers.storage.db import Database, OperationalError, fsync_wal, insert_row, savepoint, transaction
 from handlers.whatsapp.parse import (
     Delivery,
     ErrorReport,
@@ -188,13 +180,9 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
     if not pending:
         return result
     durable = any(needs_fsync(item) for item in pending)
-    # SQLite: fsynced once the write lock is released, before the webhook answers (as
-    # outbox.mark_sent does): the next delivery need not wait out this one's fsync, nor spend
-    # its wait trying for the lock. PostgreSQL (writers run at once): a durable commit.
-    sync_after = durable and not needs_locks(ctx.db)
     ctx.linked.clear()
     try:
-        with transaction(ctx.db, durable=durable and not sync_after):
+        with transaction(ctx.db, durable=durable):
             for work in pending:
                 linked_before = len(ctx.linked)
                 try:
@@ -213,8 +201,8 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
     else:
         for ids in ctx.linked:  # committed: this process need not link them again
             ctx.known_links.add(ids)
-        if sync_after or (not durable and any(outcome.error for outcome in result.outcomes)):
-            fsync_wal(ctx.db)  # (ordinary chat: a handler failed, and its dead letter must last)
+        if not durable and any(outcome.error for outcome in result.outcomes):
+            fsync_wal(ctx.db)  # a handler failed on ordinary chat: its dead letter must last
     finally:
         ctx.linked.clear()
     return result
