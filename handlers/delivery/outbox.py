@@ -83,12 +83,13 @@ _FIRST_PENDING = ("SELECT id, next_attempt_at FROM outbox WHERE state = 'pending
                   f"AND {_NOT_PAUSED} ORDER BY next_attempt_at, id LIMIT 1")
 _FIRST_LEASE_OVER = ("SELECT id, next_attempt_at FROM outbox WHERE state = 'sending' AND lease_until <= :now "
                      f"AND {_NOT_PAUSED} ORDER BY next_attempt_at, id LIMIT 1")
-# claim_next reads whether there is one before it takes the write lock: a sender looks
-# after every poll, and mostly finds none.
-_ANY_DUE = f"SELECT 1 FROM ({_FIRST_PENDING}) UNION ALL SELECT 1 FROM ({_FIRST_LEASE_OVER}) LIMIT 1"
+# claim_next reads whether there is one before it takes the write lock (both databases):
+# a sender looks after every poll, and mostly finds none.
+_ANY_DUE = (f"SELECT 1 FROM ({_FIRST_PENDING}) AS pending UNION ALL SELECT 1 FROM ({_FIRST_LEASE_OVER}) AS lapsed "
+            "LIMIT 1")
 _LEASE = "UPDATE outbox SET state = 'sending', lease_until = :lease, attempts = attempts + 1 WHERE id = "
-_CLAIM = (_LEASE + f"(SELECT id FROM (SELECT * FROM ({_FIRST_PENDING}) UNION ALL SELECT * FROM ({_FIRST_LEASE_OVER})) "
-          "ORDER BY next_attempt_at, id LIMIT 1) RETURNING *")
+_CLAIM = (_LEASE + f"(SELECT id FROM (SELECT * FROM ({_FIRST_PENDING}) AS pending UNION ALL "
+          f"SELECT * FROM ({_FIRST_LEASE_OVER}) AS lapsed) AS due ORDER BY next_attempt_at, id LIMIT 1) RETURNING *")
 # PostgreSQL: one SELECT, FOR UPDATE SKIP LOCKED (it cannot lock the rows of a UNION).
 _DUE_EITHER = ("((state = 'pending' AND next_attempt_at <= :now) OR (state = 'sending' AND lease_until <= :now)) "
                f"AND {_NOT_PAUSED}")
