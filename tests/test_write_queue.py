@@ -204,7 +204,13 @@ def test_a_patient_writer_tries_for_the_lock_less_often_and_still_gives_up_at_th
     monkeypatch.setattr(handlers.storage.db, "BUSY_TIMEOUT_MS", 100)
     pauses: list[float] = []
     real_sleep = time.sleep
-    monkeypatch.setattr(handlers.storage.db.time, "sleep", lambda seconds: (pauses.append(seconds), real_sleep(seconds)))
+    me = threading.current_thread()
+
+    def sleep(seconds):  # the time module's: other threads' sleeps are not ours to count
+        if threading.current_thread() is me:
+            pauses.append(seconds)
+        real_sleep(seconds)
+    monkeypatch.setattr(handlers.storage.db.time, "sleep", sleep)
     with open(webhook.write_lock_path) as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         for db, (first, longest) in ((webhook, LOCK_POLL_SECONDS), (sender, PATIENT_LOCK_POLL_SECONDS)):
