@@ -322,3 +322,57 @@ def test_the_send_timeout_bounds_a_resend_on_a_new_connection_too(cloud_api):
         assert time.monotonic() - started < 0.9
     finally:
         client.close()
+
+
+def _watchdogs() -> int:
+    import threading
+    return sum(thread.name == "cloud-api-deadline" for thread in threading.enumerate())
+
+
+def test_one_watchdog_thread_times_every_send_of_a_client(cloud_api):
+    """The send timeout is kept by one thread per client, not a timer thread per send."""
+    before = _watchdogs()
+    client = CloudApiClient(cloud_api.url, "token", timeout=2.0)
+    try:
+        for n in range(3):
+            assert send(client, to=f"1415555012{n}").disposition is Disposition.SENT
+            assert _watchdogs() == before + 1
+    finally:
+        client.close()
+    assert _watchdogs() == before
+
+
+def test_every_send_of_a_client_is_held_to_the_send_timeout():
+    """Each trickled answer ends at its own send's timeout, the first and the ones after it
+    (the watchdog was waiting on an earlier send, or on none), and after a close."""
+    raw = RawServer(_ok(b'{"messages": [{"id": "wamid.1"}]}'), chunk=1, interval=0.1)
+    client = CloudApiClient(raw.url, "token", timeout=0.5)
+    try:
+        for _ in range(2):
+            result = send(client)
+            assert result.disposition is Disposition.RETRY and "timed out" in result.detail
+        client.close()
+        result = send(client)
+        assert result.disposition is Disposition.RETRY and "timed out" in result.detail
+        assert raw.requests == 3
+    finally:
+        client.close()
+        raw.close()
+
+
+def test_an_answer_s_headers_are_read_without_the_email_parser():
+    """Retry-After, Content-Length and Connection come from the plain header reader: a
+    folded value continues, a line without a colon is left out, names are matched in any case."""
+    body = b'{"error": {"code": 130429}}'
+    answer = (b"HTTP/1.1 429 Too Many Requests\r\nnot a header\r\nretry-after:\r\n 30\r\n"
+              b"CONTENT-LENGTH: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+    result, _, requests = _raw_send(answer)
+    assert (result.disposition, result.error_code, result.retry_after, requests) == (
+        Disposition.NUMBER_RATE_LIMIT, 130429, 30.0, 1)
+
+
+def test_an_answer_with_too_many_headers_is_a_retry_not_a_resend():
+    answer = b"HTTP/1.1 500 Oops\r\n" + b"X-Filler: 1\r\n" * 150 + b"Content-Length: 0\r\n\r\n"
+    result, _, requests = _raw_send(answer)
+    assert (result.disposition, requests) == (Disposition.RETRY, 1)
+    assert "more than 100 headers" in result.detail

@@ -227,3 +227,55 @@ def test_a_retry_after_of_zero_does_not_shorten_the_back_off(post, drain, cloud_
     assert (row["state"], row["attempts"]) == ("pending", 1)
     assert row["next_attempt_at"] > row["created_at"]
     assert drain() == 0 and cloud_api.requests == 1   # not due again at once
+
+
+def test_due_rows_go_out_oldest_first_a_lapsed_lease_among_them(post, drain, cloud_api, service):
+    """Pending rows and rows whose sender's lease ran out are taken in one order: the time
+    each fell due, then the order they were queued."""
+    post(payloads.of_messages(*(payloads.text("STOP", wa_id=f"1415555012{n}") for n in range(4))))
+    due = {"14155550120": "2000-01-01T00:00:03.000000Z", "14155550121": "2000-01-01T00:00:01.000000Z",
+           "14155550122": "2000-01-01T00:00:02.000000Z", "14155550123": "2000-01-01T00:00:02.000000Z"}
+    for wa_id, at in due.items():
+        service.db.execute("UPDATE outbox SET next_attempt_at = ? WHERE wa_id = ?", [at, wa_id])
+    # a sender took the second-oldest, then died: its lease has run out
+    service.db.execute("UPDATE outbox SET state = 'sending', attempts = 1, lease_until = '2000-01-01T00:01:00.000000Z' "
+                       "WHERE wa_id = '14155550122'")
+    assert drain() == 4
+    assert [request.to for request in cloud_api.received] == ["14155550121", "14155550122", "14155550123",
+                                                              "14155550120"]
+
+
+def test_each_send_is_recorded_on_disk_before_the_next_goes_out(post, drain, cloud_api, service, read_db,
+                                                                monkeypatch):
+    """The record of a send also claims the next row (one turn of the write lock per send),
+    and is fsynced before that row is sent."""
+    from handlers.delivery import outbox
+    post(payloads.of_messages(*(payloads.text("STOP", wa_id=f"1415555012{n}") for n in range(3))))
+    events = []
+    client = service.worker._client
+    real_send, real_fsync, real_transaction = client.send_text, outbox.fsync_wal, outbox.transaction
+
+    def send(*args, **kwargs):
+        recorded = len(read_db("SELECT id FROM outbox WHERE state = 'sent'"))
+        events.append(f"send with {recorded} recorded")
+        return real_send(*args, **kwargs)
+
+    def transaction(db, durable=True):
+        events.append("transaction")
+        return real_transaction(db, durable)
+
+    monkeypatch.setattr(client, "send_text", send)
+    monkeypatch.setattr(outbox, "fsync_wal", lambda db: (events.append("fsync"), real_fsync(db)))
+    monkeypatch.setattr(outbox, "transaction", transaction)
+    assert drain() == 3
+    assert events == ["transaction", "send with 0 recorded", "transaction", "fsync", "send with 1 recorded",
+                      "transaction", "fsync", "send with 2 recorded", "transaction", "fsync"]
+    assert read_db("SELECT count(*) AS n FROM outbox WHERE state = 'sent'")[0]["n"] == 3
+
+
+def test_a_sender_at_its_limit_leaves_the_next_row_unclaimed(post, drain, cloud_api, read_db):
+    post(payloads.of_messages(*(payloads.text("STOP", wa_id=f"1415555012{n}") for n in range(3))))
+    assert drain(limit=2) == 2
+    assert [row["state"] for row in read_db("SELECT state FROM outbox ORDER BY id")] == ["sent", "sent", "pending"]
+    assert drain() == 1
+    assert len(cloud_api.received) == 3

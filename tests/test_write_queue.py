@@ -187,3 +187,38 @@ def _lock_only(db, order):
     from handlers.storage.db import _write_lock
     with _write_lock(db.write_lock_path, db):
         order.append("other in")
+
+
+def test_a_patient_writer_tries_for_the_lock_less_often_and_still_gives_up_at_the_busy_timeout(
+        two_connections, monkeypatch):
+    """The outbox sender's connection (wait_patiently) pauses longer between tries for the
+    lock file than a webhook connection does; both are bounded by the busy timeout."""
+    import fcntl
+    import sqlite3
+
+    import handlers.storage.db
+    from handlers.storage.db import LOCK_POLL_SECONDS, PATIENT_LOCK_POLL_SECONDS, wait_patiently
+
+    webhook, sender = two_connections
+    wait_patiently(sender)
+    monkeypatch.setattr(handlers.storage.db, "BUSY_TIMEOUT_MS", 100)
+    pauses: list[float] = []
+    real_sleep = time.sleep
+    me = threading.current_thread()
+
+    def sleep(seconds):  # the time module's: other threads' sleeps are not ours to count
+        if threading.current_thread() is me:
+            pauses.append(seconds)
+        real_sleep(seconds)
+    monkeypatch.setattr(handlers.storage.db.time, "sleep", sleep)
+    with open(webhook.write_lock_path) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        for db, (first, longest) in ((webhook, LOCK_POLL_SECONDS), (sender, PATIENT_LOCK_POLL_SECONDS)):
+            pauses.clear()
+            with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+                with transaction(db):
+                    pass
+            assert pauses[0] == first and max(pauses) == longest
+    assert PATIENT_LOCK_POLL_SECONDS[0] >= LOCK_POLL_SECONDS[1] and PATIENT_LOCK_POLL_SECONDS[1] > LOCK_POLL_SECONDS[1]
+    with transaction(sender):  # released: goes through
+        sender.execute("INSERT INTO processed (key, kind, received_at) VALUES ('sent', 'test', 'now')")

@@ -58,45 +58,66 @@ def claim_next(db: Database, lease_seconds: float = LEASE_SECONDS) -> dict | Non
     On PostgreSQL the row is taken FOR UPDATE SKIP LOCKED: senders on other hosts pass
     over it instead of waiting, and none can take it until its lease runs out."""
     now = clock.now_iso()
-    if db.execute(f"SELECT 1 FROM outbox WHERE {_DUE} LIMIT 1", {"now": now}).fetchone() is None:
+    if db.execute(_ANY_DUE, {"now": now}).fetchone() is None:
         return None  # nothing due: no write lock taken (the webhook's deliveries wait for it)
     with transaction(db, durable=False):
-        rows = list(
-            db.query(
-                f"""UPDATE outbox
-                   SET state = 'sending', lease_until = :lease, attempts = attempts + 1
-                   WHERE id = (
-                       SELECT id FROM outbox WHERE {_DUE}
-                       ORDER BY next_attempt_at, id LIMIT 1{skip_locked(db)})
-                   RETURNING *""",
-                {"now": now, "lease": clock.later(lease_seconds)},
-            )
-        )
+        return _claim(db, now, lease_seconds)
+
+
+def _claim(db: Database, now: str, lease_seconds: float) -> dict | None:
+    """Inside a write transaction: lease the first due row (by next_attempt_at, id), if any."""
+    sql = _CLAIM if not needs_locks(db) else (
+        f"{_LEASE}(SELECT id FROM outbox WHERE {_DUE_EITHER} ORDER BY next_attempt_at, id LIMIT 1"
+        f"{skip_locked(db)}) RETURNING *")
+    rows = list(db.query(sql, {"now": now, "lease": clock.later(lease_seconds)}))
     return rows[0] if rows else None
 
 
-# Rows a sender may take at :now: due, or held by a sender whose lease ran out, of a number
-# not paused. claim_next reads whether there is one before it takes the write lock: a sender
-# looks after every send and every poll, and mostly finds none.
-_DUE = """((state = 'pending' AND next_attempt_at <= :now)
-           OR (state = 'sending' AND lease_until <= :now))
-          AND phone_number_id NOT IN (SELECT phone_number_id FROM send_pauses WHERE until > :now)"""
+# Rows a sender may take at :now: pending and due, or held by a sender whose lease ran out,
+# of a number not paused. Each kind is read on its own from the index outbox_due(state,
+# next_attempt_at), whose entries run in (next_attempt_at, id) order within a state: the
+# first of each comes without sorting every due row, as an OR of the two would (a backlog
+# of thousands during an opt-out storm, sorted on every claim).
+_NOT_PAUSED = "phone_number_id NOT IN (SELECT phone_number_id FROM send_pauses WHERE until > :now)"
+_FIRST_PENDING = ("SELECT id, next_attempt_at FROM outbox WHERE state = 'pending' AND next_attempt_at <= :now "
+                  f"AND {_NOT_PAUSED} ORDER BY next_attempt_at, id LIMIT 1")
+_FIRST_LEASE_OVER = ("SELECT id, next_attempt_at FROM outbox WHERE state = 'sending' AND lease_until <= :now "
+                     f"AND {_NOT_PAUSED} ORDER BY next_attempt_at, id LIMIT 1")
+# claim_next reads whether there is one before it takes the write lock (both databases):
+# a sender looks after every poll, and mostly finds none.
+_ANY_DUE = (f"SELECT 1 FROM ({_FIRST_PENDING}) AS pending UNION ALL SELECT 1 FROM ({_FIRST_LEASE_OVER}) AS lapsed "
+            "LIMIT 1")
+_LEASE = "UPDATE outbox SET state = 'sending', lease_until = :lease, attempts = attempts + 1 WHERE id = "
+_CLAIM = (_LEASE + f"(SELECT id FROM (SELECT * FROM ({_FIRST_PENDING}) AS pending UNION ALL "
+          f"SELECT * FROM ({_FIRST_LEASE_OVER}) AS lapsed) AS due ORDER BY next_attempt_at, id LIMIT 1) RETURNING *")
+# PostgreSQL: one SELECT, FOR UPDATE SKIP LOCKED (it cannot lock the rows of a UNION).
+_DUE_EITHER = ("((state = 'pending' AND next_attempt_at <= :now) OR (state = 'sending' AND lease_until <= :now)) "
+               f"AND {_NOT_PAUSED}")
 
 
-def mark_sent(db: Database, row_id: int, provider_message_id: str | None) -> None:
-    """SQLite: committed without waiting for the disk, then fsynced once the write lock is
+def mark_sent(db: Database, row_id: int, provider_message_id: str | None,
+              claim_lease: float | None = None) -> dict | None:
+    """Record a send; with `claim_lease`, also claim the next due row (as claim_next, with
+    that lease) in the same transaction, and return it: a sender that goes on sending
+    takes the write lock once per send rather than twice.
+
+    SQLite: committed without waiting for the disk, then fsynced once the write lock is
     released: the webhook's deliveries wait for that lock, and need not wait for the sender's
-    fsync. Durable before the sender goes on to the next row, as a durable commit would be.
-    PostgreSQL has no such lock (writers run at once): one durable commit."""
+    fsync. Durable before the sender goes on to the next row, as a durable commit would be
+    (and the next row's claim with it). PostgreSQL has no such lock (writers run at once):
+    one durable commit."""
     one_writer = not needs_locks(db)
+    now = clock.now_iso()
     with transaction(db, durable=not one_writer):
         db.execute(
             "UPDATE outbox SET state = 'sent', provider_message_id = ?, sent_at = ?, lease_until = NULL, "
             "last_error = NULL WHERE id = ? AND state = 'sending'",
-            [provider_message_id, clock.now_iso(), row_id],
+            [provider_message_id, now, row_id],
         )
+        claimed = None if claim_lease is None else _claim(db, now, claim_lease)
     if one_writer:
         fsync_wal(db)
+    return claimed
 
 
 def mark_failed(db: Database, row: dict, reason: str) -> None:

@@ -33,7 +33,7 @@ from handlers.delivery import outbox
 from handlers.ops import loglines, metrics
 from handlers.ops.loglines import write_info
 from handlers.settings import Settings, sqlite_file
-from handlers.storage.db import Checkpointer, connect, shown
+from handlers.storage.db import Checkpointer, connect, shown, wait_patiently
 from handlers.whatsapp.cloud_api import CloudApiClient, Disposition, SendResult
 
 log = logging.getLogger("optout.sender")
@@ -82,6 +82,7 @@ class OutboxWorker:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, lambda *_: self._stop.set())
         db = connect(self.settings.database)  # its own connection (PostgreSQL: a pool of one)
+        wait_patiently(db)  # for the write lock: the webhook's deliveries are the ones waited on
         migrate(db)  # a new database may not have been migrated by a worker yet
         listener = _listen(wake_address(self.settings.database))
         log.info("outbox sender serving %s (pid %d)%s", shown(self.settings.database), os.getpid(),
@@ -125,32 +126,48 @@ class OutboxWorker:
             db.close()
 
     def send_due(self, db, limit: int | None = None) -> int:
-        """Send due rows until none is left (or `limit`); returns how many were attempted."""
+        """Send due rows until none is left (or `limit`); returns how many were attempted.
+        A send's record claims the next row in the same transaction (see outbox.mark_sent),
+        unless the sender stops or reaches `limit` first."""
         count = 0
-        while not self._stop.is_set() and (limit is None or count < limit):
-            row = outbox.claim_next(db, self.settings.outbox_lease_seconds)
+        claimed: dict | None = None
+        while claimed is not None or (not self._stop.is_set() and (limit is None or count < limit)):
+            row = claimed or outbox.claim_next(db, self.settings.outbox_lease_seconds)
             if row is None:
                 break
             count += 1
+            go_on = not self._stop.is_set() and (limit is None or count < limit)
             if row["attempts"] > self.settings.outbox_max_attempts:
                 # claimed again and again without an outcome recorded (a sender died or failed
                 # while sending it each time): give up rather than send it on every lease
                 outbox.mark_failed(db, row, f"gave up after {row['attempts'] - 1} attempts with no outcome recorded")
                 metrics.count_reply("failed", row["intent"])
+                claimed = None
                 continue
-            self._deliver(db, row)
+            claimed, looked = self._deliver(db, row, go_on)
+            if looked and claimed is None:
+                break  # the record looked for the next row: none is due
         return count
 
-    def _deliver(self, db, row: dict) -> None:
+    def _deliver(self, db, row: dict, claim_next: bool) -> tuple[dict | None, bool]:
+        """Send one row and record the outcome: (the next row, claimed with the record, and
+        whether the record looked for one)."""
         result = self._client.send_text(row["phone_number_id"], row["wa_id"], row["body"],
                                         callback_data=f"outbox:{row['id']}")
-        outcome = self._record(db, row, result)
+        looked = claim_next and result.disposition is Disposition.SENT
+        claimed = None
+        if looked:
+            claimed = outbox.mark_sent(db, row["id"], result.message_id, claim_lease=self.settings.outbox_lease_seconds)
+            outcome = "sent"
+        else:
+            outcome = self._record(db, row, result)
         metrics.count_reply(outcome, row["intent"])
         shown = outcome if result.disposition is Disposition.SENT else f"{outcome} ({result.reason})"
         write_info(log, f"reply {row['id']} to={mask(row['wa_id'])} intent={row['intent']} lang={row['language']} "
                         f"attempt={row['attempts']:d} -> {shown}")  # log.info's line, without its record
         if self._on_result:
             self._on_result(row, result)
+        return claimed, looked
 
     def _record(self, db, row: dict, result: SendResult) -> str:
         max_attempts = self.settings.outbox_max_attempts

@@ -10,7 +10,6 @@ import http.client
 import json
 import math
 import select
-import socket
 import ssl
 import threading
 import urllib.parse
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from handlers.settings import WHATSAPP_TEXT_LIMIT
+from handlers.whatsapp.answer import Answer
+from handlers.whatsapp.deadline import Watchdog
 
 
 class Disposition(StrEnum):
@@ -98,6 +99,7 @@ class CloudApiClient:
         self._proxy = _proxy_for(parts.scheme, self._host)
         self._connection: _Connection | _TlsConnection | None = None
         self._lock = threading.Lock()
+        self._watchdog = Watchdog()   # the sends' time limit (see deadline.py)
 
     def send_text(self, phone_number_id: str, to: str, body: str, callback_data: str | None = None) -> SendResult:
         payload = {
@@ -122,9 +124,11 @@ class CloudApiClient:
             return SendResult(Disposition.RETRY, detail=f"{type(error).__name__}: {str(error)[:200]}")
 
     def close(self) -> None:
-        """Close the connection (after the send in progress, if any); a later send opens one again."""
+        """Close the connection (after the send in progress, if any) and stop the deadline's
+        watchdog; a later send opens (and starts) them again."""
         with self._lock:
             self._disconnect()
+            self._watchdog.close()
 
     def _disconnect(self) -> None:
         if self._connection is not None:
@@ -136,7 +140,7 @@ class CloudApiClient:
         connection when a reused one fails before the answer began (see the class)."""
         if self._proxy and not self._https:
             path = self._origin + path  # to a plain-HTTP proxy, the absolute URL
-        deadline = _Deadline(self._timeout)  # the socket timeout bounds each read; this, the whole send
+        deadline = self._watchdog.begin(self._timeout)  # the socket timeout bounds each read; this, the whole send
         try:
             while True:
                 connection = self._connection
@@ -173,7 +177,7 @@ class CloudApiClient:
                     self._disconnect()  # `Connection: close`, or an answer longer than we read, or cut off
                 return status, retry_after, raw[:MAX_ANSWER_BYTES]
         finally:
-            deadline.cancel()
+            self._watchdog.end(deadline)
 
     def _connect(self) -> _Connection | _TlsConnection:
         host, port = (self._proxy[0], self._proxy[1]) if self._proxy else (self._host, self._port)
@@ -196,61 +200,14 @@ MAX_ANSWER_BYTES = 64 * 1024         # of an answer's body we read; Meta's are a
 MAX_RETRY_AFTER_SECONDS = 3600.0     # a Retry-After longer than this is read as this
 
 
-class _Deadline:
-    """The whole send's time limit, across a resend on a new connection: a server trickling
-    its answer a byte at a time never trips the socket's per-read timeout, so when the limit
-    passes the socket being used is shut down, which ends whatever read is waiting on it."""
-
-    def __init__(self, seconds: float):
-        self.passed = False
-        self._seconds = seconds
-        self._connection: http.client.HTTPConnection | None = None
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def watch(self, connection: http.client.HTTPConnection) -> None:
-        self._connection = connection
-        if self.passed:
-            self._expire()
-
-    def _expire(self) -> None:
-        self.passed = True
-        sock = self._connection.sock if self._connection is not None else None
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-
-    def error(self) -> TimeoutError:
-        return TimeoutError(f"timed out: no complete answer within {self._seconds:g} s")
-
-
-class _Answer(http.client.HTTPResponse):
-    """A response that tells whether its status line came (see _Tracked)."""
-
-    began = False
-    accepted = False     # its (last) status line said 2xx
-
-    def _read_status(self):
-        version, status, reason = super()._read_status()
-        self.began = True
-        self.accepted = 200 <= status < 300
-        return version, status, reason
-
-
 class _Tracked:
     """http.client's connection, remembering the answer being read: after a failure, whether
     any of it had come (the status line), or the server never answered this request."""
 
-    _answer: _Answer | None = None
+    _answer: Answer | None = None
 
-    def _new_answer(self, sock, *args, **kwargs) -> _Answer:
-        self._answer = _Answer(sock, *args, **kwargs)
+    def _new_answer(self, sock, *args, **kwargs) -> Answer:
+        self._answer = Answer(sock, *args, **kwargs)
         return self._answer
 
     @property
