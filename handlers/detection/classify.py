@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from handlers.detection import guards
@@ -114,7 +115,7 @@ class _Evidence:
     guard: str | None = None    # negated, other-object, quoted, question, how, reported
     guard_word: str | None = None
     guard_at: Occurrence | None = None   # the other object that guards it
-    refused: bool = False       # reported, and a negation in a later clause refuses it ("..., but no")
+    refused: bool = False       # reported or quoted, and refused by a negation after it ("... but no")
     uncertain: bool = False
     asked: bool = False         # quoted in a question: "what happens if I reply STOP?"
 
@@ -370,11 +371,17 @@ class Classifier:
         bound = guards.bind(negations, verbs, clauses)
         negates = guards.negated_positions(bound, verbs, clauses)
         matches = self._frames.match(classes + negations + keyword_parts, sentences, clauses, bound)
-        support: dict[str, int] | None = None
+        known: list[dict[str, int]] = []
+
+        def support() -> dict[str, int]:
+            """_language_support of this message, counted once when first needed."""
+            if not known:
+                known.append(self._language_support(tokens))
+            return known[0]
+
         if any(m.language in self._romanised or self._mixed(m) for m in matches):
-            support = self._language_support(tokens)
-            matches = [m for m in matches if not self._romanised_elsewhere(m, tokens, support)
-                       and not self._mixed_into_the_other(m, tokens, support)]
+            matches = [m for m in matches if not self._romanised_elsewhere(m, tokens, support())
+                       and not self._mixed_into_the_other(m, tokens, support())]
         # "I already said STOP", "how many times do I have to say stop": a request repeated, not mentioned
         repeated = {o.start: sentences[o.start] for o in classes if o.name == guards.SAID_BEFORE}
         matches = [m for m in matches if m.kind != QUOTING or not guards.said_before(m.start, repeated, sentences)]
@@ -422,13 +429,12 @@ class Classifier:
             low = bisect.bisect_left(negation_starts, evidence.start - guards.NEGATION_REACH)
             high = bisect.bisect_right(negation_starts, evidence.end)
             near = {n: negates[n] for n in negations[low:high]}
-            if languages is not None and any(n.language not in languages for n in near) and all(
-                    _mostly_latin(tokens[i]) for p in evidence.parts for i in range(p.start, p.end)):
+            if languages is not None and any(n.language not in languages for n in near) and self._latin(
+                    evidence, tokens):
                 # "Stop niet met die deals hoor": an English frame in a Dutch message is negated
                 # in Dutch (the languages the message is more of, in Latin-letter words)
-                support = support if support is not None else self._language_support(tokens)
-                own = support.get(evidence.rule_language, 0)
-                languages |= {n.language for n in near if support.get(n.language, 0) > own}
+                own = support().get(evidence.rule_language, 0)
+                languages |= {n.language for n in near if support().get(n.language, 0) > own}
             if evidence.kind != "clause" and guards.is_negated(evidence.parts, near, languages, self._after_verb,
                                                                self._says_no_more(evidence.parts), clauses):
                 evidence.guard = "negated"
@@ -461,8 +467,6 @@ class Classifier:
                 high = bisect.bisect_right(class_starts, evidence.end + guards.OTHER_OBJECT_WINDOW)
                 window = classes[low:high]
                 if any(o.name == guards.OTHER_OBJECT and o.language not in languages for o in window):
-                    if support is None and self._latin(evidence, tokens):
-                        support = self._language_support(tokens)
                     nearby = self._own_kind(evidence, window, tokens, support)
                 else:
                     nearby = window if evidence.language is None else [o for o in window if o.language in languages]
@@ -514,8 +518,6 @@ class Classifier:
                 seen = [other for (start, language), other in elsewhere.items() if language != evidence.rule_language
                         and any(p.start == start and is_verb(p.name) for p in evidence.parts)]
                 if seen:
-                    if support is None and self._latin(evidence, tokens):
-                        support = self._language_support(tokens)
                     met = self._own_kind(evidence, seen, tokens, support)
                     if met:
                         evidence.guard, evidence.guard_word, evidence.guard_at = guards.OTHER_OBJECT, met[0].word, met[0]
@@ -538,7 +540,7 @@ class Classifier:
         return all(_mostly_latin(tokens[i]) for p in evidence.parts for i in range(p.start, p.end))
 
     def _own_kind(self, evidence: _Evidence, window: list[Occurrence], tokens: tuple[str, ...],
-                  support: dict[str, int] | None) -> list[Occurrence]:
+                  support: Callable[[], dict[str, int]]) -> list[Occurrence]:
         """The class words near a request that may guard it: those of its language and the
         languages it mixes with; in Latin letters also those of a language the message is more
         of ("me cancelan la cuenta": a Portuguese frame in a Spanish message), and for a keyword
@@ -551,12 +553,11 @@ class Classifier:
             return window
         if not self._latin(evidence, tokens):
             return window if evidence.language is None else [o for o in window if o.language in languages]
-        if support is None:
-            support = self._language_support(tokens)
-        own = support.get(evidence.rule_language, 0)
+        counts = support()
+        own = counts.get(evidence.rule_language, 0)
         shared = evidence.language is None
-        return [o for o in window if o.language in languages or o.language == "*" or support.get(o.language, 0) > own
-                or (shared and support.get(o.language, 0) == own)]
+        return [o for o in window if o.language in languages or o.language == "*" or counts.get(o.language, 0) > own
+                or (shared and counts.get(o.language, 0) == own)]
 
     def _romanised_elsewhere(self, match: FrameMatch, tokens: tuple[str, ...], support: dict[str, int]) -> bool:
         """Whether a frame of a language written in another script, found in Latin letters
