@@ -205,7 +205,9 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     reply_window_seconds: int = 24 * 3600
     outbox_poll_seconds: float = 1.0
-    outbox_max_attempts: int = 12
+    # back-off doubling from 2 s to its one-hour cap (less 20% jitter): 42 attempts span the 24-hour window, so an
+    # outage of the Cloud API shorter than the window fails no confirmation
+    outbox_max_attempts: int = 42
     send_timeout_seconds: float = 10.0
     record_dir: str = ""             # write every verified delivery here (replay it with `flask replay`)
     record_anonymize: bool = True    # ... with phone numbers and names replaced by stable fakes
@@ -306,6 +308,8 @@ class Settings:
                               f"{settings.database_url.split('://')[0]!r}://...")
         if not settings.api_url.startswith(("http://", "https://")):
             raise ConfigError(f"WHATSAPP_API_URL must be an http(s) URL, got {settings.api_url!r}")
+        if settings.send_timeout_seconds <= 0:
+            raise ConfigError(f"OPTOUT_SEND_TIMEOUT_SECONDS must be more than 0, got {settings.send_timeout_seconds:g}")
         if settings.outbox_lease_seconds <= settings.send_timeout_seconds:
             raise ConfigError(
                 f"OPTOUT_OUTBOX_LEASE_SECONDS ({settings.outbox_lease_seconds:g}) must be longer than the send "

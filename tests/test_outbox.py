@@ -71,6 +71,40 @@ def test_throughput_rate_limit_pauses_the_business_number(post, drain, cloud_api
     assert len(cloud_api.received) == 2
 
 
+def test_a_rate_limit_costs_no_attempt_however_short_its_retry_after(post, drain, cloud_api, service, read_db):
+    limit = service.settings.outbox_max_attempts
+    cloud_api.script(*[Answer(429, error_code=130429, retry_after="1")] * (limit + 3))
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    for _ in range(limit + 3):
+        service.db.execute("UPDATE send_pauses SET until = '2000-01-01T00:00:00.000000Z'")
+        _make_due(service)
+        drain()
+    (row,) = read_db("SELECT state, attempts, last_error FROM outbox")   # more 429s than attempts allowed
+    assert (row["state"], row["attempts"]) == ("pending", 0) and "130429" in row["last_error"]
+    service.db.execute("UPDATE send_pauses SET until = '2000-01-01T00:00:00.000000Z'")
+    _make_due(service)
+    drain()
+    assert read_db("SELECT state FROM outbox")[0]["state"] == "sent"
+
+
+def test_a_rate_limited_reply_still_ends_with_its_window(post, drain, cloud_api, service, read_db):
+    cloud_api.script(Answer(429, error_code=130429, retry_after="3600"))
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    service.db.execute("UPDATE outbox SET deadline = '2000-01-01T00:00:00.000000Z'")
+    drain()
+    (row,) = read_db("SELECT state, last_error FROM outbox")
+    assert row["state"] == "failed" and "130429" in row["last_error"]
+
+
+def test_retries_span_the_reply_window(service):
+    """An outage shorter than the 24-hour window fails no confirmation: the back-off of the
+    attempts allowed adds up to more than the window."""
+    from handlers.delivery.outbox import MAX_BACKOFF_SECONDS
+    waited = sum(min(MAX_BACKOFF_SECONDS, 2 ** max(0, n - 1) * 2) * 0.8
+                 for n in range(1, service.settings.outbox_max_attempts))
+    assert waited > 24 * 3600
+
+
 def test_permanent_error_marks_the_reply_failed_with_the_reason(post, drain, cloud_api, read_db):
     cloud_api.script(Answer(400, error_code=131026))
     post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
@@ -163,6 +197,20 @@ def test_status_callback_confirms_a_reply_whose_sender_died_after_sending(post, 
     assert cloud_api.received == []
     assert read_db("SELECT state, provider_message_id FROM outbox")[0] == {
         "state": "sent", "provider_message_id": "wamid.SENT1"}
+
+
+def test_a_status_naming_another_recipient_confirms_nothing(post, service, drain, cloud_api, read_db):
+    """A status redelivered after a database restore (its row id now another reply's) or from
+    another environment sharing the app: the reply is still sent."""
+    from handlers.delivery import outbox
+    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
+    row = outbox.claim_next(service.db)
+    post(payloads.delivery(payloads.change(statuses=[
+        payloads.status("wamid.OTHER", "sent", recipient="19999999999", callback=f"outbox:{row['id']}")])))
+    service.db.execute("UPDATE outbox SET lease_until = '2000-01-01T00:00:00.000000Z'")
+    drain()
+    assert len(cloud_api.texts_to("14155550123")) == 1
+    assert read_db("SELECT state, provider_message_id FROM outbox")[0]["provider_message_id"] != "wamid.OTHER"
 
 
 def test_worker_thread_sends_soon_after_the_webhook_answers(post, service, cloud_api):

@@ -51,3 +51,10 @@ def test_every_variable_reaches_its_setting():
 def test_a_number_that_is_not_one_names_its_variable():
     with pytest.raises(ConfigError, match="OPTOUT_CONFIG_POLL_SECONDS must be a number"):
         Settings.from_env({"OPTOUT_DEV_MODE": "1", "OPTOUT_CONFIG_POLL_SECONDS": "soon"})
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_send_timeout_must_be_positive(value):
+    """Every send would fail at once, spending the replies' attempts."""
+    with pytest.raises(ConfigError, match="OPTOUT_SEND_TIMEOUT_SECONDS must be more than 0"):
+        Settings.from_env({"OPTOUT_DEV_MODE": "1", "OPTOUT_SEND_TIMEOUT_SECONDS": value})

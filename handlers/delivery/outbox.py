@@ -136,16 +136,17 @@ _HELD = "id = ? AND state = 'sending' AND attempts = ?"
 
 
 def retry_later(db: Database, row: dict, reason: str, delay: float | None = None,
-                max_attempts: int = 12, count_attempt: bool = True) -> str:
+                max_attempts: int = 42, count_attempt: bool = True) -> str:
     """Put a row back with exponential backoff, or give up past its attempts or its deadline.
 
-    count_attempt=False for failures that are not the message's fault (our credentials,
-    the account): the row keeps its attempts for when the operator has fixed them.
+    count_attempt=False for failures that are not the message's fault (a rate limit, our
+    credentials, the account): the row keeps its attempts for when the limit lifts or the
+    operator has fixed them; its deadline (the reply's window) still ends it.
     """
     if delay is None:
         delay = backoff_seconds(row["attempts"])
     next_at = clock.later(delay)
-    if count_attempt and (row["attempts"] >= max_attempts or next_at > row["deadline"]):
+    if next_at > row["deadline"] or (count_attempt and row["attempts"] >= max_attempts):
         mark_failed(db, row, f"gave up after {row['attempts']} attempts: {reason}")
         return "failed"
     with transaction(db):
@@ -166,19 +167,24 @@ def pause_number(db: Database, phone_number_id: str, seconds: float, reason: str
         )
 
 
-def confirm_by_callback(db: Database, callback_data: str | None, provider_message_id: str) -> None:
+def confirm_by_callback(db: Database, callback_data: str | None, provider_message_id: str,
+                        recipients: tuple[str, ...] = ()) -> None:
     """A status callback names the outbox row we sent: proof it went out, even if its sender died
-    before recording so. Must run inside the caller's transaction."""
-    if not callback_data or not callback_data.startswith("outbox:"):
+    before recording so, when it names the row's recipient too (a status redelivered after a
+    database restore, whose row id now belongs to another reply, proves nothing). Must run
+    inside the caller's transaction."""
+    if not callback_data or not callback_data.startswith("outbox:") or not recipients:
         return
     try:
         row_id = int(callback_data.split(":", 1)[1])
     except ValueError:
         return
+    marks = ", ".join("?" * len(recipients))
     db.execute(
         "UPDATE outbox SET state = 'sent', provider_message_id = COALESCE(provider_message_id, ?), "
-        "sent_at = COALESCE(sent_at, ?), lease_until = NULL WHERE id = ? AND state IN ('sending', 'pending')",
-        [provider_message_id, clock.now_iso(), row_id],
+        "sent_at = COALESCE(sent_at, ?), lease_until = NULL WHERE id = ? AND state IN ('sending', 'pending') "
+        f"AND wa_id IN ({marks})",
+        [provider_message_id, clock.now_iso(), row_id, *recipients],
     )
 
 

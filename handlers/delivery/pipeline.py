@@ -318,7 +318,7 @@ def handle_status(ctx: Context, status: Status) -> Outcome:
         return outcome
     _link(ctx, status.identities, "status")
     if status.status in INERT_STATUSES:
-        outbox.confirm_by_callback(ctx.db, status.callback_data, status.id)
+        outbox.confirm_by_callback(ctx.db, status.callback_data, status.id, status.identities)
     if status.status == "failed" and OPTED_OUT_BY_META in status.error_codes and status.recipient:
         _record_signal(ctx, outcome, status, status.recipient, Action.OPT_OUT, Source.META_STATUS_131050,
                        "Meta: the user stopped marketing messages (131050)", message_id=status.id,

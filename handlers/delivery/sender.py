@@ -178,13 +178,16 @@ class OutboxWorker:
             case Disposition.PERMANENT:
                 outbox.mark_failed(db, row, result.reason)
                 return "failed"
+            # a rate limit is no fault of the message: it costs no attempt, however short its
+            # Retry-After (twelve 429s in a minute must not fail the reply); the window still ends it
             case Disposition.PAIR_RATE_LIMIT:
                 return outbox.retry_later(db, row, result.reason,
-                                          result.retry_after or PAIR_RATE_DELAY_SECONDS, max_attempts)
+                                          result.retry_after or PAIR_RATE_DELAY_SECONDS, max_attempts,
+                                          count_attempt=False)
             case Disposition.NUMBER_RATE_LIMIT:
                 pause = result.retry_after or NUMBER_RATE_PAUSE_SECONDS
                 outbox.pause_number(db, row["phone_number_id"], pause, result.reason)
-                return outbox.retry_later(db, row, result.reason, pause, max_attempts)
+                return outbox.retry_later(db, row, result.reason, pause, max_attempts, count_attempt=False)
             case Disposition.OPERATOR:
                 log.error("Cloud API refused our credentials or account (%s); replies are kept queued",
                           result.reason)
