@@ -186,14 +186,20 @@ def test_a_sender_with_nothing_due_takes_no_write_lock(post, service, monkeypatc
     assert taken == [False]
 
 
-def test_status_callback_confirms_a_reply_whose_sender_died_after_sending(post, service, drain, cloud_api, read_db):
+def _status_after_the_sender_died(post, service, drain, status_id: str, recipient: str) -> None:
+    """A reply to 14155550123 is claimed, its sender dies, a `sent` status naming its row (and
+    `recipient`) arrives, the lease runs out and the senders look again."""
     from handlers.delivery import outbox
     post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
     row = outbox.claim_next(service.db)
     post(payloads.delivery(payloads.change(statuses=[
-        payloads.status("wamid.SENT1", "sent", recipient="14155550123", callback=f"outbox:{row['id']}")])))
+        payloads.status(status_id, "sent", recipient=recipient, callback=f"outbox:{row['id']}")])))
     service.db.execute("UPDATE outbox SET lease_until = '2000-01-01T00:00:00.000000Z'")
     drain()
+
+
+def test_status_callback_confirms_a_reply_whose_sender_died_after_sending(post, service, drain, cloud_api, read_db):
+    _status_after_the_sender_died(post, service, drain, "wamid.SENT1", recipient="14155550123")
     assert cloud_api.received == []
     assert read_db("SELECT state, provider_message_id FROM outbox")[0] == {
         "state": "sent", "provider_message_id": "wamid.SENT1"}
@@ -202,13 +208,7 @@ def test_status_callback_confirms_a_reply_whose_sender_died_after_sending(post, 
 def test_a_status_naming_another_recipient_confirms_nothing(post, service, drain, cloud_api, read_db):
     """A status redelivered after a database restore (its row id now another reply's) or from
     another environment sharing the app: the reply is still sent."""
-    from handlers.delivery import outbox
-    post(payloads.of_messages(payloads.text("STOP", wa_id="14155550123")))
-    row = outbox.claim_next(service.db)
-    post(payloads.delivery(payloads.change(statuses=[
-        payloads.status("wamid.OTHER", "sent", recipient="19999999999", callback=f"outbox:{row['id']}")])))
-    service.db.execute("UPDATE outbox SET lease_until = '2000-01-01T00:00:00.000000Z'")
-    drain()
+    _status_after_the_sender_died(post, service, drain, "wamid.OTHER", recipient="19999999999")
     assert len(cloud_api.texts_to("14155550123")) == 1
     assert read_db("SELECT state, provider_message_id FROM outbox")[0]["provider_message_id"] != "wamid.OTHER"
 
