@@ -4,6 +4,8 @@ import time
 
 import pytest
 
+from handlers.delivery import pipeline
+from handlers.storage import db as db_module
 from handlers.storage.db import IntegrityError
 from handlers.testing import payloads
 
@@ -64,9 +66,9 @@ def test_opt_out_is_committed_to_disk_before_the_answer(post, db_path):
         conn.close()
 
 
-def _traced(service, post, delivery) -> list[str]:
-    """Every statement one delivery sent to the database, as SQLite ran it."""
-    statements: list[str] = []
+def _traced(service, post, delivery, statements: list[str] | None = None) -> list[str]:
+    """Every statement one delivery sent to the database, as SQLite ran it (added to `statements`)."""
+    statements = [] if statements is None else statements
     service.db.conn.set_trace_callback(statements.append)
     try:
         assert post(delivery).status_code == 200
@@ -76,14 +78,28 @@ def _traced(service, post, delivery) -> list[str]:
 
 
 def _commits_seen(service, post, delivery) -> list[str]:
-    """The synchronous level each write transaction of one delivery committed with."""
-    level, levels = "FULL", []
-    for statement in _traced(service, post, delivery):
+    """Each write transaction of one delivery: "fsynced" when it committed at FULL or the
+    WAL was fsynced after its COMMIT (before the answer), else "not fsynced"."""
+    statements: list[str] = []
+    real_fsync = db_module.fsync_wal
+
+    def fsync(db):
+        statements.append("fsync of the WAL")
+        real_fsync(db)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(db_module, "fsync_wal", fsync)
+        patch.setattr(pipeline, "fsync_wal", fsync)
+        _traced(service, post, delivery, statements)
+    level, seen = "FULL", []
+    for statement in statements:
         if statement.startswith("PRAGMA synchronous"):
             level = statement.split("=")[1].strip()
         elif statement == "BEGIN IMMEDIATE":
-            levels.append(level)
-    return levels
+            seen.append("fsynced" if level == "FULL" else "not fsynced")
+        elif statement == "fsync of the WAL" and seen:
+            seen[-1] = "fsynced"
+    return seen
 
 
 @pytest.mark.sqlite_only
@@ -95,7 +111,7 @@ def _commits_seen(service, post, delivery) -> list[str]:
 ])
 def test_only_deliveries_that_change_nothing_of_consequence_skip_the_fsync(service, post, text, fsynced):
     levels = _commits_seen(service, post, payloads.of_messages(payloads.text(text)))
-    assert levels == (["FULL"] if fsynced else ["NORMAL"])
+    assert levels == (["fsynced"] if fsynced else ["not fsynced"])
     assert service.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again afterwards
 
 
@@ -103,7 +119,7 @@ def test_only_deliveries_that_change_nothing_of_consequence_skip_the_fsync(servi
 def test_a_delivery_mixing_ordinary_chat_and_an_opt_out_is_fsynced(service, post):
     delivery = payloads.of_messages(payloads.text("Where is my order?", wa_id="14155550101"),
                                     payloads.text("STOP", wa_id="14155550102"))
-    assert _commits_seen(service, post, delivery) == ["FULL"]
+    assert _commits_seen(service, post, delivery) == ["fsynced"]
 
 
 @pytest.mark.sqlite_only
@@ -121,6 +137,8 @@ def _statements_of(service, post, delivery) -> list[str]:
         words = statement.replace('"', "").split()
         if words[:2] == ["SELECT", "version"]:
             continue  # the staff-edit poll, at most every OPTOUT_CONFIG_POLL_SECONDS
+        if words[:2] == ["PRAGMA", "synchronous"]:
+            continue  # how durable the commit is: see _commits_seen
         into = words.index("INTO") + 2 if "INTO" in words else (words.index("FROM") + 2 if "FROM" in words else len(words))
         shapes.append(" ".join(words[:into]))
     return shapes
@@ -130,9 +148,9 @@ def _statements_of(service, post, delivery) -> list[str]:
 def test_an_ordinary_message_costs_two_writes(service, post):
     delivery = payloads.of_messages(payloads.text("Where is my order #4411?", wa_id="14155550104"))
     assert _statements_of(service, post, delivery) == [
-        "PRAGMA synchronous = NORMAL", "BEGIN IMMEDIATE", "SAVEPOINT item",
+        "BEGIN IMMEDIATE", "SAVEPOINT item",
         "INSERT OR IGNORE INTO processed", "INSERT OR REPLACE INTO inbound_messages",
-        "RELEASE item", "COMMIT", "PRAGMA synchronous = FULL"]
+        "RELEASE item", "COMMIT"]
 
 
 @pytest.mark.sqlite_only
@@ -171,7 +189,7 @@ def test_a_reply_in_the_language_already_remembered_writes_no_contact_row(servic
 def test_statuses_that_matter_are_fsynced(service, post):
     failed = payloads.status("wamid.OUT9", "failed", recipient="5215512345678",
                              errors=[{"code": 131050, "title": "User stopped marketing"}])
-    assert _commits_seen(service, post, payloads.delivery(payloads.change(statuses=[failed]))) == ["FULL"]
+    assert _commits_seen(service, post, payloads.delivery(payloads.change(statuses=[failed]))) == ["fsynced"]
     inert = payloads.status("wamid.OUT9", "read", recipient="5215512345678")
     assert _commits_seen(service, post, payloads.delivery(payloads.change(statuses=[inert]))) == []
 
@@ -182,7 +200,7 @@ def test_an_inert_status_linking_a_new_recipient_commits_that_link_without_fsync
     delivery = payloads.delivery(payloads.change(statuses=[inert]))
     delivery["entry"][0]["changes"][0]["value"]["contacts"] = [   # statuses carry contacts since 2026
         {"profile": {"name": "A"}, "wa_id": "5215512345679", "user_id": "MX.4401"}]
-    assert _commits_seen(service, post, delivery) == ["NORMAL"]     # the link: no fsync for it
+    assert _commits_seen(service, post, delivery) == ["not fsynced"]   # the link: no fsync for it
     assert _commits_seen(service, post, delivery) == []             # known now: no transaction at all
     assert {row["wa_id"] for row in read_db("SELECT wa_id FROM identities")} == {"5215512345679", "MX.4401"}
 

@@ -299,10 +299,11 @@ def test_each_send_is_recorded_on_disk_before_the_next_goes_out(post, drain, clo
     """The record of a send also claims the next row (one turn of the write lock per send),
     and is fsynced before that row is sent."""
     from handlers.delivery import outbox
+    from handlers.storage import db as db_module
     post(payloads.of_messages(*(payloads.text("STOP", wa_id=f"1415555012{n}") for n in range(3))))
     events = []
     client = service.worker._client
-    real_send, real_fsync, real_transaction = client.send_text, outbox.fsync_wal, outbox.transaction
+    real_send, real_fsync, real_transaction = client.send_text, db_module.fsync_wal, outbox.transaction
 
     def send(*args, **kwargs):
         recorded = len(read_db("SELECT id FROM outbox WHERE state = 'sent'"))
@@ -314,11 +315,11 @@ def test_each_send_is_recorded_on_disk_before_the_next_goes_out(post, drain, clo
         return real_transaction(db, durable)
 
     monkeypatch.setattr(client, "send_text", send)
-    monkeypatch.setattr(outbox, "fsync_wal", lambda db: (events.append("fsync"), real_fsync(db)))
+    monkeypatch.setattr(db_module, "fsync_wal", lambda db: (events.append("fsync"), real_fsync(db)))
     monkeypatch.setattr(outbox, "transaction", transaction)
     assert drain() == 3
-    # SQLite: committed without waiting for the disk, fsynced once the write lock is released;
-    # PostgreSQL (no such lock): one durable commit, nothing to fsync after it
+    # SQLite: committed without waiting for the disk, fsynced once the write lock is released
+    # (the claim, not durable, is not); PostgreSQL (no such lock): one durable commit
     fsync = [] if needs_locks(service.db) else ["fsync"]
     assert events == ["transaction", "send with 0 recorded", "transaction", *fsync, "send with 1 recorded",
                       "transaction", *fsync, "send with 2 recorded", "transaction", *fsync]

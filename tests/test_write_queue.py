@@ -101,6 +101,52 @@ def test_a_non_durable_transaction_that_fails_leaves_the_connection_fsyncing(two
     assert db.execute("SELECT count(*) FROM processed").fetchone()[0] == 0
 
 
+def test_a_durable_commit_is_fsynced_after_the_lock_is_released_and_before_it_returns(two_connections,
+                                                                                     monkeypatch):
+    """The next writer does not wait out this one's fsync: when the WAL is fsynced, the
+    commit is visible to another connection and the lock file is free for it; and the
+    fsync is done before transaction() returns (before the webhook answers)."""
+    import fcntl
+
+    from handlers.storage import db as db_module
+    db, other = two_connections
+    real_fsync, seen = db_module.fsync_wal, []
+
+    def fsync(database):
+        fd = os.open(db.write_lock_path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # raises BlockingIOError while it is held
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+        seen.append(other.execute("SELECT key FROM processed").fetchall())
+        real_fsync(database)
+        seen.append("fsynced")
+
+    monkeypatch.setattr(db_module, "fsync_wal", fsync)
+    with transaction(db):
+        db.execute("INSERT INTO processed (key, kind, received_at) VALUES ('durable', 'test', 'now')")
+    assert seen == [[("durable",)], "fsynced"]
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2   # FULL for any write outside transaction()
+    with transaction(db, durable=False):
+        db.execute("INSERT INTO processed (key, kind, received_at) VALUES ('ordinary', 'test', 'now')")
+    assert len(seen) == 2                                        # not durable: no fsync
+
+
+def test_a_durable_transaction_that_fails_is_not_fsynced_and_leaves_nothing(two_connections, monkeypatch):
+    from handlers.storage import db as db_module
+    db, other = two_connections
+    synced: list = []
+    monkeypatch.setattr(db_module, "fsync_wal", synced.append)
+    with pytest.raises(ZeroDivisionError):
+        with transaction(db):
+            db.execute("INSERT INTO processed (key, kind, received_at) VALUES ('x', 'test', 'now')")
+            1 / 0  # noqa: B018 (the failure under test)
+    assert synced == []
+    assert other.execute("SELECT count(*) FROM processed").fetchone()[0] == 0
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
 def test_workers_starting_together_on_a_new_database_all_migrate_it(tmp_path):
     """gunicorn starts every worker at once, each migrating the same (new) file."""
     project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 
 from handlers.storage import clock
-from handlers.storage.db import Database, fsync_wal, needs_locks, skip_locked, transaction
+from handlers.storage.db import Database, needs_locks, skip_locked, transaction
 
 LEASE_SECONDS = 60
 MAX_BACKOFF_SECONDS = 3600
@@ -101,22 +101,17 @@ def mark_sent(db: Database, row_id: int, provider_message_id: str | None,
     that lease) in the same transaction, and return it: a sender that goes on sending
     takes the write lock once per send rather than twice.
 
-    SQLite: committed without waiting for the disk, then fsynced once the write lock is
-    released: the webhook's deliveries wait for that lock, and need not wait for the sender's
-    fsync. Durable before the sender goes on to the next row, as a durable commit would be
-    (and the next row's claim with it). PostgreSQL has no such lock (writers run at once):
-    one durable commit."""
-    one_writer = not needs_locks(db)
+    Durable before the sender goes on to the next row (and the next row's claim with it);
+    on SQLite fsynced once the write lock is released, as every durable transaction is, so
+    the webhook's deliveries waiting for that lock need not wait for the sender's fsync."""
     now = clock.now_iso()
-    with transaction(db, durable=not one_writer):
+    with transaction(db):
         db.execute(
             "UPDATE outbox SET state = 'sent', provider_message_id = ?, sent_at = ?, lease_until = NULL, "
             "last_error = NULL WHERE id = ? AND state = 'sending'",
             [provider_message_id, now, row_id],
         )
         claimed = None if claim_lease is None else _claim(db, now, claim_lease)
-    if one_writer:
-        fsync_wal(db)
     return claimed
 
 

@@ -2,10 +2,10 @@
 default) or PostgreSQL (several hosts sharing one database; see postgres.py).
 
 SQLite: every connection gets the same pragmas: WAL (set once, at migration), a busy
-timeout so gunicorn workers queue instead of failing, and synchronous=FULL so a
-commit is fsynced before the webhook answers 200 (transaction(durable=False) is the
-one, explicit, exception). Writers queue on a lock file rather than on SQLite's
-sleeping busy handler.
+timeout so gunicorn workers queue instead of failing, and a durable transaction's
+commit fsynced before the webhook answers 200 (after the write lock is released; see
+transaction(); durable=False is the one, explicit, exception). Writers queue on a lock
+file rather than on SQLite's sleeping busy handler.
 
 PostgreSQL: the same queries, translated (postgres.py); synchronous commits, and
 `SET LOCAL synchronous_commit = off` where SQLite would use NORMAL; advisory locks
@@ -718,8 +718,14 @@ def _sqlite_transaction(db: sqlite_utils.Database, durable: bool = True) -> Iter
     writers queue on the busy timeout instead. sqlite-utils calls inside become
     savepoints of this transaction.
 
-    durable=True (the default): the commit is fsynced (synchronous=FULL) before this
-    returns, so what the caller answers afterwards survives a power cut. durable=False
+    durable=True (the default): the commit is fsynced before this returns, so what the
+    caller answers afterwards survives a power cut. With the lock file (connect()'s
+    connections) the commit is written at synchronous=NORMAL and the WAL fsynced once
+    the lock is released: the next writer need not wait out this one's fsync, and one
+    fsync carries every commit written before it to the disk (a commit by commit group
+    commit, across processes). A failed fsync raises OSError after the commit, which
+    the webhook answers with an error, so Meta redelivers and the dedupe key, now on
+    disk or not, decides. Without it: synchronous=FULL, fsynced in COMMIT. durable=False
     (synchronous=NORMAL) is for writes that only matter until a power cut: the commit
     survives any crash of the process, is visible to every other connection at once,
     and reaches the disk with the next durable commit or checkpoint.
@@ -735,9 +741,13 @@ def _sqlite_transaction(db: sqlite_utils.Database, durable: bool = True) -> Iter
     if db.conn.in_transaction:
         # Waiting for our own lock would never end; nested work belongs in db.atomic().
         raise RuntimeError("transaction() inside a transaction: use db.atomic() (a savepoint) instead")
-    with _write_lock(getattr(db, "write_lock_path", None), db if isinstance(db, Store) else None):
-        with _immediate(db, durable):
+    store = db if isinstance(db, Store) else None
+    after_the_lock = durable and store is not None   # fsync the WAL once the lock is released
+    with _write_lock(getattr(db, "write_lock_path", None), store):
+        with _immediate(db, durable and not after_the_lock):
             yield db
+    if after_the_lock:
+        fsync_wal(db)
 
 
 @contextlib.contextmanager
