@@ -96,6 +96,10 @@ def test_capitals_opening_a_message(classifier, text, intent, rule, certain):
     ("stop the insurance ads please", Intent.OPT_OUT),
     ("Can you stop sending the package to my old address?", Intent.NONE),   # it is what is sent
     ("cancel my order", Intent.NONE),
+    # across a comma the messages word starts another thought: the plan is still what is cancelled
+    ("Cancel my premium subscription, the messages I want to keep getting", Intent.NONE),
+    ("תבטלו לי את המנוי הפרימיום, את ההודעות אני רוצה להמשיך לקבל", Intent.NONE),
+    ("תבטלו לי את המנוי הפרימיום את ההודעות", Intent.OPT_OUT),
 ])
 def test_another_object_naming_the_messages_does_not_guard(classifier, text, intent):
     assert classifier.classify(text).intent is intent

@@ -144,6 +144,11 @@ def is_negated(parts: tuple[Occurrence, ...], negates: dict[Occurrence, set[int]
     return False
 
 
+def _joined(first: int, second: int, sentences: tuple[int, ...], clauses: tuple[int, ...] | None) -> bool:
+    """Two words of one clause (of one sentence, where clauses are not known)."""
+    return sentences[first] == sentences[second] and (clauses is None or clauses[first] == clauses[second])
+
+
 CONNECTOR_LENGTH = 3     # "de", "of", "von", "do": a word this short may join an other-object to the messages
 
 
@@ -157,11 +162,13 @@ def other_object(start: int, end: int, occurrences: list[Occurrence], ours: set[
     for other in occurrences:
         if other.name != OTHER_OBJECT or sentences[other.start] != sentence:
             continue
-        if (other.end in messages_at and sentences[other.end] == sentence) or (
-                tokens is not None and other.end + 1 in messages_at and sentences[other.end + 1] == sentence
+        if (other.end in messages_at and _joined(other.start, other.end, sentences, clauses)) or (
+                tokens is not None and other.end + 1 in messages_at and _joined(other.start, other.end + 1,
+                                                                                 sentences, clauses)
                 and len(tokens[other.end]) <= CONNECTOR_LENGTH):
             continue          # it names the messages or what they are about: "stop sending me loan offers",
-            #                   "car deals", "cesen el envío de publicidad" (the sending of ads)
+            #                   "car deals", "cesen el envío de publicidad" (the sending of ads); not
+            #                   across a comma: "cancel the premium plan, the messages I want to keep"
         if clauses is not None and about_messages and other.end <= start and clauses[other.start] != clauses[start]:
             continue          # "I cancelled my account, stop sending me messages": a clause before
         if start <= other.start < end:
