@@ -115,6 +115,18 @@ def test_a_frame_does_not_pass_over_a_stop_verb_that_turns_it_around(classifier,
     assert classifier.classify(text).intent is Intent.NONE
 
 
+@pytest.mark.parametrize("text, intent", [
+    ("Premium aboneliği iptal edin ama mesajlar gelsin", Intent.OPT_IN),     # the messages may come
+    ("Mau berhenti langganan premium tapi pesannya tetap kirim ya", Intent.OPT_IN),
+    ("Chci zrušit objednávku, ale akce mi posílejte dál", Intent.NONE),
+    # a request after the "but" is a request all the same
+    ("nice deals but stop sending me messages", Intent.OPT_OUT),
+    ("no molesten más con sus promos", Intent.OPT_OUT),      # "más" (more) is no Spanish "but"
+])
+def test_a_frame_does_not_reach_across_but(classifier, text, intent):
+    assert classifier.classify(text).intent is intent
+
+
 @pytest.mark.parametrize("text, intent, rule", [
     ("istri suruh saya unsub semua wkwk tapi promo kalian bagus", Intent.NONE, "reported:en:unsubscribe"),
     ("mijn dochter zegt dat ik me overal moet afmelden haha", Intent.NONE, "reported:nl:afmelden"),

@@ -35,6 +35,7 @@ QUOTING = "quoting"
 QUOTING_GAP = 1          # "reply STOP", "reply with STOP": a quoted keyword sits right by its verb
 NEGATION = "negation"
 STOP_VERB = "stop-verb"
+CONTRAST = "but"         # "but", "pero", "tapi": a frame's parts do not reach across it
 KEYWORD = "@opt_out"
 ANY_LANGUAGE = "*"
 MAX_PARTS = 4
@@ -335,6 +336,7 @@ class FrameIndex:
             return []
         self._verb_starts = {o.start for o in occurrences if is_verb(o.name)}
         self._stop_starts = sorted({o.start for o in occurrences if o.name == STOP_VERB})
+        self._contrasts = sorted((o.start, o.language) for o in occurrences if o.name == CONTRAST)
         by_start: dict[int, list[Occurrence]] = {}
         # A word is often in one class in many languages ("stop"): pairs are first tried by
         # class (and span), and only pairs some pattern has are tried language by language.
@@ -413,6 +415,10 @@ class FrameIndex:
             if STOP_VERB not in compiled.sequence and _any_between(self._stop_starts, before.end, last.start):
                 return False          # "ما ابي اوقف الرسايل", "sitaki kuacha kupokea ofa": a frame
                 #                       without a stop verb passes over one, which turns it around
+            if self._contrasts and any(before.end <= start < last.start and language in (compiled.language, *allowed)
+                                       for start, language in self._contrasts):
+                return False          # "iptal edin ama mesajlar gelsin": cancel (something), but the
+                #                       messages may come; a request does not reach across "but"
             if last.name == NEGATION and is_verb(before.name) and \
                     any(before.end <= p < last.start for p in self._verb_starts):
                 return False          # "পাঠানো বন্ধ করবেন না": the negation follows "stop", not "send"
