@@ -127,6 +127,31 @@ def test_a_frame_does_not_reach_across_but(classifier, text, intent):
     assert classifier.classify(text).intent is intent
 
 
+@pytest.mark.parametrize("text, intent, rule, certain", [
+    # a request under a condition, in a question that asks what would follow: no request
+    ("Dacă mă dezabonez de la newsletter pierd punctele de fidelitate?", Intent.NONE, "condition:ro:dacă", True),
+    ("Dacă mă dezabonez de la newsletter?", Intent.OPT_OUT, "anywhere:ro:mă dezabonez", True),  # nothing asked after
+    ("Dacă mă dezabonez de la newsletter pierd punctele de fidelitate", Intent.OPT_OUT,       # no question
+     "anywhere:ro:mă dezabonez", True),
+])
+def test_a_request_under_a_condition_asked_about_is_none(classifier, text, intent, rule, certain):
+    result = classifier.classify(text)
+    assert (result.intent, result.rule, result.certain) == (intent, rule, certain)
+
+
+@pytest.mark.parametrize("text, intent, rule, certain", [
+    # a keyword clause before a complaint about another object: a person looks
+    ("Enough already, second time you sent the wrong size. I want a refund", Intent.NONE, "partial:en:enough already",
+     False),
+    ("Stop, I never signed up for your list", Intent.OPT_OUT, "clause:en:stop", True),
+    ("Wrong number. STOP", Intent.OPT_OUT, "clause:en:stop", True),
+])
+def test_a_keyword_clause_before_a_complaint_about_another_object_waits_for_a_person(classifier, text, intent,
+                                                                                     rule, certain):
+    result = classifier.classify(text)
+    assert (result.intent, result.rule, result.certain) == (intent, rule, certain)
+
+
 @pytest.mark.parametrize("text, intent, rule", [
     ("istri suruh saya unsub semua wkwk tapi promo kalian bagus", Intent.NONE, "reported:en:unsubscribe"),
     ("mijn dochter zegt dat ik me overal moet afmelden haha", Intent.NONE, "reported:nl:afmelden"),

@@ -118,6 +118,7 @@ class _Evidence:
     refused: bool = False       # reported or quoted, and refused by a negation after it ("... but no")
     uncertain: bool = False
     asked: bool = False         # quoted in a question: "what happens if I reply STOP?"
+    complains: bool = False     # a keyword clause before words about another object ("Enough. Wrong size again")
 
     @property
     def rule(self) -> str:
@@ -482,7 +483,7 @@ class Classifier:
                                             about, tokens)
                 if other is not None:
                     evidence.guard, evidence.guard_word, evidence.guard_at = guards.OTHER_OBJECT, other.word, other
-            if evidence.guard is None and evidence.kind == "partial":
+            if evidence.guard is None and (evidence.kind == "partial" or evidence.complains):
                 evidence.guard = "partial"
             if evidence.guard is None and evidence.intent is Intent.OPT_OUT:
                 low = bisect.bisect_left(class_starts, evidence.start - guards.REPORTED_WINDOW - MAX_NGRAM)
@@ -491,6 +492,14 @@ class Classifier:
                     evidence, classes[low:high], tokens, support), sentences, clauses)
                 if said is not None:
                     evidence.guard, evidence.guard_word = guards.REPORTED, said.word
+            if evidence.guard is None and evidence.intent is Intent.OPT_OUT:
+                low = bisect.bisect_left(class_starts, evidence.start - guards.NEGATION_REACH)
+                high = bisect.bisect_right(class_starts, evidence.end + guards.NEGATION_REACH)
+                condition = guards.conditional(evidence.start, evidence.end, self._own_kind(
+                    evidence, classes[low:high], tokens, support), tokens, sentences, normalized.questions,
+                    self._skippable)
+                if condition is not None:
+                    evidence.guard, evidence.guard_word = guards.CONDITION, condition.word
             if evidence.guard is None and evidence.intent is Intent.OPT_OUT:
                 how = guards.asks_how(evidence.start, evidence.end, hows, tokens, sentences,
                                       normalized.questions, self._skippable)
@@ -664,6 +673,8 @@ class Classifier:
                                          language, start, end, (keyword_part,))
                     if end < len(tokens) and not self._about_requests(classes, end, normalized, language):
                         evidence.guard = "partial"   # "Arrête, il est trop beau ce manteau": a person looks
+                    elif end < len(tokens):
+                        evidence.complains = self._about_other(classes, end, language)
                     found.append(evidence)
             start = end
         return found
@@ -685,6 +696,15 @@ class Classifier:
         return any(o.start >= start and not o.typo and o.language in languages and (
             (o.name in self._ours or (o.language, o.name) in self._request_words) if sentences[o.start] not in questions
             else (o.name in self._ours and o.start not in pointing) or o.name in guards.SENDING) for o in classes)
+
+    def _about_other(self, classes: list[Occurrence], start: int, language: str) -> bool:
+        """Whether the words from `start` on name an `other-object` of the keyword's language (or
+        those it mixes with), and no messages: "Enough, second time you sent the wrong size. I
+        want a refund" complains about an order ("Stop, I never signed up" names no other
+        object; "BAJA las promociones diario" names the messages)."""
+        languages = {language, *self._mixing.get(language, ())}
+        after = [o for o in classes if o.start >= start and o.language in languages]
+        return any(o.name == guards.OTHER_OBJECT for o in after) and not any(o.name == guards.MESSAGES for o in after)
 
     def _stop_words_heading(self, normalized: Normalized, keyword_parts: list[Occurrence],
                             classes: list[Occurrence]) -> list[_Evidence]:
@@ -753,7 +773,7 @@ class Classifier:
                 certain = guard in (guards.REPORTED, "quoted") and all(e.refused for e in held)
                 return Classification(Intent.NONE, f"{guard}:{best.rule_language}:{best.name}", best.keyword,
                                       best.language, text, certain=certain)
-        held = [e for e in evidence if e.guard in ("negated", guards.OTHER_OBJECT)]
+        held = [e for e in evidence if e.guard in ("negated", guards.OTHER_OBJECT, guards.CONDITION)]
         if held:
             best = _best_evidence(held)
             word = best.guard_word or best.name

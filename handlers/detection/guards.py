@@ -35,6 +35,8 @@ REPORTED = "reported"         # "says", "told me to": someone else's words
 REPORT_VERB = "report-verb"   # "report", "denunciar", "signaler": a threat that makes a negation a condition
 REPORTED_WINDOW = 4           # words between a reported-speech word and the request it reports
 SENDING = frozenset({"send-verb", "receive-verb"})   # a request naming these is about messages
+CONDITION = "condition"        # "if", "si", "wenn", "eğer": a request under a condition, asked about
+CONSEQUENCE_WORDS = 2          # words after a conditional request, in its question, that ask what follows
 SAID_BEFORE = "said-before"       # "already", "how many times": a keyword said again is used, not quoted
 CHAIN_VERB = "want-verb"
 # Languages where a negation may follow the verb it negates, when a locale file does not say
@@ -250,5 +252,26 @@ def reported(start: int, end: int, occurrences: list[Occurrence], sentences: tup
             continue
         if start - REPORTED_WINDOW <= occurrence.end <= start or (
                 end <= occurrence.start <= end + REPORTED_WINDOW and clauses[occurrence.start] == clauses[end - 1]):
+            return occurrence
+    return None
+
+
+def conditional(start: int, end: int, occurrences: list[Occurrence], tokens: tuple[str, ...],
+                sentences: tuple[int, ...], questions: frozenset[int], skippable: set[str]) -> Occurrence | None:
+    """A `condition` word before (or on) a request [start, end) in a question that goes on
+    after the request to ask what would follow: "If I unsubscribe, do I lose my points?",
+    "Si me doy de baja, ¿pierdo mis puntos?", "Listeden çıkarsam puanlarım silinir mi?".
+    Not a threat ("if you don't stop I'll report you": no question) and not a polite request
+    ("If you could remove me from the list?": nothing asked after it)."""
+    sentence = sentences[start]
+    if sentence not in questions:
+        return None
+    after = [t for i, t in enumerate(tokens[end:], start=end) if sentences[i] == sentence and t not in skippable]
+    if len(after) < CONSEQUENCE_WORDS:
+        return None
+    if any(o.name == REPORT_VERB and sentences[o.start] == sentence for o in occurrences):
+        return None
+    for occurrence in occurrences:
+        if occurrence.name == CONDITION and sentences[occurrence.start] == sentence and occurrence.start < end:
             return occurrence
     return None
