@@ -129,10 +129,17 @@ def test_a_frame_does_not_reach_across_but(classifier, text, intent):
 
 @pytest.mark.parametrize("text, intent, rule, certain", [
     # a request under a condition, in a question that asks what would follow: no request
-    ("Dacă mă dezabonez de la newsletter pierd punctele de fidelitate?", Intent.NONE, "condition:ro:dacă", True),
+    ("Dacă mă dezabonez de la newsletter, pierd punctele de fidelitate?", Intent.NONE, "condition:ro:daca", True),
+    ("Si me doy de baja, ¿pierdo mis puntos?", Intent.NONE, "condition:es:si", True),
     ("Dacă mă dezabonez de la newsletter?", Intent.OPT_OUT, "anywhere:ro:mă dezabonez", True),  # nothing asked after
-    ("Dacă mă dezabonez de la newsletter pierd punctele de fidelitate", Intent.OPT_OUT,       # no question
+    ("Dacă mă dezabonez de la newsletter, pierd punctele de fidelitate", Intent.OPT_OUT,      # no question
      "anywhere:ro:mă dezabonez", True),
+    # polite requests: the condition a clause of its own, or nothing asked in a clause after the request
+    ("If possible, could you stop sending me these offers every day?", Intent.OPT_OUT, "anywhere:en:stop sending",
+     True),
+    ("si pueden dejar de mandarme mensajes todos los días?", Intent.OPT_OUT, "frame:es:stop-verb+messages", True),
+    ("Si vous pouviez arrêter de m'envoyer ces messages tous les jours ?", Intent.OPT_OUT,
+     "frame:fr:stop-verb+messages", True),
 ])
 def test_a_request_under_a_condition_asked_about_is_none(classifier, text, intent, rule, certain):
     result = classifier.classify(text)

@@ -496,8 +496,8 @@ class Classifier:
                 low = bisect.bisect_left(class_starts, evidence.start - guards.NEGATION_REACH)
                 high = bisect.bisect_right(class_starts, evidence.end + guards.NEGATION_REACH)
                 condition = guards.conditional(evidence.start, evidence.end, self._own_kind(
-                    evidence, classes[low:high], tokens, support), tokens, sentences, normalized.questions,
-                    self._skippable)
+                    evidence, classes[low:high], tokens, support), tokens, sentences, clauses,
+                    normalized.questions, self._skippable)
                 if condition is not None:
                     evidence.guard, evidence.guard_word = guards.CONDITION, condition.word
             if evidence.guard is None and evidence.intent is Intent.OPT_OUT:

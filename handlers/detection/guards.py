@@ -257,21 +257,30 @@ def reported(start: int, end: int, occurrences: list[Occurrence], sentences: tup
 
 
 def conditional(start: int, end: int, occurrences: list[Occurrence], tokens: tuple[str, ...],
-                sentences: tuple[int, ...], questions: frozenset[int], skippable: set[str]) -> Occurrence | None:
-    """A `condition` word before (or on) a request [start, end) in a question that goes on
-    after the request to ask what would follow: "If I unsubscribe, do I lose my points?",
-    "Si me doy de baja, ¿pierdo mis puntos?", "Listeden çıkarsam puanlarım silinir mi?".
-    Not a threat ("if you don't stop I'll report you": no question) and not a polite request
-    ("If you could remove me from the list?": nothing asked after it)."""
+                sentences: tuple[int, ...], clauses: tuple[int, ...], questions: frozenset[int],
+                skippable: set[str]) -> Occurrence | None:
+    """A request [start, end) under a condition, in a question that goes on to ask what would
+    follow: a conditional form of the request itself ("Listeden çıkarsam puanlarım silinir
+    mi?"), or a `condition` word in the request's clause with the question asked in a
+    clause after it ("Si me doy de baja, ¿pierdo mis puntos?", "If I unsubscribe, do I
+    lose my points?"). Not a threat ("if you don't stop I'll report you": no question, or a
+    report verb), nor a polite request: "If possible, could you stop sending me these?" (the
+    condition is a clause of its own), "si pueden dejar de mandarme mensajes todos los
+    días?" (nothing asked in a clause after it)."""
     sentence = sentences[start]
     if sentence not in questions:
         return None
-    after = [t for i, t in enumerate(tokens[end:], start=end) if sentences[i] == sentence and t not in skippable]
-    if len(after) < CONSEQUENCE_WORDS:
-        return None
     if any(o.name == REPORT_VERB and sentences[o.start] == sentence for o in occurrences):
         return None
-    for occurrence in occurrences:
-        if occurrence.name == CONDITION and sentences[occurrence.start] == sentence and occurrence.start < end:
-            return occurrence
-    return None
+    on_request = [o for o in occurrences if o.name == CONDITION and start <= o.start < end]
+    if on_request:
+        after = [t for i, t in enumerate(tokens[end:], start=end) if sentences[i] == sentence
+                 and t not in skippable]
+        return on_request[0] if len(after) >= CONSEQUENCE_WORDS else None
+    before = [o for o in occurrences if o.name == CONDITION and o.start < start and sentences[o.start] == sentence
+              and clauses[o.start] == clauses[start]]
+    if not before:
+        return None
+    asked = [t for i, t in enumerate(tokens[end:], start=end) if sentences[i] == sentence
+             and clauses[i] != clauses[end - 1] and t not in skippable]
+    return before[-1] if len(asked) >= CONSEQUENCE_WORDS else None
