@@ -50,17 +50,17 @@ def claim_next(db: Database, lease_seconds: float = LEASE_SECONDS) -> dict | Non
     The lease must outlast a send (its timeout) plus the time Meta takes to post the
     `sent` status that confirms it (see confirm_by_callback); a shorter one resends.
 
-    Not fsynced: a claim lost to a power cut leaves the row pending, and it is sent
-    again as soon as the service is back rather than when its lease runs out; if the
-    first send had gone out, the user gets the confirmation twice (a durable claim
-    would only delay that duplicate, unless Meta's `sent` callback arrived first).
-    Recording the send (mark_sent) is fsynced and carries the claim to disk with it.
+    Durable, fsynced once the write lock is released, before the row is sent: a delivery
+    commits before its own fsync (see db.transaction), so the row may be visible before
+    the opt-out that queued it is on disk; the claim's fsync carries both there, and a
+    power cut cannot take an opt-out whose confirmation already went out. (The next row,
+    claimed by mark_sent, goes to disk with the record of the send.)
     On PostgreSQL the row is taken FOR UPDATE SKIP LOCKED: senders on other hosts pass
     over it instead of waiting, and none can take it until its lease runs out."""
     now = clock.now_iso()
     if db.execute(_ANY_DUE, {"now": now}).fetchone() is None:
         return None  # nothing due: no write lock taken (the webhook's deliveries wait for it)
-    with transaction(db, durable=False):
+    with transaction(db):
         return _claim(db, now, lease_seconds)
 
 
