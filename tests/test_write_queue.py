@@ -1,6 +1,7 @@
 """Writers queue on a lock file next to the database, not on SQLite's sleeping busy handler."""
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -268,3 +269,36 @@ def test_a_patient_writer_tries_for_the_lock_less_often_and_still_gives_up_at_th
     assert PATIENT_LOCK_POLL_SECONDS[0] >= LOCK_POLL_SECONDS[1] and PATIENT_LOCK_POLL_SECONDS[1] > LOCK_POLL_SECONDS[1]
     with transaction(sender):  # released: goes through
         sender.execute("INSERT INTO processed (key, kind, received_at) VALUES ('sent', 'test', 'now')")
+
+
+def test_a_failed_fsync_stops_every_write_until_an_operator_clears_it(post, client, drain, cloud_api, service,
+                                                                      settings, monkeypatch):
+    """A durable commit is visible before its fsync; if the fsync fails, Linux may report the
+    lost writeback only once, so a redelivery must not be answered 200 from the dedupe key
+    and the sender must not confirm: every write is refused (503) until the marker goes."""
+    from handlers.storage import db as db_module
+    from handlers.testing import payloads
+    real_fsync, failures = os.fsync, []
+
+    def fsync(fd):
+        if not failures:
+            failures.append(fd)
+            raise OSError(5, "Input/output error")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(db_module.os, "fsync", fsync)
+    stop = payloads.of_messages(payloads.text("STOP", wa_id="14155550777", id="wamid.FSYNC1"))
+    first = post(stop)
+    assert first.status_code == 503 and first.headers["Retry-After"]
+    marker = settings.db_path + "-fsync-failed"
+    with open(marker, encoding="utf-8") as written:
+        assert "Input/output error" in written.read()
+    assert post(stop).status_code == 503                     # the redelivery too: not a 200 from the dedupe key
+    assert client.get("/healthz").status_code == 503
+    with pytest.raises(sqlite3.OperationalError, match="writes refused"):
+        drain()                                             # the sender claims nothing
+    assert cloud_api.received == []
+    os.remove(marker)                                       # the operator checked the disk and the database
+    again = post(stop)
+    assert again.status_code == 200 and again.json["duplicates"] == 1
+    assert drain() == 1 and len(cloud_api.received) == 1

@@ -201,8 +201,11 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
     else:
         for ids in ctx.linked:  # committed: this process need not link them again
             ctx.known_links.add(ids)
-        if not durable and any(outcome.error for outcome in result.outcomes):
-            fsync_wal(ctx.db)  # a handler failed on ordinary chat: its dead letter must last
+        if not durable and any(outcome.error or outcome.duplicate for outcome in result.outcomes):
+            # a handler failed on ordinary chat: its dead letter must last; or a redelivery was
+            # answered from a dedupe key whose first delivery (classified otherwise then, before a
+            # keyword edit) may have committed without its fsync yet: the 200 must not outrun it
+            fsync_wal(ctx.db)
     finally:
         ctx.linked.clear()
     return result

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, NoReturn, Protocol, cast
 
 import psycopg
 import sqlite_utils
@@ -365,6 +365,7 @@ class Store(sqlite_utils.Database):
         super().__init__(conn)
         self.write_lock_path = path + "-writelock"
         self.wal_path = path + "-wal"
+        self.fsync_failed_path = path + FSYNC_FAILED_SUFFIX   # see refuse_after_failed_fsync()
         self._lock_files = threading.local()   # this thread's (pid, descriptor) of the lock file
         self._lock_fds: list[int] = []
         self._lock_fds_guard = threading.Lock()
@@ -723,9 +724,13 @@ def _sqlite_transaction(db: sqlite_utils.Database, durable: bool = True) -> Iter
     connections) the commit is written at synchronous=NORMAL and the WAL fsynced once
     the lock is released: the next writer need not wait out this one's fsync, and one
     fsync carries every commit written before it to the disk (a commit by commit group
-    commit, across processes). A failed fsync raises OSError after the commit, which
-    the webhook answers with an error, so Meta redelivers and the dedupe key, now on
-    disk or not, decides. Without it: synchronous=FULL, fsynced in COMMIT. durable=False
+    commit, across processes). The commit is visible before that fsync: should the fsync
+    fail, what it committed may never reach the disk, while a later fsync reports success
+    (Linux reports a writeback error once), so a redelivery would find its dedupe key and
+    be answered 200. So a failed fsync stops every write to the database, in every process
+    (see refuse_after_failed_fsync): the webhook answers 503 and Meta keeps the deliveries,
+    the sender sends nothing, until an operator has checked the disk and the database.
+    Without the lock file: synchronous=FULL, fsynced in COMMIT. durable=False
     (synchronous=NORMAL) is for writes that only matter until a power cut: the commit
     survives any crash of the process, is visible to every other connection at once,
     and reaches the disk with the next durable commit or checkpoint.
@@ -742,12 +747,44 @@ def _sqlite_transaction(db: sqlite_utils.Database, durable: bool = True) -> Iter
         # Waiting for our own lock would never end; nested work belongs in db.atomic().
         raise RuntimeError("transaction() inside a transaction: use db.atomic() (a savepoint) instead")
     store = db if isinstance(db, Store) else None
+    if store is not None:
+        refuse_after_failed_fsync(store)
     after_the_lock = durable and store is not None   # fsync the WAL once the lock is released
     with _write_lock(getattr(db, "write_lock_path", None), store):
         with _immediate(db, durable and not after_the_lock):
             yield db
-    if after_the_lock:
-        fsync_wal(db)
+    if store is not None and after_the_lock:
+        fsync_wal(store)
+
+
+FSYNC_FAILED_SUFFIX = "-fsync-failed"
+
+
+def refuse_after_failed_fsync(db: Database) -> None:
+    """Raise OperationalError (answered 503 by the webhook) while the marker a failed fsync
+    of the WAL left beside the database exists: what was committed before it may not be on
+    disk, and no write, answer or confirmation may rely on it until an operator has checked
+    the disk and the database and deleted the marker (docs/operations.md). Nothing on
+    PostgreSQL, whose server stops itself on a failed fsync."""
+    if not isinstance(db, Store) or not os.path.exists(db.fsync_failed_path):
+        return
+    try:
+        with open(db.fsync_failed_path, encoding="utf-8") as marker:
+            reason = marker.read().strip()
+    except OSError:
+        reason = "unreadable marker"
+    raise sqlite3.OperationalError(
+        f"writes refused: an fsync of the database's WAL failed ({reason}); check the disk and the "
+        f"database, then delete {db.fsync_failed_path}")
+
+
+def _stop_writes(store: Store, error: OSError) -> NoReturn:
+    """Leave the marker that stops every writer (refuse_after_failed_fsync), then refuse this one."""
+    with contextlib.suppress(OSError):
+        with open(store.fsync_failed_path, "a", encoding="utf-8") as marker:
+            marker.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {type(error).__name__}: {error}\n")
+    raise sqlite3.OperationalError(f"fsync of the WAL failed: {error}; writes refused until "
+                                   f"{store.fsync_failed_path} is deleted") from error
 
 
 @contextlib.contextmanager
@@ -825,7 +862,8 @@ def _write_lock(path: str | None, store: Store | None = None) -> Iterator[None]:
 
 
 def fsync_wal(db: Database) -> None:
-    """Force what a durable=False transaction committed to disk, as a durable commit would."""
+    """Force what was committed without waiting for the disk onto it. A failure stops every
+    write to the database (refuse_after_failed_fsync) and raises OperationalError."""
     if isinstance(db, PostgresStore):
         db.flush_wal()
         return
@@ -838,5 +876,9 @@ def fsync_wal(db: Database) -> None:
         return  # no WAL file: nothing committed in WAL mode waits for a sync
     try:
         os.fsync(fd)
+    except OSError as error:
+        if isinstance(db, Store):
+            _stop_writes(db, error)
+        raise
     finally:
         os.close(fd)

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, request
 from handlers import current
 from handlers.delivery import outbox
 from handlers.ops import metrics
-from handlers.storage.db import Error
+from handlers.storage.db import Error, refuse_after_failed_fsync
 from handlers.web.errors import json_error
 from handlers.whatsapp import signature
 
@@ -21,6 +21,7 @@ bp = Blueprint("ops", __name__)
 
 def _backlog() -> dict:
     db = current.service().db
+    refuse_after_failed_fsync(db)   # a failed fsync stopped every write: not healthy
     return {"counts": outbox.backlog(db), "oldest_pending_seconds": outbox.oldest_pending_seconds(db)}
 
 
