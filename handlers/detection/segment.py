@@ -51,7 +51,12 @@ class Segmenter:
         # Keywords are kept whole where they can be: "送らないでください" is "送らないで" + "ください"
         # when "送らないで" is a keyword, even though the frames know the longer form too.
         self._keywords = {w for w in keywords if w in self._words}
-        self._longest = max(map(len, self._words), default=1)
+        # the lengths of the known words starting with each character, longest first: a split
+        # tries only those, not every length up to the longest word
+        lengths: dict[str, set[int]] = {}
+        for word in self._words:
+            lengths.setdefault(word[0], set()).add(len(word))
+        self._lengths = {first: tuple(sorted(sizes, reverse=True)) for first, sizes in lengths.items()}
 
     def split(self, normalized: Normalized) -> Normalized:
         """The same tokens, with every run of an unspaced script cut into words."""
@@ -94,7 +99,9 @@ class Segmenter:
         for i in range(n - 1, -1, -1):
             unknown, in_keywords, count, _, _ = best[i + 1]
             choice = (unknown + 1, in_keywords, count + 1, i + 1, False)
-            for size in range(min(self._longest, n - i), 0, -1):
+            for size in self._lengths.get(run[i], ()):
+                if size > n - i:
+                    continue
                 piece = run[i:i + size]
                 if piece in self._words:
                     after = best[i + size]
