@@ -140,10 +140,29 @@ def test_a_frame_does_not_reach_across_but(classifier, text, intent):
     ("si pueden dejar de mandarme mensajes todos los días?", Intent.OPT_OUT, "frame:es:stop-verb+messages", True),
     ("Si vous pouviez arrêter de m'envoyer ces messages tous les jours ?", Intent.OPT_OUT,
      "frame:fr:stop-verb+messages", True),
+    # an opt-in asked about is no opt-in either; a threat verb that is the request itself is no threat
+    ("If I subscribe again, do I get the discount?", Intent.NONE, "condition:en:if", True),
+    ("If possible, could you add me back to the list?", Intent.OPT_IN, "frame:en:join-verb+list", True),
+    ("Если случайно заблокирую номер, баллы сгорят?", Intent.HELP, "quoted:ru:заблокирую", True),
+    ("Если не прекратите, заблокирую", Intent.OPT_OUT, "frame:ru:one-more+report-verb", True),
 ])
 def test_a_request_under_a_condition_asked_about_is_none(classifier, text, intent, rule, certain):
     result = classifier.classify(text)
     assert (result.intent, result.rule, result.certain) == (intent, rule, certain)
+
+
+@pytest.mark.parametrize("text, intent, rule", [
+    # another language's request around a loanword quoting frame ("STOP" + "send" is Hindi,
+    # Italian, Turkish... for "send STOP"), with no word of the frame's language it lacks
+    ("Stop send me message", Intent.OPT_OUT, "anywhere:en:stop send me"),
+    ("stop send me messages pls", Intent.OPT_OUT, "anywhere:en:stop send me"),
+    # the frame's own words are there: still a mention
+    ("STOP bhejne se kya mera account bhi band ho jayega?", Intent.HELP, "quoted:hi:stop"),
+    ("what happens if I send STOP?", Intent.HELP, "quoted:en:stop"),
+])
+def test_a_loanword_quoting_frame_gives_way_to_the_request_around_it(classifier, text, intent, rule):
+    result = classifier.classify(text)
+    assert (result.intent, result.rule) == (intent, rule)
 
 
 @pytest.mark.parametrize("text, intent, rule, certain", [

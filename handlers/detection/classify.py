@@ -383,6 +383,13 @@ class Classifier:
         if any(m.language in self._romanised or self._mixed(m) for m in matches):
             matches = [m for m in matches if not self._romanised_elsewhere(m, tokens, support())
                        and not self._mixed_into_the_other(m, tokens, support())]
+        if any(m.kind == QUOTING for m in matches):
+            # "Stop send me message": no Hindi "STOP send" (send STOP) when every word the
+            # message has in Hindi is English too; "STOP send kar diya galti se" stays quoted
+            requests = [(h.start, h.end, h.rule_language) for h in anywhere_hits if h.intent is Intent.OPT_OUT]
+            requests += [(m.start, m.end, m.language) for m in matches if FRAME_INTENTS.get(m.kind) is Intent.OPT_OUT]
+            matches = [m for m in matches if m.kind != QUOTING or not self._quoted_in_a_language_not_there(
+                m, tokens, requests)]
         # "I already said STOP", "how many times do I have to say stop": a request repeated, not mentioned
         repeated = {o.start: sentences[o.start] for o in classes if o.name == guards.SAID_BEFORE}
         matches = [m for m in matches if m.kind != QUOTING or not guards.said_before(m.start, repeated, sentences)]
@@ -492,7 +499,9 @@ class Classifier:
                     evidence, classes[low:high], tokens, support), sentences, clauses)
                 if said is not None:
                     evidence.guard, evidence.guard_word = guards.REPORTED, said.word
-            if evidence.guard is None and evidence.intent is Intent.OPT_OUT:
+            if evidence.guard is None and evidence.intent is not Intent.HELP:
+                # "If I unsubscribe, do I lose my points?", "Если случайно заблокирую номер, баллы
+                # сгорят?" (not the "by mistake" opt-in): asked about, not requested
                 low = bisect.bisect_left(class_starts, evidence.start - guards.NEGATION_REACH)
                 high = bisect.bisect_right(class_starts, evidence.end + guards.NEGATION_REACH)
                 condition = guards.conditional(evidence.start, evidence.end, self._own_kind(
@@ -618,6 +627,24 @@ class Classifier:
             return False
         own = support.get(match.language, 0)
         return any(support.get(p.language, 0) > own for p in match.parts if p.language not in (match.language, "*"))
+
+    def _quoted_in_a_language_not_there(self, match: FrameMatch, tokens: tuple[str, ...],
+                                        requests: list[tuple[int, int, str]]) -> bool:
+        """Whether a quoting frame in Latin letters lies inside another language's request
+        (a keyword phrase or frame, `requests`: start, end, language) in a message with no
+        word of the quoting frame's language that the request's language lacks: the words
+        that make it ("STOP" + "send") are loanwords its locale lists."""
+        around = {language for start, end, language in requests
+                  if language != match.language and start <= match.start and match.end <= end}
+        if not around or not all(_mostly_latin(tokens[i]) for p in match.parts for i in range(p.start, p.end)):
+            return False
+        known: dict[str, set[str]] = {}
+        for token in set(tokens):
+            if _mostly_latin(token):
+                for language in self._joined.languages_of(token):
+                    known.setdefault(language, set()).add(token)
+        own = known.get(match.language, set())
+        return any(own <= known.get(language, set()) for language in around)
 
     def _language_support(self, tokens: tuple[str, ...]) -> dict[str, int]:
         """For each language, how many of the message's distinct Latin-letter words it knows."""

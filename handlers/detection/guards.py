@@ -270,8 +270,9 @@ def conditional(start: int, end: int, occurrences: list[Occurrence], tokens: tup
     sentence = sentences[start]
     if sentence not in questions:
         return None
-    if any(o.name == REPORT_VERB and sentences[o.start] == sentence for o in occurrences):
-        return None
+    if any(o.name == REPORT_VERB and sentences[o.start] == sentence and not start <= o.start < end
+           for o in occurrences):
+        return None   # a threat; not the request's own verb ("если случайно заблокирую номер, ...?")
     on_request = [o for o in occurrences if o.name == CONDITION and start <= o.start < end]
     if on_request:
         after = [t for i, t in enumerate(tokens[end:], start=end) if sentences[i] == sentence
