@@ -171,6 +171,9 @@ def test_a_loanword_quoting_frame_gives_way_to_the_request_around_it(classifier,
      False),
     ("Stop, I never signed up for your list", Intent.OPT_OUT, "clause:en:stop", True),
     ("Wrong number. STOP", Intent.OPT_OUT, "clause:en:stop", True),
+    # a "this" the locale also lists as messages points at the object named ("das" = das Paket)
+    ("Mir stinkt's, das Paket ist schon wieder nicht da", Intent.NONE, "partial:de:mir stinkts", False),
+    ("Mir stinkt's, das hört jetzt auf", Intent.OPT_OUT, "clause:de:mir stinkts", True),
 ])
 def test_a_keyword_clause_before_a_complaint_about_another_object_waits_for_a_person(classifier, text, intent,
                                                                                      rule, certain):

@@ -731,7 +731,11 @@ class Classifier:
         object; "BAJA las promociones diario" names the messages)."""
         languages = {language, *self._mixing.get(language, ())}
         after = [o for o in classes if o.start >= start and o.language in languages]
-        return any(o.name == guards.OTHER_OBJECT for o in after) and not any(o.name == guards.MESSAGES for o in after)
+        # a "this"/"that" a locale also lists as messages points at the other object named
+        # ("Mir stinkt's, das Paket ist schon wieder nicht da")
+        pointing = {o.start for o in after if o.name == guards.THIS}
+        return any(o.name == guards.OTHER_OBJECT for o in after) and not any(
+            o.name == guards.MESSAGES and o.start not in pointing for o in after)
 
     def _stop_words_heading(self, normalized: Normalized, keyword_parts: list[Occurrence],
                             classes: list[Occurrence]) -> list[_Evidence]:
