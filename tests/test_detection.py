@@ -145,6 +145,12 @@ def test_a_frame_does_not_reach_across_but(classifier, text, intent):
     ("If possible, could you add me back to the list?", Intent.OPT_IN, "frame:en:join-verb+list", True),
     ("Если случайно заблокирую номер, баллы сгорят?", Intent.HELP, "quoted:ru:заблокирую", True),
     ("Если не прекратите, заблокирую", Intent.OPT_OUT, "frame:ru:one-more+report-verb", True),
+    # what follows asked first, in the same sentence: "what happens if ..."
+    ("¿Qué pasa si bloqueo este número sin querer? ¿me siguen llegando las notificaciones del pedido?",
+     Intent.NONE, "condition:es:si", True),
+    ("Que se passe-t-il si je me désabonne ?", Intent.NONE, "condition:fr:si", True),
+    # colloquial "que si pueden ..." asks (no word between the "que" and the "si")
+    ("Oigan, que si pueden dejar de mandarme mensajes?", Intent.OPT_OUT, "frame:es:stop-verb+messages", True),
 ])
 def test_a_request_under_a_condition_asked_about_is_none(classifier, text, intent, rule, certain):
     result = classifier.classify(text)

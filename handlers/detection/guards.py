@@ -27,6 +27,8 @@ NEGATION_REACH = 16           # no negation further back than this reaches a req
 OTHER_OBJECT_WINDOW = 4       # words around a request in which another object counts
 OTHER_OBJECT = "other-object"
 HOW_QUESTION = "how-question"
+WHAT_QUESTION = "what-question"
+WHAT_IF_REACH = 5             # "what happens if", "qué pasa si", "que se passe-t-il si"
 QUESTION_WORD = "question-word"   # a question particle, for languages that need no "?" ("ไหม", "か")
 NO_MORE = "no-more"
 MESSAGES = "messages"          # the class of what is sent: "offers", "deals", "ads"
@@ -282,6 +284,11 @@ def conditional(start: int, end: int, occurrences: list[Occurrence], tokens: tup
               and clauses[o.start] == clauses[start]]
     if not before:
         return None
+    # "What happens if I block this number?", "¿Qué pasa si me doy de baja?": asked first
+    # (a word between: colloquial Spanish "¿que si pueden dejar de mandarme mensajes?" asks to stop)
+    if any(o.name == WHAT_QUESTION and 1 < before[-1].start - o.start <= WHAT_IF_REACH
+           and sentences[o.start] == sentence for o in occurrences):
+        return before[-1]
     asked = [t for i, t in enumerate(tokens[end:], start=end) if sentences[i] == sentence
              and clauses[i] != clauses[end - 1] and t not in skippable]
     return before[-1] if len(asked) >= CONSEQUENCE_WORDS else None
