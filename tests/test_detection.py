@@ -446,6 +446,11 @@ _SHARED_CLASSIFIER = Classifier.from_locales(load_locales(LOCALES))
     ("¿Cuándo llega mi pedido a Quito?", "14155550100", None, "es"),        # langdetect, 3+ words
     ("Bonjour, je voudrais savoir quand arrive ma commande", None, "en", "fr"),
     ("stop please", None, None, "en"),                     # two words: langdetect never decides
+    # a match Hindi and Urdu share, in Latin letters: langdetect's Swahili or Indonesian guess
+    # is none of them, and the number's country decides
+    ("mujhe aur msg mat bhejo", "919811100008", None, "hi"),
+    ("msg band karo yaar", "919811200004", None, "hi"),
+    ("msg band karo yaar", "923001234567", None, "ur"),
 ])
 def test_reply_language_follows_the_chain(classifier, text, wa_id, last_language, expected):
     result = classifier.classify(text)

@@ -69,6 +69,7 @@ class Classification:
     language: str | None         # language of the keyword if it belongs to exactly one language
     normalized: str              # the normalised text
     certain: bool                # False for borderline cases a person should review
+    languages: frozenset[str] = frozenset()   # when `language` is None: the languages the match may be in
 
 
 _UNSEEN = object()
@@ -119,6 +120,7 @@ class _Evidence:
     uncertain: bool = False
     asked: bool = False         # quoted in a question: "what happens if I reply STOP?"
     complains: bool = False     # a keyword clause before words about another object ("Enough. Wrong size again")
+    languages: frozenset[str] = frozenset()   # when `language` is None: the languages sharing the match
 
     @property
     def rule(self) -> str:
@@ -298,7 +300,7 @@ class Classifier:
             # capitals is still applied, and a person looks ("BAJA California tiene envíos?"
             # asks something: not applied)
             return Classification(Intent.OPT_OUT, "clause:" + found.rule.split(":", 1)[1], found.keyword,
-                                  found.language, found.normalized, certain=False)
+                                  found.language, found.normalized, certain=False, languages=found.languages)
         return None
 
     def _joined_split(self, normalized: Normalized) -> Normalized | None:
@@ -401,7 +403,7 @@ class Classifier:
             part = Occurrence(hit.start, hit.end, "*", KEYWORD, hit.keyword)
             reading.evidence.append(_Evidence(hit.intent, "typo" if hit.typo else Match.ANYWHERE.value, hit.keyword,
                                               hit.keyword, hit.language, hit.rule_language, hit.start, hit.end,
-                                              (part,), uncertain=hit.typo))
+                                              (part,), uncertain=hit.typo, languages=hit.languages))
         alike: dict[tuple, list[FrameMatch]] = {}
         for match in matches:
             alike.setdefault((match.kind, match.parts), []).append(match)
@@ -671,7 +673,8 @@ class Classifier:
         words = " … ".join(p.word for p in match.parts)
         return _Evidence(FRAME_INTENTS[match.kind], "frame", match.rule_name, words,
                          languages[0] if len(languages) == 1 else None, match.language,
-                         match.start, match.end, match.parts, uncertain=any(p.typo for p in match.parts))
+                         match.start, match.end, match.parts, uncertain=any(p.typo for p in match.parts),
+                         languages=frozenset(languages))
 
     def _keyword_clauses(self, normalized: Normalized, classes: list[Occurrence]) -> list[_Evidence]:
         """Clauses of a longer message that are nothing but keywords of one intent and
@@ -697,7 +700,7 @@ class Classifier:
                     language = whole.rule.split(":")[1]
                     keyword_part = Occurrence(start, end, "*", KEYWORD, whole.keyword)
                     evidence = _Evidence(whole.intent, "clause", whole.keyword, whole.keyword, whole.language,
-                                         language, start, end, (keyword_part,))
+                                         language, start, end, (keyword_part,), languages=whole.languages)
                     if end < len(tokens) and not self._about_requests(classes, end, normalized, language):
                         evidence.guard = "partial"   # "Arrête, il est trop beau ce manteau": a person looks
                     elif end < len(tokens):
@@ -795,7 +798,8 @@ class Classifier:
                     e.intent is Intent.OPT_OUT and e.guard == "negated" and (e.end <= best.start or best.end <= e.start)
                     for e in evidence)
                 certain = not best.uncertain and not (contested and intent is Intent.OPT_OUT)
-                return Classification(intent, best.rule, best.keyword, best.language, text, certain)
+                return Classification(intent, best.rule, best.keyword, best.language, text, certain,
+                                      best.languages)
         for guard in ("quoted", "question", "partial", guards.REPORTED):
             held = [e for e in evidence if e.guard == guard]
             if held:
@@ -919,7 +923,7 @@ class Classifier:
             hit = _best([h for h in hits if h.language == language]) if any(
                 h.language == language for h in hits) else hit
         return Classification(hit.intent, f"{kind}:{hit.rule_language}:{hit.keyword}", hit.keyword,
-                              language, text, certain)
+                              language, text, certain, hit.languages)
 
     def _negates_after(self, hit: _Hit, negation: str) -> bool:
         """Whether `negation`, right after the keyword of `hit`, negates it: only in a language
@@ -985,13 +989,17 @@ class Classifier:
 
     def reply_language(self, classification: Classification, text: str, wa_id: str | None,
                        last_language: str | None) -> str:
-        """Keyword's own language -> langdetect (3+ words) -> number's country -> last known -> default."""
+        """Keyword's own language -> langdetect (3+ words) -> number's country -> last known -> default.
+
+        A match several languages share (Hindi and Urdu "msg mat bhejo") takes langdetect's
+        guess only if it is one of them: langdetect reads Latin-letter Hindi as Swahili or
+        Indonesian, and the number's country (India: Hindi) decides instead."""
         if classification.language in self._locales:
             return classification.language
         # Count words after normalisation: "S T O P" is one word, not four.
         words = classification.normalized.split() if classification.normalized else text.split()
         detected = detect_language(text, frozenset(self._locales)) if len(words) >= 3 else None
-        if detected:
+        if detected and (not classification.languages or detected in classification.languages):
             return detected
         country = country_of(wa_id)
         if country in self._country_language:
