@@ -25,12 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.ordinary import ordinary_text
 from handlers.testing import payloads
 from handlers.whatsapp.signature import sign
 
 SECRET = "profile-secret"
-ORDINARY = ["Hola, ¿a qué hora abren mañana?", "Where is my order #4411?", "Gracias!", "Привет, есть доставка?",
-            "Can I change the delivery address?", "ok", "👍", "Do you ship to Baja California?"]
 
 
 class Stages:
@@ -80,7 +79,7 @@ def bodies(kind: str, count: int, tag: str) -> list[tuple[bytes, str]]:
             delivery = payloads.delivery(payloads.change(statuses=[
                 payloads.status(f"wamid.{tag}.{n}", ("sent", "delivered", "read")[n % 3], recipient=wa_id)]))
         elif kind == "message":
-            delivery = payloads.of_messages(payloads.text(rng.choice(ORDINARY), wa_id=wa_id, id=f"wamid.{tag}.m{n}"))
+            delivery = payloads.of_messages(payloads.text(ordinary_text(rng), wa_id=wa_id, id=f"wamid.{tag}.m{n}"))
         else:
             delivery = payloads.of_messages(payloads.text(rng.choice(["STOP", "BAJA", "стоп", "unsubscribe"]),
                                                           wa_id=wa_id, id=f"wamid.{tag}.c{n}"))

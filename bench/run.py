@@ -44,6 +44,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.ordinary import ordinary_text
 from bench.shared_db import Fleet, ScratchSchema
 from handlers.testing import payloads
 from handlers.testing.cloud_api_standin import CloudApiStandIn
@@ -51,8 +52,6 @@ from handlers.testing.gunicorn import PROJECT, Gunicorn
 from handlers.whatsapp.signature import sign
 
 SECRET = "bench-secret"
-ORDINARY = ["Hola, ¿a qué hora abren mañana?", "Where is my order #4411?", "Gracias!", "Привет, есть доставка?",
-            "Can I change the delivery address?", "ok", "👍", "Do you ship to Baja California?"]
 
 
 AUDIENCE = 2_000   # people a business is writing to during the run (and who write back); see make_bodies
@@ -86,7 +85,7 @@ def make_bodies(path: Path, count: int, run_tag: str, seed: int = 7, only: str |
                 delivery = payloads.delivery(payloads.change(statuses=[item]))
                 mix["status"] += 1
             elif roll < 0.95:
-                delivery = payloads.of_messages(payloads.text(rng.choice(ORDINARY), wa_id=wa_id, id=f"wamid.{run_tag}.m{n}"))
+                delivery = payloads.of_messages(payloads.text(ordinary_text(rng), wa_id=wa_id, id=f"wamid.{run_tag}.m{n}"))
                 mix["message"] += 1
             else:
                 wa_id = f"1999{rng.randrange(10**6, 10**7)}"

@@ -190,7 +190,7 @@ def doubtful(monkeypatch):
             return dataclasses.replace(result, intent=Intent.NONE, rule="anywhere:es:no más", certain=False)
         return result
 
-    monkeypatch.setattr(classify.Classifier, "classify", unsure)
+    monkeypatch.setattr(classify.Classifier, "classify_remembered", unsure)
 
 
 COMPLAINT = "Llevo una semana esperando el pedido y no más excusas por favor, respondan ya"

@@ -47,6 +47,18 @@ def test_corpus_recall_is_complete_and_no_false_opt_outs(classifier):
     assert report.passes
 
 
+def test_remembered_classification_is_the_same_as_reading_afresh(classifier):
+    """The webhook remembers what it read of short texts; asked twice, in any order, it says
+    what classify() says, and a text past the remembered length is read each time."""
+    texts = [case.text for case in CORPUS]
+    first = [classifier.classify_remembered(text) for text in texts]
+    again = [classifier.classify_remembered(text) for text in reversed(texts)][::-1]
+    assert first == again == [classifier.classify(text) for text in texts]
+    long_text = "Where is my order? " * 20 + "Stop sending me these messages."
+    assert classifier.classify_remembered(long_text) == classifier.classify(long_text)
+    assert classifier.classify_remembered(long_text).intent is Intent.OPT_OUT
+
+
 # --- rules and certainty ------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, intent, rule, language, certain", [

@@ -147,7 +147,7 @@ def test_review_queue_links_a_521_number_to_its_page(admin, post, monkeypatch):
     from handlers.detection import classify
     from handlers.detection.intents import Intent
     original = classify.Classifier.classify
-    monkeypatch.setattr(classify.Classifier, "classify", lambda self, text: dataclasses.replace(
+    monkeypatch.setattr(classify.Classifier, "classify_remembered", lambda self, text: dataclasses.replace(
         original(self, text), intent=Intent.NONE, rule="anywhere:es:no más", certain=False))
     text_from(post, "5215512345678", "no más mensajes de promociones, por favor", id="wamid.REVIEW521")
     queue = admin.get("/admin/review").text

@@ -233,7 +233,7 @@ def test_a_message_that_breaks_the_classifier_costs_only_itself(post, read_db, m
         if text == "boom":
             raise ValueError("classifier broke on this text")
         return real(self, text)
-    monkeypatch.setattr(Classifier, "classify", classify)
+    monkeypatch.setattr(Classifier, "classify_remembered", classify)
     response = post(payloads.of_messages(payloads.text("STOP", wa_id="14155550125"),
                                          payloads.text("boom", wa_id="14155550126")))
     assert response.status_code == 200

@@ -22,6 +22,7 @@ whatever the number of keywords and frames.
 from __future__ import annotations
 
 import bisect
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ FRAME_INTENTS = {"opt_out": Intent.OPT_OUT, "opt_in": Intent.OPT_IN, "help": Int
 CLASSIFIERS_KEPT = 3             # built classifiers remembered by the contents they were built from
 QUOTING = "quoting"
 MAX_JOINED_MESSAGE_TOKENS = 4    # words typed without spaces are looked for in messages this short
+REMEMBERED_TEXT_CHARS = 200      # classify_remembered keeps results for texts this short ("ok", "Gracias!", "STOP")...
+REMEMBERED_TEXTS = 4096          # ...this many of them, least recently used first out (under 2 MB)
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,9 @@ class Classifier:
         self._locales = dict(locales)
         self._default = default_language
         self.buttons = buttons or ButtonRules()
+        # One instance per set of locales, immutable once built: what it said of a text holds
+        # for as long as it is the classifier; a keyword edit builds another, with its own.
+        self._remembered = functools.lru_cache(maxsize=REMEMBERED_TEXTS)(self.classify)
         self._spellings = Spellings({code: locale.spelling for code, locale in locales.items()})
         self._entries: dict[str, list[_Entry]] = {}     # normalised keyword (and spelled forms) -> declarations
         self._fillers: set[str] = set()
@@ -258,6 +264,15 @@ class Classifier:
         return len(self._frames)
 
     # --- classification -------------------------------------------------------------
+
+    def classify_remembered(self, text: str) -> Classification:
+        """classify(text), remembered for short texts: the replies a business receives over
+        and over ("ok", "thanks", "👍", "STOP") are read once per process and classifier.
+        The webhook's path; classify() itself always reads (the accuracy and speed
+        benchmarks, `flask keywords test`)."""
+        if len(text) > REMEMBERED_TEXT_CHARS:
+            return self.classify(text)
+        return self._remembered(text)
 
     def classify(self, text: str) -> Classification:
         normalized = self._filler_clauses_joined(self._segmenter.split(normalize(text[:MAX_READ_CHARS])))
@@ -1107,7 +1122,7 @@ def classify_words(classifier: Classifier, words: tuple[str, ...],
         said = button.title or button.key or ""
         return Classification(meaning.intent, f"button:{_BUTTON_SECTION[meaning.intent]}:{meaning.matched}",
                               meaning.matched, None, normalize_text(said), certain=True), said
-    results = [(classifier.classify(text), text) for text in words]
+    results = [(classifier.classify_remembered(text), text) for text in words]
     for intent in INTENT_PRIORITY:
         for result, text in results:
             if result.intent is intent:
