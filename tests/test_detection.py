@@ -59,6 +59,21 @@ def test_remembered_classification_is_the_same_as_reading_afresh(classifier):
     assert classifier.classify_remembered(long_text).intent is Intent.OPT_OUT
 
 
+def test_the_memory_of_short_texts_keeps_its_bound(classifier, monkeypatch):
+    """Least recently used out past its size; a short text that normalises long (U+FDFA is 18
+    letters) is read each time rather than kept, so no sender can make the memory large."""
+    from handlers.detection import classify as classify_module
+    monkeypatch.setattr(classify_module, "REMEMBERED_TEXTS", 5)
+    for n in range(12):
+        classifier.classify_remembered(f"order {n} arrived, thanks")
+    assert len(classifier._remembered) == 5
+    assert "order 11 arrived, thanks" in classifier._remembered
+    long_when_read = "\ufdfa" * 190
+    assert len(classifier.classify(long_when_read).normalized) > 200
+    assert classifier.classify_remembered(long_when_read) == classifier.classify(long_when_read)
+    assert long_when_read not in classifier._remembered
+
+
 # --- rules and certainty ------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, intent, rule, language, certain", [

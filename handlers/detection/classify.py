@@ -22,8 +22,8 @@ whatever the number of keywords and frames.
 from __future__ import annotations
 
 import bisect
-import functools
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -60,8 +60,8 @@ FRAME_INTENTS = {"opt_out": Intent.OPT_OUT, "opt_in": Intent.OPT_IN, "help": Int
 CLASSIFIERS_KEPT = 3             # built classifiers remembered by the contents they were built from
 QUOTING = "quoting"
 MAX_JOINED_MESSAGE_TOKENS = 4    # words typed without spaces are looked for in messages this short
-REMEMBERED_TEXT_CHARS = 200      # classify_remembered keeps results for texts this short ("ok", "Gracias!", "STOP")...
-REMEMBERED_TEXTS = 4096          # ...this many of them, least recently used first out (under 2 MB)
+REMEMBERED_TEXT_CHARS = 200      # classify_remembered keeps results for texts this short ("ok", "Gracias!", "STOP")
+REMEMBERED_TEXTS = 4096          # ... this many, least recently used first out (about 3 MB of everyday replies)
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,8 @@ class Classifier:
         self.buttons = buttons or ButtonRules()
         # One instance per set of locales, immutable once built: what it said of a text holds
         # for as long as it is the classifier; a keyword edit builds another, with its own.
-        self._remembered = functools.lru_cache(maxsize=REMEMBERED_TEXTS)(self.classify)
+        self._remembered: OrderedDict[str, Classification] = OrderedDict()
+        self._remembered_lock = threading.Lock()
         self._spellings = Spellings({code: locale.spelling for code, locale in locales.items()})
         self._entries: dict[str, list[_Entry]] = {}     # normalised keyword (and spelled forms) -> declarations
         self._fillers: set[str] = set()
@@ -272,7 +273,20 @@ class Classifier:
         benchmarks, `flask keywords test`)."""
         if len(text) > REMEMBERED_TEXT_CHARS:
             return self.classify(text)
-        return self._remembered(text)
+        with self._remembered_lock:
+            found = self._remembered.get(text)
+            if found is not None:
+                self._remembered.move_to_end(text)
+                return found
+        result = self.classify(text)
+        # A short text can normalise long (U+FDFA is 18 letters): only what stays short is kept,
+        # so a sender of such texts cannot make the memory hold more than its bound.
+        if len(result.normalized) <= REMEMBERED_TEXT_CHARS:
+            with self._remembered_lock:
+                self._remembered[text] = result
+                while len(self._remembered) > REMEMBERED_TEXTS:
+                    self._remembered.popitem(last=False)
+        return result
 
     def classify(self, text: str) -> Classification:
         normalized = self._filler_clauses_joined(self._segmenter.split(normalize(text[:MAX_READ_CHARS])))
