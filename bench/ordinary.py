@@ -8,9 +8,9 @@ chat that writers who never saw the rules wrote as replies to marketing, in 32 l
 218,000 pairs, so that a run seldom sends the same one twice. With only repeated texts, a
 service that remembers what it read of short texts (it does) would hardly classify at
 all; the new half keeps the benchmark honest about that. The corpora's hard
-non-opt-outs (another object, negations, quoting: a few in a hundred real replies) are
-left out: two of them in one message would go to the review queue far more often than
-real chat does.
+non-opt-outs (another object, negations, quoting), which those writers were asked to make
+hard, are left out: two of them in one message go to the review queue far more often than
+everyday chat does.
 """
 from __future__ import annotations
 
