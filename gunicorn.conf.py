@@ -163,6 +163,7 @@ def on_exit(server):
 def worker_exit(server, worker):
     service = _service(worker)
     if service is not None:
+        service.chat.close()   # ordinary chat's rows still waiting for their batch
         service.worker.stop()  # a sender thread, if anything started one in this worker
         from handlers.ops import metrics
 

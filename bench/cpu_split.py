@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
           "per delivery (all workers together)")
     if sent:
         print(f"outbox sender:    {sum(spent[p] for p in senders) / sent * 1e6:.0f} us CPU per confirmation")
+    else:
+        print(f"outbox sender:    {sum(spent[p] for p in senders) / max(1, result['requests']) * 1e6:.0f} us CPU per "
+              "delivery (checkpoints, polling; no confirmation to send)")
     return 0
 
 

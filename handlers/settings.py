@@ -84,6 +84,10 @@ VARIABLES: tuple[Variable, ...] = (
              "(werkzeug ProxyFix); `0` believes none of these headers", _count),
     Variable("OPTOUT_CONFIG_POLL_SECONDS", "config_poll_seconds", "`0.5`",
              "how often a worker checks for staff keyword edits", _number),
+    Variable("OPTOUT_CHAT_BATCH_SECONDS", "chat_batch_seconds", "`0.2`",
+             "ordinary chat (no opt-out, opt-in, help or review) is answered at once and its dedupe key and "
+             "preview row written in one batch per worker within this time; `0`: each in its own transaction",
+             _number),
     Variable("OPTOUT_RECORD_DIR", "record_dir", "off",
              "write every verified delivery to this folder, for `flask replay` later"),
     Variable("OPTOUT_RECORD_ANONYMIZE", "record_anonymize", "`1`",
@@ -216,6 +220,7 @@ class Settings:
     metrics_dir: str = ""            # gunicorn workers' shared Prometheus folder; empty: this process only
     secret_key: str = ""             # admin session cookie key; empty: derived from app_secret
     config_poll_seconds: float = 0.5
+    chat_batch_seconds: float = 0.2  # ordinary chat's rows written in one batch per process within this time
     trusted_proxies: int = 0         # reverse proxies whose X-Forwarded-* headers are believed
     dev_filled: tuple[str, ...] = ()     # variables development mode filled with published values
     dev_randomized: tuple[str, ...] = ()  # ... and with random ones (real secrets were given)

@@ -107,12 +107,25 @@ def _commits_seen(service, post, delivery) -> list[str]:
     ("STOP", True), ("START", True), ("HELP", True),
     ("Quiero darme de baja", True),
     ("What happens if I reply STOP?", True),      # uncertain (quoting): goes to the review queue, fsynced
-    ("Where is my order #4411?", False),          # ordinary chat: nothing but its dedupe key
+    ("Where is my order #4411?", False),          # ordinary chat: its rows wait for the process's batch
 ])
 def test_only_deliveries_that_change_nothing_of_consequence_skip_the_fsync(service, post, text, fsynced):
     levels = _commits_seen(service, post, payloads.of_messages(payloads.text(text)))
-    assert levels == (["fsynced"] if fsynced else ["not fsynced"])
+    assert levels == (["fsynced"] if fsynced else [])   # ordinary chat: no transaction of its own
     assert service.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again afterwards
+
+
+@pytest.mark.sqlite_only
+def test_the_batch_of_ordinary_chat_commits_without_the_fsync(service, post):
+    assert post(payloads.of_messages(payloads.text("Where is my order #4411?", wa_id="14155550109"))).status_code == 200
+    statements: list[str] = []
+    service.db.conn.set_trace_callback(statements.append)
+    try:
+        assert service.chat.write(service.db) == 1
+    finally:
+        service.db.conn.set_trace_callback(None)
+    assert statements[:2] == ["PRAGMA synchronous = NORMAL", "BEGIN IMMEDIATE"]
+    assert statements[-2:] == ["COMMIT", "PRAGMA synchronous = FULL"]
 
 
 @pytest.mark.sqlite_only
@@ -145,12 +158,17 @@ def _statements_of(service, post, delivery) -> list[str]:
 
 
 @pytest.mark.sqlite_only
-def test_an_ordinary_message_costs_two_writes(service, post):
+def test_an_ordinary_message_costs_one_read_and_two_writes_in_a_batch(service, post):
     delivery = payloads.of_messages(payloads.text("Where is my order #4411?", wa_id="14155550104"))
-    assert _statements_of(service, post, delivery) == [
-        "BEGIN IMMEDIATE", "SAVEPOINT item",
-        "INSERT OR IGNORE INTO processed", "INSERT OR REPLACE INTO inbound_messages",
-        "RELEASE item", "COMMIT"]
+    assert _statements_of(service, post, delivery) == ["SELECT 1 FROM processed"]   # was it answered before?
+    statements: list[str] = []
+    service.db.conn.set_trace_callback(statements.append)
+    try:
+        service.chat.write(service.db)
+    finally:
+        service.db.conn.set_trace_callback(None)
+    assert [" ".join(statement.split()[:5]) for statement in statements if "INTO" in statement] == [
+        "INSERT OR IGNORE INTO processed", "INSERT OR REPLACE INTO inbound_messages"]
 
 
 @pytest.mark.sqlite_only
@@ -205,11 +223,13 @@ def test_an_inert_status_linking_a_new_recipient_commits_that_link_without_fsync
     assert {row["wa_id"] for row in read_db("SELECT wa_id FROM identities")} == {"5215512345679", "MX.4401"}
 
 
-def test_ordinary_chat_committed_without_fsync_is_still_deduplicated(post, read_db):
+def test_ordinary_chat_waiting_for_its_batch_and_written_is_still_deduplicated(service, post, read_db):
     delivery = payloads.of_messages(payloads.text("Where is my order?", wa_id="14155550103", id="wamid.CHAT1"))
     assert post(delivery).json["duplicates"] == 0
-    assert post(delivery).json["duplicates"] == 1
+    assert post(delivery).json["duplicates"] == 1      # in the batch
+    service.chat.write(service.db)
     assert read_db("SELECT key FROM processed") == [{"key": "message:wamid.CHAT1"}]
+    assert post(delivery).json["duplicates"] == 1      # in the database
 
 
 def test_history_records_who_what_how_where_which_message_and_when(post, read_db):

@@ -243,20 +243,26 @@ def test_a_message_that_breaks_the_classifier_costs_only_itself(post, read_db, m
     assert letters == [{"kind": "message", "error": "ValueError: classifier broke on this text"}]
 
 
-def test_a_dead_letter_from_ordinary_chat_is_fsynced_before_the_answer(post, read_db, monkeypatch):
+def test_ordinary_chat_that_cannot_be_written_becomes_a_fsynced_dead_letter_and_holds_back_no_other(
+        service, post, read_db, monkeypatch):
     synced = []
-    monkeypatch.setattr("handlers.delivery.pipeline.fsync_wal", synced.append)
+    monkeypatch.setattr("handlers.delivery.chat_batch.fsync_wal", synced.append)
     from handlers.staff import impact
     real = impact.remember
 
-    def remember(db, message_id, wa_id, *args):
+    def remember(db, message_id, wa_id, *args, **kwargs):
         if wa_id == "14155550127":
             raise RuntimeError("impact store broke")
-        return real(db, message_id, wa_id, *args)
+        return real(db, message_id, wa_id, *args, **kwargs)
     monkeypatch.setattr("handlers.staff.impact.remember", remember)
-    response = post(payloads.of_messages(payloads.text("Where is my order?", wa_id="14155550127")))
-    assert response.status_code == 200 and response.json["outcomes"][0]["error"]
-    assert len(read_db("SELECT * FROM dead_letters")) == 1
+    for wa_id, text in (("14155550127", "Where is my order?"), ("14155550128", "Where is my parcel?")):
+        assert post(payloads.of_messages(payloads.text(text, wa_id=wa_id))).status_code == 200
+    assert service.chat.write(service.db) == 2
+    (letter,) = read_db("SELECT kind, error, raw FROM dead_letters")
+    assert letter["kind"] == "message" and letter["error"] == "RuntimeError: impact store broke"
+    assert "Where is my order?" in letter["raw"] and "14155550127" in letter["raw"]
+    assert [row["wa_id"] for row in read_db("SELECT wa_id FROM inbound_messages")] == ["14155550128"]
     assert len(synced) == 1
-    assert post(payloads.of_messages(payloads.text("Where is my parcel?", wa_id="14155550128"))).status_code == 200
-    assert len(synced) == 1  # ordinary chat that went through is not fsynced
+    assert post(payloads.of_messages(payloads.text("Thanks", wa_id="14155550129"))).status_code == 200
+    assert service.chat.write(service.db) == 1
+    assert len(synced) == 1  # a batch that went through is not fsynced

@@ -11,14 +11,20 @@ KEEP_DAYS = 30
 PRUNE_EVERY = 1000
 
 
-def claim(db: Database, key: str, kind: str) -> bool:
+def claim(db: Database, key: str, kind: str, at: str | None = None) -> bool:
     """True the first time `key` is seen. Runs inside the delivery's transaction, so a
-    delivery that fails to commit leaves its keys unclaimed for the retry."""
+    delivery that fails to commit leaves its keys unclaimed for the retry. `at`: when it
+    was received (ISO), if not now (a batch of ordinary chat, handlers/delivery/chat_batch.py)."""
     now = clock.utcnow()
     cursor = db.execute(
         "INSERT OR IGNORE INTO processed (key, kind, received_at) VALUES (?, ?, ?)",
-        [key, kind, clock.iso(now)],
+        [key, kind, at or clock.iso(now)],
     )
     if cursor.rowcount == 1 and (cursor.lastrowid or 0) % PRUNE_EVERY == 0:
         db.execute("DELETE FROM processed WHERE received_at < ?", [clock.iso(now - timedelta(days=KEEP_DAYS))])
     return cursor.rowcount == 1
+
+
+def seen(db: Database, key: str) -> bool:
+    """Whether `key` was claimed (a read: no write lock, no transaction of its own)."""
+    return db.execute("SELECT 1 FROM processed WHERE key = ?", [key]).fetchone() is not None

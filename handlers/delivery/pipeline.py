@@ -10,7 +10,9 @@ also tells how durable the commit must be: a delivery that can change consent,
 the outbox, the review queue or an outbox row's state is fsynced before the 200;
 one made only of messages classified as certainly nothing (ordinary chat) only
 records its dedupe keys and impact-preview rows, and commits without waiting for
-the fsync (see `needs_fsync`).
+the fsync (see `needs_fsync`); such a delivery, when its ids need no linking, takes
+no transaction of its own: its rows join this process's batch (see
+handlers/delivery/chat_batch.py and `answer_chat`).
 """
 from __future__ import annotations
 
@@ -24,13 +26,22 @@ from handlers.consent import contacts, dedupe, identity, ledger, review
 from handlers.consent.identity import KnownLinks
 from handlers.consent.ledger import Action, ConsentChange, Recorded, Scope, Source
 from handlers.delivery import outbox
+from handlers.delivery.chat_batch import ChatBatch, row_for
 from handlers.detection.buttons import ButtonReply
 from handlers.detection.classify import Classification, Classifier, classify_words
 from handlers.detection.intents import Intent
 from handlers.settings import Settings
 from handlers.staff import impact
 from handlers.storage import clock
-from handlers.storage.db import Database, OperationalError, fsync_wal, insert_row, savepoint, transaction
+from handlers.storage.db import (
+    Database,
+    OperationalError,
+    fsync_wal,
+    insert_row,
+    refuse_after_failed_fsync,
+    savepoint,
+    transaction,
+)
 from handlers.whatsapp.parse import (
     Delivery,
     ErrorReport,
@@ -59,6 +70,7 @@ class Context:
     dry_run: bool = False
     known_links: KnownLinks = field(default_factory=KnownLinks)   # the process's, from the Service
     linked: list[tuple[str, ...]] = field(default_factory=list)    # id groups linked by this delivery
+    chat: ChatBatch | None = None      # the process's batch of ordinary chat rows (None: none kept)
 
 
 class Confirmation(StrEnum):
@@ -180,6 +192,8 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
     if not pending:
         return result
     durable = any(needs_fsync(item) for item in pending)
+    if not durable and all(_batchable(ctx, item) for item in pending):
+        return answer_chat(ctx, pending, result)
     ctx.linked.clear()
     try:
         with transaction(ctx.db, durable=durable):
@@ -208,6 +222,40 @@ def process_delivery(ctx: Context, delivery: Delivery) -> Result:
             fsync_wal(ctx.db)
     finally:
         ctx.linked.clear()
+    return result
+
+
+def _batchable(ctx: Context, item: Pending) -> bool:
+    """Whether this item may leave its rows in the process's batch instead of a transaction:
+    ordinary chat (needs_fsync said no) whose ids need no link written."""
+    if ctx.chat is None or not ctx.chat.enabled or ctx.dry_run or not isinstance(item, ClassifiedMessage):
+        return False
+    ids = item.message.identities
+    return len(ids) <= 1 or ctx.known_links.known(ids) or _linked_already(ctx, ids)
+
+
+def answer_chat(ctx: Context, pending: list[Pending], result: Result) -> Result:
+    """A delivery of ordinary chat only: answered after one read per message (is its key in the
+    database or in the batch?); its rows go to the batch, written within chat_batch_seconds."""
+    assert ctx.chat is not None
+    refuse_after_failed_fsync(ctx.db)   # as transaction() would: while writes are refused, so is chat (503)
+    duplicate = False
+    for item in pending:
+        assert isinstance(item, ClassifiedMessage)
+        message, classification = item.message, item.classification
+        outcome = Outcome("message", id=message.id, wa_id=message.sender)
+        key = message.dedupe_key
+        if ctx.chat.holds(key) or dedupe.seen(ctx.db, key):
+            outcome.duplicate = duplicate = True
+        else:
+            outcome.intent, outcome.rule, outcome.certain = classification.intent, classification.rule, True
+            ctx.chat.add(row_for(key, message.id, message.sender, message.words, classification.intent,
+                                 classification.rule))
+        result.outcomes.append(outcome)
+    if duplicate:
+        # the first delivery may have been committed (as something else, before a keyword edit) without its
+        # fsync yet: the 200 must not outrun it
+        fsync_wal(ctx.db)
     return result
 
 
@@ -240,8 +288,9 @@ def handle(ctx: Context, item: Pending) -> Outcome:
 def handle_message(ctx: Context, classified: ClassifiedMessage) -> Outcome:
     message, classification, said = classified.message, classified.classification, classified.said
     outcome = Outcome("message", id=message.id, wa_id=message.sender)
-    if not dedupe.claim(ctx.db, message.dedupe_key, "message"):
-        outcome.duplicate = True
+    if (ctx.chat is not None and ctx.chat.holds(message.dedupe_key)) or not dedupe.claim(
+            ctx.db, message.dedupe_key, "message"):
+        outcome.duplicate = True   # answered before: in the database, or in this process's batch of chat
         return outcome
     outcome.intent, outcome.rule, outcome.certain = classification.intent, classification.rule, classification.certain
     _link(ctx, message.identities, "message")

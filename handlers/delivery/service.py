@@ -9,6 +9,7 @@ import time
 
 from handlers.consent.identity import KnownLinks
 from handlers.consent.schema import migrate
+from handlers.delivery.chat_batch import ChatBatch
 from handlers.delivery.pipeline import Context, Result, process_delivery
 from handlers.delivery.sender import OutboxWorker, Waker
 from handlers.detection.buttons import load_buttons
@@ -40,6 +41,7 @@ class Service:
         self._classifier: Classifier | None = None
         self._locales: dict = {}
         self.refresh(force=True)
+        self.chat = ChatBatch(lambda: self.db, settings.chat_batch_seconds)   # ordinary chat's rows
         self.worker = OutboxWorker(settings)   # a thread only when started (tests, tools)
         self.waker = Waker(settings.database)   # the host's sender process (gunicorn.conf.py)
 
@@ -88,7 +90,8 @@ class Service:
         return db
 
     def context(self, dry_run: bool = False) -> Context:
-        return Context(self.db, self.classifier, self.settings, dry_run=dry_run, known_links=self.known_links)
+        return Context(self.db, self.classifier, self.settings, dry_run=dry_run, known_links=self.known_links,
+                       chat=self.chat)
 
     def handle(self, payload: object, dry_run: bool = False) -> Result:
         result = process_delivery(self.context(dry_run), parse_delivery(payload))
@@ -98,6 +101,7 @@ class Service:
         return result
 
     def close(self) -> None:
+        self.chat.close()   # what waits is written first
         self.worker.stop()
         self.waker.close()
         with self._lock:

@@ -66,8 +66,9 @@ PRUNE_EVERY = 500
 
 
 def remember(db: Database, message_id: str, wa_id: str, words: tuple[str, ...],
-             intent: str, rule: str | None) -> None:
-    """Keep a received message's words (inside the delivery's transaction), bounded.
+             intent: str, rule: str | None, at: str | None = None) -> None:
+    """Keep a received message's words (inside the delivery's transaction, or a batch of
+    ordinary chat's, received `at`), bounded.
 
     This runs for every received message, so it is one plain INSERT; the bounds are
     enforced every PRUNE_EVERY rows rather than on each one.
@@ -78,7 +79,7 @@ def remember(db: Database, message_id: str, wa_id: str, words: tuple[str, ...],
     cursor = db.execute(
         "INSERT OR REPLACE INTO inbound_messages (message_id, wa_id, words, received_at, intent, rule) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        [message_id, wa_id, json.dumps(list(words), ensure_ascii=False), clock.iso(now), intent, rule],
+        [message_id, wa_id, json.dumps(list(words), ensure_ascii=False), at or clock.iso(now), intent, rule],
     )
     if (cursor.lastrowid or 0) % PRUNE_EVERY == 0:
         prune(db, now)
