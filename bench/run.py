@@ -351,6 +351,10 @@ def main() -> int:
     print(f"full service p99 at half its peak rate:  {full_r.paced_pct(99):.2f} ms with wrk paced (target < 25 ms; "
           f"the bare endpoint's {bare_r.paced_pct(99):.2f} ms), {full_r.half_pct(99):.2f} ms with the Python "
           f"open-loop generator (the bare endpoint's {bare_r.half_pct(99):.2f} ms)")
+    for t in targets:
+        if t.paced_late > 0.01 * max(1, t.paced_requests):
+            print(f"warning: {t.name}: {t.paced_late / max(1, t.paced_requests):.1%} of its paced sends went late (no "
+                  "free connection at their time: the machine was busy); its wrk-paced figures understate the wait")
     print(f"confirmations accepted by the Cloud API stand-in: {confirmations}")
     print(f"(peak: {max(1, round(args.seconds / args.burst))} interleaved wrk bursts of {args.burst:g} s per target; "
           "p50 is the median of the bursts', p99 the worst burst's; half rate: the same number of bursts with each "

@@ -86,7 +86,8 @@ VARIABLES: tuple[Variable, ...] = (
              "how often a worker checks for staff keyword edits", _number),
     Variable("OPTOUT_CHAT_BATCH_SECONDS", "chat_batch_seconds", "`0.2`",
              "ordinary chat (no opt-out, opt-in, help or review) is answered at once and its dedupe key and "
-             "preview row written in one batch per worker within this time; `0`: each in its own transaction",
+             "preview row written in one batch per worker within this time (0.01 to 60); `0`: each in its own "
+             "transaction",
              _number),
     Variable("OPTOUT_RECORD_DIR", "record_dir", "off",
              "write every verified delivery to this folder, for `flask replay` later"),
@@ -120,6 +121,7 @@ DEV_SECRETS = (("app_secret", "WHATSAPP_APP_SECRET", DEV_APP_SECRET),
 SECRET_FIELDS = {"app_secret": "WHATSAPP_APP_SECRET", "verify_token": "WHATSAPP_VERIFY_TOKEN",
                  "admin_token": "ADMIN_TOKEN", "access_token": "WHATSAPP_ACCESS_TOKEN",
                  "secret_key": "OPTOUT_SECRET_KEY", "metrics_token": "OPTOUT_METRICS_TOKEN"}
+MAX_CHAT_BATCH_SECONDS = 60.0   # how long ordinary chat's rows may wait at most
 MAX_TRUSTED_PROXIES = 5
 
 
@@ -292,6 +294,9 @@ class Settings:
             if published:
                 raise ConfigError(f"{', '.join(published)} is a published development value: set a secret of your own "
                                   "(or OPTOUT_DEV_MODE=1 for a local try)")
+        if not (settings.chat_batch_seconds == 0 or 0.01 <= settings.chat_batch_seconds <= MAX_CHAT_BATCH_SECONDS):
+            raise ConfigError(f"OPTOUT_CHAT_BATCH_SECONDS must be 0 (no batch) or 0.01 to {MAX_CHAT_BATCH_SECONDS:g} "
+                              f"seconds, got {settings.chat_batch_seconds}")
         if not 0 <= settings.trusted_proxies <= MAX_TRUSTED_PROXIES:
             raise ConfigError(f"OPTOUT_TRUSTED_PROXIES must be 0 to {MAX_TRUSTED_PROXIES}, got {settings.trusted_proxies}")
         missing = [

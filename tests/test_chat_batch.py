@@ -38,7 +38,7 @@ def test_ordinary_chat_reaches_the_database_within_the_batch_time_with_its_own_t
 @pytest.fixture
 def slow_batch(settings):
     """A service whose batch is written only when full, at close, or when a test writes it."""
-    application = create_app({"settings": replace(settings, chat_batch_seconds=3600), "TESTING": True})
+    application = create_app({"settings": replace(settings, chat_batch_seconds=60), "TESTING": True})
     yield application
     application.extensions["optout"].close()
 
@@ -129,7 +129,7 @@ def test_chat_batch_seconds_zero_writes_each_delivery_in_its_own_transaction(set
 @pytest.mark.sqlite_only
 def test_gunicorn_writes_each_workers_batch_when_it_stops(tmp_path, cloud_api):
     db_path = str(tmp_path / "stop.db")
-    service = GunicornService(db_path, cloud_api.url, workers=2, extra_env={"OPTOUT_CHAT_BATCH_SECONDS": "3600"})
+    service = GunicornService(db_path, cloud_api.url, workers=2, extra_env={"OPTOUT_CHAT_BATCH_SECONDS": "60"})
     with service:
         for n in range(20):
             status, _ = service.post_delivery(payloads.of_messages(payloads.text(f"see you {n}", id=f"wamid.S{n}")))
@@ -141,3 +141,46 @@ def test_gunicorn_writes_each_workers_batch_when_it_stops(tmp_path, cloud_api):
     finally:
         conn.close()
     assert keys == {f"message:wamid.S{n}" for n in range(20)}
+
+
+@pytest.mark.sqlite_only
+def test_rows_being_written_are_still_answered_as_duplicates(slow_batch, read_db, db_path):
+    import sqlite3
+    import threading
+    service = slow_batch.extensions["optout"]
+    delivery = payloads.of_messages(payloads.text("see you", id="wamid.L1"))
+    assert _post_to(slow_batch, delivery).json["duplicates"] == 0
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")   # another tool holds the database: the batch's write waits for it
+    writer = threading.Thread(target=lambda: service.chat.write(service.db))
+    writer.start()
+    try:
+        time.sleep(0.3)
+        assert read_db("SELECT key FROM processed") == []
+        assert _post_to(slow_batch, delivery).json["duplicates"] == 1   # taken by the write, not yet committed
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+        writer.join()
+    assert read_db("SELECT key FROM processed") == [{"key": "message:wamid.L1"}]
+
+
+def test_rows_are_written_once_they_have_waited_the_batch_time_not_a_cycle_later(settings, read_db):
+    application = create_app({"settings": replace(settings, chat_batch_seconds=1.0), "TESTING": True})
+    try:
+        _post_to(application, payloads.of_messages(payloads.text("ok", id="wamid.T0")))
+        _wait_for(lambda: read_db("SELECT key FROM processed"), timeout=5)
+        time.sleep(0.2)   # a row that comes just after a write is due 1 s after it, not a whole cycle later
+        _post_to(application, payloads.of_messages(payloads.text("ok", id="wamid.T1")))
+        started = time.monotonic()
+        _wait_for(lambda: len(read_db("SELECT key FROM processed")) == 2, timeout=5)
+        assert time.monotonic() - started < 1.6
+    finally:
+        application.extensions["optout"].close()
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "1e10", "0.001", "61"])
+def test_a_batch_time_out_of_range_is_refused_with_its_name(value):
+    from handlers.settings import ConfigError, Settings
+    with pytest.raises(ConfigError, match="OPTOUT_CHAT_BATCH_SECONDS must be 0"):
+        Settings.from_env({"OPTOUT_DEV_MODE": "1", "OPTOUT_CHAT_BATCH_SECONDS": value})

@@ -65,27 +65,33 @@ class ChatBatch:
     def __init__(self, db_for_this_thread: Callable[[], Database], seconds: float):
         self._db = db_for_this_thread
         self.seconds = seconds
-        self._rows: dict[str, ChatRow] = {}
+        self._rows: dict[str, ChatRow] = {}       # waiting
+        self._writing: dict[str, ChatRow] = {}    # taken by a write not committed yet (still answered as seen)
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()       # one write at a time (the thread, a full batch, close)
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._oldest = 0.0
+        self._failures = 0
 
     @property
     def enabled(self) -> bool:
         return self.seconds > 0
 
     def holds(self, key: str) -> bool:
-        """Whether a message with this dedupe key waits in the batch (answered already)."""
-        return key in self._rows
+        """Whether a message with this dedupe key waits in the batch, or is being written (answered already)."""
+        return key in self._rows or key in self._writing
 
     def add(self, row: ChatRow) -> None:
         with self._lock:
-            if len(self._rows) >= MAX_WAITING:
-                raise sqlite3.OperationalError(f"{len(self._rows)} rows of ordinary chat wait for the database, which "
-                                       "takes no write: refused until it does")
-            if not self._rows:
+            waiting = len(self._rows) + len(self._writing)
+            if waiting >= MAX_WAITING:
+                raise sqlite3.OperationalError(   # answered 503 + Retry-After, as a locked database
+                    f"{waiting} rows of ordinary chat wait for the database, which takes no write: refused until "
+                    "it does")
+            first = not self._rows
+            if first:
                 self._oldest = time.monotonic()
             self._rows.setdefault(row.key, row)
             full = len(self._rows) >= MAX_ROWS
@@ -93,71 +99,93 @@ class ChatBatch:
                 self._thread = threading.Thread(target=self._run, name="chat-batch", daemon=True)
                 self._thread.start()
                 atexit.register(self.close)   # a CLI command or a tool that never closes its Service
-        if full:
-            self._wake.set()
+        if first or full:
+            self._wake.set()   # the writer times this batch from now, or writes it at once
 
     def write(self, db: Database) -> int:
         """Write every waiting row in one transaction (not fsynced: the next durable commit or
-        checkpoint takes it to the disk); returns how many. On failure the rows wait again."""
-        with self._lock:
-            rows, self._rows = self._rows, {}
-        if not rows:
-            return 0
-        broken = 0
-        try:
-            with transaction(db, durable=False):
-                for row in rows.values():
-                    try:
-                        with savepoint(db):
-                            if dedupe.claim(db, row.key, "message", at=row.received_at):
-                                impact.remember(db, row.message_id, row.wa_id, row.words, row.intent, row.rule,
-                                                at=row.received_at)
-                    except OperationalError:
-                        raise   # the database, not the row: the whole batch waits and is tried again
-                    except Exception as error:   # one row must not hold back the others, again and again
-                        log.exception("a row of ordinary chat could not be written; kept in dead_letters")
-                        _dead_letter(db, row, error)
-                        broken += 1
-        except Exception:
+        checkpoint takes it to the disk); returns how many. On failure the rows wait again.
+        Until the commit, the rows stay visible to holds()."""
+        with self._write_lock:
             with self._lock:
-                rows.update(self._rows)   # rows added meanwhile stay, and so does their order
-                self._rows = rows
-                self._oldest = min(self._oldest, time.monotonic())
-            raise
-        if broken:
-            fsync_wal(db)   # a dead letter must last, as a delivery's own does
-        return len(rows)
+                rows, self._rows = self._rows, {}
+                self._writing = rows
+            if not rows:
+                return 0
+            broken = 0
+            try:
+                with transaction(db, durable=False):
+                    for row in rows.values():
+                        try:
+                            with savepoint(db):
+                                if dedupe.claim(db, row.key, "message", at=row.received_at):
+                                    impact.remember(db, row.message_id, row.wa_id, row.words, row.intent, row.rule,
+                                                    at=row.received_at)
+                        except OperationalError:
+                            raise   # the database, not the row: the whole batch waits and is tried again
+                        except Exception as error:   # one row must not hold back the others, again and again
+                            log.exception("a row of ordinary chat could not be written; kept in dead_letters")
+                            _dead_letter(db, row, error)
+                            broken += 1
+            except BaseException:
+                with self._lock:
+                    rows.update(self._rows)   # rows added meanwhile stay
+                    self._rows, self._writing = rows, {}
+                    self._oldest = min(self._oldest, time.monotonic()) if self._rows else time.monotonic()
+                raise
+            with self._lock:
+                self._writing = {}
+            if broken:
+                fsync_wal(db)   # a dead letter must last, as a delivery's own does
+            return len(rows)
+
+    def _due_in(self) -> float | None:
+        """Seconds until the waiting rows are due (0: now), None when none wait."""
+        with self._lock:
+            if not self._rows:
+                return None
+            if len(self._rows) >= MAX_ROWS:
+                return 0.0
+            return max(0.0, self._oldest + self.seconds - time.monotonic())
 
     def _run(self) -> None:
-        pause = self.seconds
+        retry_at = 0.0
         while not self._stopping:
-            self._wake.wait(pause)
-            self._wake.clear()
-            if self._stopping:
-                break
-            with self._lock:
-                due = self._rows and (len(self._rows) >= MAX_ROWS or time.monotonic() - self._oldest >= self.seconds * 0.9)
-            pause = self.seconds
-            if due:
-                try:
-                    self.write(self._db())
-                except Exception:
-                    log.exception("ordinary chat's rows could not be written; trying again in %.0f s", RETRY_SECONDS)
-                    pause = RETRY_SECONDS
+            due_in = self._due_in()
+            if due_in is not None:
+                due_in = max(due_in, retry_at - time.monotonic())
+            if due_in is None or due_in > 0:
+                self._wake.wait(due_in)
+                self._wake.clear()
+                continue
+            try:
+                written = self.write(self._db())
+            except Exception as error:
+                self._failures += 1
+                retry_at = time.monotonic() + RETRY_SECONDS
+                if self._failures == 1:
+                    log.exception("ordinary chat's rows could not be written; trying again every %.0f s", RETRY_SECONDS)
+                else:
+                    log.warning("ordinary chat's rows still not written (try %d): %s", self._failures, error)
+            else:
+                if self._failures:
+                    log.warning("ordinary chat's %d waiting rows written after %d failed tries", written, self._failures)
+                self._failures, retry_at = 0, 0.0
 
     def close(self) -> None:
-        """Stop the thread and write what waits (a graceful stop loses nothing)."""
+        """Stop the thread and write what waits (a graceful stop loses nothing the database takes)."""
         self._stopping = True
         self._wake.set()
         if self._thread is not None:
             atexit.unregister(self.close)
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=15)
         if not self._rows:
             return
         try:
             self.write(self._db())
         except Exception:
-            log.exception("ordinary chat's last %d rows could not be written at shutdown", len(self._rows))
+            log.exception("ordinary chat's last %d rows could not be written at shutdown: their redeliveries, if "
+                          "any, will be classified again", len(self._rows))
 
 
 def _dead_letter(db: Database, row: ChatRow, error: Exception) -> None:
