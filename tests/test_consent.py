@@ -117,6 +117,7 @@ def test_only_deliveries_that_change_nothing_of_consequence_skip_the_fsync(servi
 
 @pytest.mark.sqlite_only
 def test_the_batch_of_ordinary_chat_commits_without_the_fsync(service, post):
+    service.chat.seconds = 60   # the test writes the batch itself, not the thread
     assert post(payloads.of_messages(payloads.text("Where is my order #4411?", wa_id="14155550109"))).status_code == 200
     statements: list[str] = []
     service.db.conn.set_trace_callback(statements.append)
@@ -159,6 +160,7 @@ def _statements_of(service, post, delivery) -> list[str]:
 
 @pytest.mark.sqlite_only
 def test_an_ordinary_message_costs_one_read_and_two_writes_in_a_batch(service, post):
+    service.chat.seconds = 60   # the test writes the batch itself, not the thread
     delivery = payloads.of_messages(payloads.text("Where is my order #4411?", wa_id="14155550104"))
     assert _statements_of(service, post, delivery) == ["SELECT 1 FROM processed"]   # was it answered before?
     statements: list[str] = []

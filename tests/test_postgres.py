@@ -266,6 +266,7 @@ def test_only_ordinary_chat_commits_without_waiting_for_the_wal_flush(two_hosts,
     import psycopg
     original = psycopg.Connection.execute
     monkeypatch.setattr(psycopg.Connection, "execute", execute)
+    two_hosts[0].chat.seconds = 60   # the test writes the batch itself, not the thread
     assert two_hosts[0].handle(payloads.of_messages(payloads.text(text))).outcomes
     assert "SET LOCAL synchronous_commit = off" not in seen
     if not synchronous:   # ordinary chat: no transaction of its own; its batch's commit does not wait

@@ -8,19 +8,21 @@ pages and committed, which cost a worker more than the rest of the delivery toge
 (the 2-core benchmark: 0.50x the bare endpoint with it, 0.78x without any write). Here
 such a delivery answers after a read (is the key in the database, or in this batch?)
 and leaves its rows in this process's batch; a thread writes the batch in one
-transaction every `chat_batch_seconds` (0.2 s by default), and at once past MAX_ROWS.
-While the database takes no write (a failed fsync's marker, a lock held past the busy
-timeout) the rows wait; past MAX_WAITING the webhook answers 503 and Meta keeps the
-deliveries.
+transaction (not fsynced) once its oldest row has waited `chat_batch_seconds` (0.2 s by
+default), and at once past MAX_ROWS. While the database takes no write (a failed
+fsync's marker, a lock held past the busy timeout) the rows wait; past MAX_WAITING the
+webhook answers 503 and Meta keeps the deliveries.
 
-What it costs, on purpose: a worker killed with SIGKILL (or a host losing power) loses
-the rows of its last `chat_batch_seconds`, at most. No consent, reply or review item is
-ever in a batch (those deliveries keep their own fsynced transaction), so what such a
-loss means is: a redelivery of one of those messages is classified again (still
-nothing, or, after a keyword edit, what it means now) rather than answered as a
-duplicate, and the preview misses a few messages. A graceful stop (gunicorn's SIGTERM,
-a restart, `Service.close()`) writes the batch first. Two workers given the same
-message in the same fraction of a second both answer it as new; their rows become one.
+What it costs, on purpose (docs/operations.md, "Durability and the write lock"): a
+redelivery that reaches another worker before the batch is written is classified again
+(in this worker, a waiting row or one being written is a duplicate); a worker killed
+with SIGKILL loses the rows still waiting, and a power cut whatever no fsync has carried
+to the disk yet. No consent, reply, review item or dead letter is ever in a batch (those
+deliveries keep their own fsynced transaction), so such a loss means: a redelivery of
+one of those messages is classified again (still nothing, or, after a keyword edit, what
+it means now) rather than answered as a duplicate, and the preview misses a few
+messages. A graceful stop (gunicorn's SIGTERM, a restart, `Service.close()`) writes the
+batch first.
 
 `chat_batch_seconds = 0` writes each delivery's rows in its own transaction, as before.
 """
@@ -131,7 +133,7 @@ class ChatBatch:
                 with self._lock:
                     rows.update(self._rows)   # rows added meanwhile stay
                     self._rows, self._writing = rows, {}
-                    self._oldest = min(self._oldest, time.monotonic()) if self._rows else time.monotonic()
+                    self._oldest = min(self._oldest, time.monotonic())   # overdue: retried after RETRY_SECONDS
                 raise
             with self._lock:
                 self._writing = {}
